@@ -1,0 +1,37 @@
+"""curate: Ray-parallel curation of text and math problems into clean training data for reasoning models.
+
+The public names load on first use, so `curate --help` does not pay for importing Ray.
+"""
+
+from importlib import import_module, metadata
+from typing import Any
+
+try:
+    __version__ = metadata.version("curate")
+except metadata.PackageNotFoundError:  # running from a source tree without installing
+    __version__ = "0.0.0"
+
+_EXPORTS = {
+    "Pipeline": "curate.api",
+    "Run": "curate.api",
+    "open_run": "curate.api",
+    "run": "curate.api",
+    "ConfigError": "curate.errors",
+    "CurateError": "curate.errors",
+    "InputError": "curate.errors",
+    "LedgerError": "curate.errors",
+    "RunDirError": "curate.errors",
+    "StageError": "curate.errors",
+    "GroupStage": "curate.stages.base",
+    "MapStage": "curate.stages.base",
+    "Stage": "curate.stages.base",
+    "StageParams": "curate.stages.base",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'curate' has no attribute {name!r}")

@@ -1,0 +1,174 @@
+"""The Python API, for notebooks and scripts; the CLI is a thin layer over it.
+
+    import curate
+    run = curate.run("pipelines/demo.yaml", set=["exact.field=problem"])
+    run.stats["kept"]; run.kept().collect(); run.removed(stage="exact").collect(); run.explain("some-id")
+
+    pipeline = curate.Pipeline(
+        name="mine", input={"path": "data/*.jsonl"}, output="runs/mine",
+        stages=[{"name": "exact", "use": "exact_dedup", "field": "text"}, MyStage("custom")],
+    )
+    pipeline.run()
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from curate.columns import DUPLICATE_OF, REASON, STAGE
+from curate.config import PipelineConfig, build_pipeline, load_pipeline
+from curate.errors import CurateError
+from curate.layout import RunLayout
+from curate.runner import Progress, Runner
+from curate.stages.base import Stage
+
+
+class Pipeline:
+    """A validated pipeline, from YAML or from Python objects (stages may be dicts or `Stage` instances)."""
+
+    def __init__(
+        self,
+        name: str,
+        input: str | list[str] | dict[str, Any],
+        output: str | Path,
+        stages: list[dict[str, Any] | Stage],
+        description: str = "",
+    ):
+        raw = {"name": name, "input": input, "output": str(output), "stages": stages, "description": description}
+        self.config = build_pipeline(raw)
+
+    @classmethod
+    def from_config(cls, config: PipelineConfig) -> Pipeline:
+        pipeline = cls.__new__(cls)
+        pipeline.config = config
+        return pipeline
+
+    @classmethod
+    def from_yaml(
+        cls,
+        path: str | Path,
+        *,
+        set: list[str] | None = None,
+        input: str | list[str] | None = None,
+        output: str | Path | None = None,
+    ) -> Pipeline:
+        return cls.from_config(load_pipeline(path, overrides=set, input=input, output=None if output is None else str(output)))
+
+    def run(
+        self,
+        *,
+        ray_address: str | None = None,
+        num_cpus: int | None = None,
+        overwrite: bool = False,
+        progress: Progress | None = None,
+    ) -> Run:
+        Runner(self.config, ray_address=ray_address, num_cpus=num_cpus, overwrite=overwrite, progress=progress).run()
+        return Run(self.config.output)
+
+    def __repr__(self) -> str:
+        stages = ", ".join(f"{s.name}:{s.use}" for s in self.config.stages)
+        return f"Pipeline({self.config.name!r}, stages=[{stages}], output={self.config.output!r})"
+
+
+def run(
+    pipeline: str | Path | Pipeline | dict[str, Any],
+    *,
+    set: list[str] | None = None,
+    input: str | list[str] | None = None,
+    output: str | Path | None = None,
+    ray_address: str | None = None,
+    num_cpus: int | None = None,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> Run:
+    """Run a pipeline (a YAML path, a dict or a `Pipeline`) and return its run directory."""
+    if isinstance(pipeline, Pipeline):
+        if set or input or output:
+            config = build_pipeline(pipeline.config.raw, source=pipeline.config.source, overrides=set, input=input, output=None if output is None else str(output))
+            pipeline = Pipeline.from_config(config)
+    elif isinstance(pipeline, dict):
+        pipeline = Pipeline.from_config(build_pipeline(pipeline, overrides=set, input=input, output=None if output is None else str(output)))
+    else:
+        pipeline = Pipeline.from_yaml(pipeline, set=set, input=input, output=output)
+    return pipeline.run(ray_address=ray_address, num_cpus=num_cpus, overwrite=overwrite, progress=progress)
+
+
+def open_run(path: str | Path) -> Run:
+    return Run(path)
+
+
+class Run:
+    """A completed run directory: its stats and manifest, its kept and removed records, and why."""
+
+    def __init__(self, path: str | Path):
+        self.layout = RunLayout(path)
+        if not self.layout.stats.exists() or not self.layout.manifest.exists():
+            unfinished = " (unfinished: run the same command again to resume)" if self.layout.plan.exists() else ""
+            raise CurateError(f"{path}: not a completed curate run directory{unfinished}")
+        self.stats: dict[str, Any] = json.loads(self.layout.stats.read_text())
+        self.manifest: dict[str, Any] = json.loads(self.layout.manifest.read_text())
+        self.id_field: str = self.manifest["pipeline"]["input"]["id_field"]
+
+    @property
+    def path(self) -> Path:
+        return self.layout.root
+
+    def kept(self) -> pl.LazyFrame:
+        """Surviving records, in input order."""
+        return _scan(sorted(self.layout.kept.glob("*.parquet")))
+
+    def removed(self, stage: str | None = None) -> pl.LazyFrame:
+        """Removed records with `stage`, `reason` and `duplicate_of`; files of different stages have
+        different columns (each stage's scores), so they are combined by name, missing ones null."""
+        pattern = f"{stage}-*.parquet" if stage else "*.parquet"
+        files = [p for p in sorted(self.layout.removed.glob(pattern)) if stage is None or _stage_of(p) == stage]
+        return _scan(files, removed=True)
+
+    def explain(self, record_id: str) -> dict[str, Any]:
+        """Where a record went and why; for a duplicate, the record it duplicates."""
+        found = self._find(record_id)
+        if found is None:
+            raise CurateError(f"{self.path}: no record with {self.id_field} {record_id!r} in kept/ or removed/")
+        answer = found
+        partner_id = found["record"].get(DUPLICATE_OF)
+        if partner_id:
+            partner = self._find(partner_id)
+            answer["duplicate"] = partner if partner is not None else {"id": partner_id, "status": "missing"}
+        return answer
+
+    def _find(self, record_id: str) -> dict[str, Any] | None:
+        for status, files in (("kept", sorted(self.layout.kept.glob("*.parquet"))), ("removed", sorted(self.layout.removed.glob("*.parquet")))):
+            for path in files:
+                hit = pl.scan_parquet(path).filter(pl.col(self.id_field) == record_id).collect()
+                if hit.height:
+                    record = hit.row(0, named=True)
+                    answer: dict[str, Any] = {"id": record_id, "status": status, "file": str(path.relative_to(self.path)), "record": record}
+                    if status == "removed":
+                        answer.update(stage=record.get(STAGE), reason=record.get(REASON), use=self._use_of(record.get(STAGE)))
+                    return answer
+        return None
+
+    def _use_of(self, stage: str | None) -> str | None:
+        for entry in self.stats["stages"]:
+            if entry["name"] == stage:
+                return entry["use"]
+        return None
+
+
+def _stage_of(path: Path) -> str:
+    """removed/STAGE-CCCCCC-PPPPP[-tag].parquet -> STAGE (stage names may contain '-')."""
+    parts = path.stem.split("-")
+    for cut in range(len(parts) - 1, 0, -1):
+        if parts[cut].isdigit() and len(parts[cut]) == 6:
+            return "-".join(parts[:cut])
+    return path.stem
+
+
+def _scan(files: list[Path], removed: bool = False) -> pl.LazyFrame:
+    if not files:
+        return pl.LazyFrame(schema={STAGE: pl.String, REASON: pl.String, DUPLICATE_OF: pl.String} if removed else {})
+    return pl.concat([pl.scan_parquet(p) for p in files], how="diagonal_relaxed")

@@ -1,0 +1,198 @@
+"""`curate`: run pipelines and inspect run directories. A thin layer over `curate.api`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from curate import __version__
+from curate.errors import CurateError
+
+app = typer.Typer(
+    name="curate",
+    help="Turn raw text and math problems into clean training data: dedup, filter, generate, verify, export.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+out = Console()
+err = Console(stderr=True)
+if not out.is_terminal and "COLUMNS" not in os.environ:
+    out = Console(width=120)  # pipes and logs: do not cut tables at 80 columns
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"curate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Turn raw text and math problems into clean training data: dedup, filter, generate, verify, export.
+
+    Every record ends up in RUN_DIR/kept/ or in RUN_DIR/removed/ with the stage and reason that removed it.
+    """
+
+
+@app.command()
+def run(
+    pipeline: str = typer.Argument(..., metavar="PIPELINE.yaml", help="The pipeline YAML file, e.g. pipelines/demo.yaml."),
+    input: Optional[list[str]] = typer.Option(None, "--input", "-i", metavar="GLOB", help="Input file, directory or glob; replaces the pipeline's input.path (repeatable)."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", metavar="DIR", help="Run directory; replaces the pipeline's output."),
+    set: Optional[list[str]] = typer.Option(None, "--set", "-s", metavar="STAGE.PARAM=VALUE", help="Override a parameter: STAGE.PARAM=VALUE or input.KEY=VALUE; VALUE is YAML (repeatable)."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", envvar="RAY_ADDRESS", metavar="ADDR", help="Join this Ray cluster instead of starting a local one."),
+    num_cpus: Optional[int] = typer.Option(None, "--num-cpus", min=1, metavar="N", help="CPUs of the local Ray started when no cluster is given (default: all)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a run directory that holds a different (or finished) run."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display and no stats table."),
+) -> None:
+    """Run a pipeline. Re-running the same command after a crash resumes where it stopped."""
+    from curate.api import Pipeline
+    from curate.runner import RichProgress
+
+    _logging(quiet)
+    with _errors():
+        pipe = Pipeline.from_yaml(pipeline, set=set, input=input or None, output=output)
+        progress = None if quiet or not err.is_terminal else RichProgress(err)
+        result = pipe.run(ray_address=ray_address, num_cpus=num_cpus, overwrite=overwrite, progress=progress)
+        if not quiet:
+            _stats_table(result.stats)
+            out.print(f"kept/ and removed/ are in [bold]{result.path}[/]; `curate explain {result.path} ID` tells what happened to a record.")
+
+
+@app.command()
+def stats(
+    run_dir: str = typer.Argument(..., metavar="RUN_DIR", help="A run directory."),
+    as_json: bool = typer.Option(False, "--json", help="Print stats.json as it is."),
+) -> None:
+    """Per stage: records in, out, removed by reason, and seconds."""
+    from curate.api import open_run
+
+    with _errors():
+        result = open_run(run_dir)
+        if as_json:
+            print(json.dumps(result.stats, indent=2))
+        else:
+            _stats_table(result.stats)
+
+
+@app.command()
+def explain(
+    run_dir: str = typer.Argument(..., metavar="RUN_DIR", help="A run directory."),
+    record_id: str = typer.Argument(..., metavar="ID", help="The record's id."),
+    as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON."),
+) -> None:
+    """Where a record went and why: kept, or removed by which stage for which reason (and its duplicate)."""
+    from curate.api import open_run
+
+    with _errors():
+        answer = open_run(run_dir).explain(record_id)
+        if as_json:
+            print(json.dumps(answer, indent=2, default=str))
+            return
+        _explain(answer)
+
+
+@app.command("demo-data")
+def demo_data(
+    directory: str = typer.Argument(..., metavar="DIR", help="Where to write the sample corpus."),
+    problems: int = typer.Option(2000, "--problems", min=10, metavar="N", help="Distinct problems before planting duplicates and junk."),
+    seed: int = typer.Option(7, "--seed", metavar="N", help="Random seed; the same seed gives the same files."),
+) -> None:
+    """Write the demo's sample corpus: math word problems with planted duplicates, near-duplicates and junk."""
+    from curate.demo import write_demo_data
+
+    with _errors():
+        summary = write_demo_data(directory, problems=problems, seed=seed)
+        out.print(f"wrote {summary['records']:,} records to {directory} ({', '.join(f'{k}: {v}' for k, v in summary['planted'].items())})")
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _stats_table(stats: dict[str, Any]) -> None:
+    table = Table(title=f"{stats.get('pipeline', '')}: {stats['input']:,} in, {stats['kept']:,} kept, {stats['removed']:,} removed", title_justify="left")
+    for column, justify in (("stage", "left"), ("use", "left"), ("in", "right"), ("out", "right"), ("removed", "right"), ("by reason", "left"), ("seconds", "right")):
+        table.add_column(column, justify=justify, no_wrap=column != "by reason", min_width=22 if column == "by reason" else None)  # type: ignore[arg-type]
+    for stage in stats["stages"]:
+        removed = sum(stage["removed"].values())
+        reasons = "\n".join(f"{reason} {count:,}" for reason, count in stage["removed"].items())
+        table.add_row(stage["name"], stage["use"], f"{stage['in']:,}", f"{stage['out']:,}", f"{removed:,}", reasons, f"{stage['seconds']:.2f}")
+    out.print(table)
+
+
+def _explain(answer: dict[str, Any]) -> None:
+    if answer["status"] == "kept":
+        out.print(f"[bold green]kept[/]  {answer['id']}  ({answer['file']})")
+    else:
+        out.print(f"[bold red]removed[/]  {answer['id']}  by stage [bold]{answer['stage']}[/] ({answer['use']}), reason [bold]{answer['reason']}[/]  ({answer['file']})")
+    _record(answer["record"])
+    duplicate = answer.get("duplicate")
+    if duplicate:
+        status = duplicate.get("status")
+        out.print(f"\nduplicate of [bold]{duplicate['id']}[/], which was {status}" + (f" ({duplicate['file']})" if duplicate.get("file") else ""))
+        if duplicate.get("record"):
+            _record(duplicate["record"])
+
+
+def _record(record: dict[str, Any]) -> None:
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for key, value in record.items():
+        if value is None:
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        table.add_row(key, text if len(text) <= 600 else text[:600] + f"… ({len(text):,} chars)")
+    out.print(table)
+
+
+# ---------------------------------------------------------------- plumbing
+
+
+def _logging(quiet: bool) -> None:
+    handler = RichHandler(console=err, show_time=False, show_path=False, markup=False)
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s", handlers=[handler], force=True)
+    for noisy in ("ray", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class _errors:
+    """One line on stderr, no traceback, for every error a user can act on (CURATE_DEBUG=1 shows it)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, value: Any, tb: Any) -> bool:
+        if value is None or isinstance(value, (typer.Exit, SystemExit)):
+            return False
+        if os.environ.get("CURATE_DEBUG"):
+            return False
+        if isinstance(value, KeyboardInterrupt):
+            err.print("interrupted; run the same command again to resume", markup=False, highlight=False)
+            raise typer.Exit(130)
+        if isinstance(value, CurateError):
+            err.print(f"error: {value}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(value.exit_code)
+        first = str(value).strip().splitlines()[0] if str(value).strip() else ""
+        err.print(f"error: internal: {type(value).__name__}: {first} (CURATE_DEBUG=1 shows the traceback)", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app(prog_name="curate")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""Column names shared by every floor: the public ones of the run directory and the runner's private ones.
+
+Private columns start with `__curate_`; they never reach kept/ or removed/.
+"""
+
+STAGE = "stage"
+REASON = "reason"
+DUPLICATE_OF = "duplicate_of"
+ERROR = "error"
+SOURCE = "source"
+RAW = "raw"
+# Columns every file in removed/ has, whatever the stage.
+REMOVED_COLUMNS = (STAGE, REASON, DUPLICATE_OF)
+# The reason of every record that could not be read (input.on_error: quarantine).
+BAD_INPUT = "bad_input"
+# The pseudo-stage that reads and validates the input.
+INPUT_STAGE = "input"
+
+ORDER = "__curate_order"
+"""Int64 input position: chunk index << 36 | line (or row) within the chunk. Sorting by it is input order."""
+DROP = "__curate_drop"
+"""Set by a map stage: a reason string removes the record, null keeps it."""
+DROP_DUPLICATE_OF = "__curate_drop_duplicate_of"
+"""Set by a group stage's reduce: the id of the record that was kept instead."""
+KEY = "__curate_key"
+"""UInt64 key of a group stage: records are partitioned by KEY % partitions and reduced together."""
+ID = "__curate_id"
+"""String record id in key frames."""
+
+ORDER_CHUNK_SHIFT = 36
+
+
+def is_private(column: str) -> bool:
+    return column.startswith("__curate_")

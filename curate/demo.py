@@ -1,0 +1,134 @@
+"""The demo's sample corpus: math word problems with reference answers, generated here (no downloads),
+deterministic for a seed, with planted exact duplicates, near-duplicates, junk and bad lines."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any, Callable
+
+NAMES = ["Ava", "Ben", "Chloe", "Diego", "Emma", "Farah", "George", "Hana", "Ivan", "Jun", "Kofi", "Lena", "Mateo", "Nadia", "Omar", "Priya"]
+ITEMS = ["apple", "marble", "sticker", "pencil", "book", "shell", "coin", "card"]
+VEHICLES = ["train", "car", "cyclist", "boat", "bus"]
+
+
+def _problems(rng: random.Random) -> list[Callable[[], tuple[str, str, int]]]:
+    def name() -> str:
+        return rng.choice(NAMES)
+
+    def buy() -> tuple[str, str, int]:
+        n, item, a, b = name(), rng.choice(ITEMS), rng.randint(3, 90), rng.randint(2, 60)
+        return f"{n} has {a} {item}s. {n} buys {b} more {item}s at the market. How many {item}s does {n} have now?", str(a + b), 1
+
+    def travel() -> tuple[str, str, int]:
+        v, s, h = rng.choice(VEHICLES), rng.randint(20, 120), rng.randint(2, 9)
+        return f"A {v} travels at a steady {s} kilometers per hour for {h} hours. How many kilometers does it travel?", str(s * h), 1
+
+    def reading() -> tuple[str, str, int]:
+        n, p, d = name(), rng.randint(5, 40), rng.randint(3, 30)
+        return f"{n} reads {p} pages of a novel every day. How many pages does {n} read in {d} days?", str(p * d), 1
+
+    def rectangle() -> tuple[str, str, int]:
+        length, width = rng.randint(3, 50), rng.randint(2, 40)
+        return f"A rectangle has a length of {length} cm and a width of {width} cm. What is its area in square centimeters?", str(length * width), 2
+
+    def money() -> tuple[str, str, int]:
+        n, m = name(), rng.randint(20, 500)
+        s = rng.randint(1, m - 1)
+        return f"{n} had ${m} in a savings jar and spent ${s} on a birthday present. How many dollars are left in the jar?", str(m - s), 1
+
+    def sum_difference() -> tuple[str, str, int]:
+        small, d = rng.randint(3, 200), rng.randint(1, 100)
+        large = small + d
+        return f"The sum of two numbers is {small + large} and their difference is {d}. What is the larger of the two numbers?", str(large), 3
+
+    def cookies() -> tuple[str, str, int]:
+        a, b = rng.randint(2, 9), rng.randint(6, 24)
+        c = rng.randint(1, a * b - 1)
+        return f"A baker makes {a} batches of {b} cookies each and sells {c} cookies before noon. How many cookies are left?", str(a * b - c), 2
+
+    def workers() -> tuple[str, str, int]:
+        x, d = rng.randint(2, 12), rng.randint(2, 12)
+        y = rng.choice([k for k in range(2, 40) if (x * d) % k == 0 and k != x] or [x * d])
+        return f"If {x} workers can build a wall in {d} days, how many days would {y} workers take, working at the same rate?", str(x * d // y), 3
+
+    def remainder() -> tuple[str, str, int]:
+        a, b = rng.randint(100, 9999), rng.randint(3, 29)
+        return f"What is the remainder when {a} is divided by {b}?", str(a % b), 2
+
+    def fraction() -> tuple[str, str, int]:
+        n, total = name(), rng.choice([12, 18, 24, 30, 36, 48, 60])
+        part = rng.choice([k for k in (2, 3, 4, 6) if total % k == 0])
+        return f"{n} has {total} marbles and gives one {['', '', 'half', 'third', 'quarter', '', 'sixth'][part]} of them to a friend. How many marbles does {n} keep?", str(total - total // part), 2
+
+    return [buy, travel, reading, rectangle, money, sum_difference, cookies, workers, remainder, fraction]
+
+
+def _respace(rng: random.Random, text: str) -> str:
+    """A copy that exact_dedup's normalisation must see through: case and whitespace changes."""
+    words = text.split(" ")
+    if rng.random() < 0.5:
+        words[0] = words[0].upper()
+    return "".join(w + rng.choice([" ", "  ", " \t", "\u00a0"]) for w in words).strip()
+
+
+def _reword(rng: random.Random, text: str) -> str:
+    """A near-duplicate: one or two words swapped for synonyms (exact_dedup keeps it; MinHash should not)."""
+    swaps = [("How many", "How much"), ("buys", "gets"), ("every day", "each day"), ("steady", "constant"), ("What is", "Find"), ("spent", "used"), ("gives", "hands")]
+    for old, new in rng.sample(swaps, len(swaps)):
+        if old in text:
+            return text.replace(old, new, 1)
+    return text.replace(" the ", " a ", 1) if " the " in text else text + " Explain briefly."
+
+
+JUNK = ["", "asdf", "???", "todo: write problem", "x = ?", "lorem ipsum", "1 2 3"]
+BAD_LINES = ['{"id": "demo-bad-1", "problem": "Missing a closing brace", "answer": "1"', "not json at all", '{"id": "demo-bad-3", "problem": 42, "answer": "42"}', '{"id": "demo-bad-4", "answer": "7"}']
+
+
+def demo_records(problems: int = 2000, seed: int = 7) -> tuple[list[dict[str, Any] | str], dict[str, int]]:
+    rng = random.Random(seed)
+    makers = _problems(rng)
+    records: list[dict[str, Any] | str] = []
+    seen: set[str] = set()
+    while len(records) < problems:
+        text, answer, level = rng.choice(makers)()
+        if text in seen:
+            continue
+        seen.add(text)
+        records.append({"id": f"demo-{len(records):05d}", "problem": text, "answer": answer, "level": level, "source": "demo"})
+    originals = list(records)
+    planted = {"exact_duplicates": 0, "near_duplicates": 0, "junk": 0, "no_answer": 0, "bad_lines": len(BAD_LINES)}
+    for record in rng.sample(originals, problems // 12):
+        records.append({**record, "id": f"demo-{len(records):05d}", "problem": _respace(rng, record["problem"])})
+        planted["exact_duplicates"] += 1
+    for record in rng.sample(originals, problems // 20):
+        records.append({**record, "id": f"demo-{len(records):05d}", "problem": _reword(rng, record["problem"])})
+        planted["near_duplicates"] += 1
+    for _ in range(problems // 40):
+        records.append({"id": f"demo-{len(records):05d}", "problem": rng.choice(JUNK), "answer": str(rng.randint(0, 9)), "level": 1, "source": "demo"})
+        planted["junk"] += 1
+    for record in rng.sample(originals, problems // 50):
+        records.append({**record, "id": f"demo-{len(records):05d}", "problem": record["problem"].replace("?", ", to the nearest whole number?"), "answer": ""})
+        planted["no_answer"] += 1
+    rng.shuffle(records)
+    for line in BAD_LINES:
+        records.insert(rng.randrange(len(records)), line)
+    return records, planted
+
+
+def write_demo_data(directory: str | Path, problems: int = 2000, seed: int = 7) -> dict[str, Any]:
+    """Two files, to show that formats mix: plain JSONL and zstd-compressed JSONL."""
+    import zstandard
+
+    records, planted = demo_records(problems, seed)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("problems-*"):
+        stale.unlink()
+    lines = [r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in records]
+    half = len(lines) // 2
+    (directory / "problems-0.jsonl").write_text("\n".join(lines[:half]) + "\n", encoding="utf-8")
+    data = ("\n".join(lines[half:]) + "\n").encode("utf-8")
+    (directory / "problems-1.jsonl.zst").write_bytes(zstandard.ZstdCompressor(level=10).compress(data))
+    return {"records": len(lines), "planted": planted}

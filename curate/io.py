@@ -1,0 +1,624 @@
+"""Reading input: finding files, cutting them into chunks, parsing and validating records; atomic writes.
+
+Parsing takes a fast path (polars' NDJSON reader over a whole chunk) and checks what it cannot see:
+polars turns `{"text": 5}` into "5", so text values that look like JSON scalars are re-checked with
+pyarrow's typed reader. Anything odd sends the chunk down the slow path, one `json.loads` per line,
+which names the exact line and reason. Records get `ORDER` = chunk << 36 | line (or row) within the
+chunk, so sorting by it is input order, and a position can be turned back into `file:line`.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import hashlib
+import io
+import json
+import math
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from curate.columns import ERROR, ORDER, ORDER_CHUNK_SHIFT, RAW, SOURCE
+from curate.errors import InputError
+
+_SUFFIXES = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".jsonl.gz": "jsonl.gz",
+    ".ndjson.gz": "jsonl.gz",
+    ".jsonl.zst": "jsonl.zst",
+    ".jsonl.zstd": "jsonl.zst",
+    ".ndjson.zst": "jsonl.zst",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+_GLOB_CHARS = re.compile(r"[*?\[]")
+_BOM = b"\xef\xbb\xbf"
+# Text values polars may have produced from a JSON number, boolean, object or list (it turns them into
+# text); only these need the typed re-check.
+_COERCED_LIKE = r"(?s)^(?:[-+0-9.eE]+|true|false|[\[{].*)$"
+# polars decodes a lone high surrogate escape to NUL instead of failing: such chunks take the slow path.
+_LONE_HIGH_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})")
+
+
+@dataclass(frozen=True)
+class InputFile:
+    path: str
+    """Absolute path."""
+    display: str
+    """The path as the user sees it, for messages."""
+    relpath: str
+    """Relative to the common folder of all inputs; part of generated ids, so moving the folder keeps them."""
+    format: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A unit of reading: a byte range of a JSONL file, row groups of a Parquet file, or a whole compressed file."""
+
+    index: int
+    file: InputFile
+    start: int = 0
+    stop: int = -1
+    first_row: int = 0
+    """Parquet: the file row of the chunk's first row."""
+
+
+@dataclass
+class ReadOptions:
+    text_fields: list[str]
+    id_field: str
+    id_explicit: bool
+    quarantine: bool
+    rename: dict[str, str] = field(default_factory=dict)
+    part_bytes: int = 64 << 20
+
+
+@dataclass
+class Batch:
+    records: pl.DataFrame
+    """Valid records: the input fields (ids as strings) and ORDER."""
+    bad: pl.DataFrame | None
+    """Quarantined records: id, ERROR, SOURCE, RAW, ORDER."""
+
+
+@dataclass
+class ChunkRead:
+    """What a whole chunk held: the number of lines (or rows) it owns, for turning positions into lines."""
+
+    lines: int = 0
+    records: int = 0
+    bad: int = 0
+    digest: str = ""
+
+
+# ---------------------------------------------------------------- finding files
+
+
+def infer_format(path: str) -> str | None:
+    name = path.lower()
+    for suffix in sorted(_SUFFIXES, key=len, reverse=True):
+        if name.endswith(suffix):
+            return _SUFFIXES[suffix]
+    return None
+
+
+def find_input_files(patterns: list[str], fmt: str | None = None) -> list[InputFile]:
+    """Expand paths, directories and globs, in the order given (each sorted); a pattern matching nothing fails."""
+    found: list[str] = []
+    for pattern in patterns:
+        expanded = os.path.expanduser(pattern)
+        if _GLOB_CHARS.search(expanded):
+            matches = sorted(p for p in glob.glob(expanded, recursive=True) if os.path.isfile(p))
+        elif os.path.isdir(expanded):
+            matches = sorted(
+                str(p)
+                for p in Path(expanded).rglob("*")
+                if p.is_file() and not p.name.startswith((".", "_")) and (fmt or infer_format(p.name))
+            )
+        elif os.path.isfile(expanded):
+            matches = [expanded]
+        else:
+            raise InputError(f"input: no such file or directory: {pattern}")
+        if not matches:
+            raise InputError(f"input: no files match {pattern!r}")
+        found += [m for m in matches if m not in found]
+
+    absolute = [os.path.abspath(p) for p in found]
+    root = os.path.commonpath([os.path.dirname(p) for p in absolute])
+    files = []
+    for shown, path in zip(found, absolute):
+        file_format = fmt or infer_format(path)
+        if file_format is None:
+            known = ", ".join(sorted(set(_SUFFIXES)))
+            raise InputError(f"{shown}: cannot tell the format from the extension (known: {known}); set input.format")
+        stat = os.stat(path)
+        files.append(InputFile(path, _display(shown), os.path.relpath(path, root), file_format, stat.st_size, stat.st_mtime_ns))
+    return files
+
+
+def _display(path: str) -> str:
+    absolute = os.path.abspath(path)
+    relative = os.path.relpath(absolute)
+    return relative if not relative.startswith("..") else absolute
+
+
+def plan_chunks(files: list[InputFile], target_bytes: int) -> list[Chunk]:
+    """Cut files into chunks of about `target_bytes`; depends only on the files, never on the cluster."""
+    chunks: list[Chunk] = []
+    for file in files:
+        if file.format == "jsonl":
+            pieces = max(1, math.ceil(file.size / target_bytes))
+            step = math.ceil(file.size / pieces) if file.size else 0
+            for piece in range(pieces):
+                start, stop = piece * step, min(file.size, (piece + 1) * step)
+                chunks.append(Chunk(len(chunks), file, start, stop if piece < pieces - 1 else file.size))
+        elif file.format == "parquet":
+            chunks += _parquet_chunks(file, target_bytes, len(chunks))
+        else:
+            chunks.append(Chunk(len(chunks), file))
+    return chunks
+
+
+def _parquet_chunks(file: InputFile, target_bytes: int, first_index: int) -> list[Chunk]:
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.ParquetFile(file.path).metadata
+    except Exception as err:  # pyarrow raises ArrowInvalid, OSError, ...
+        raise InputError(f"{file.display}: not a readable Parquet file: {err}") from None
+    chunks: list[Chunk] = []
+    group_start, size, row, first_row = 0, 0, 0, 0
+    for group in range(meta.num_row_groups):
+        size += meta.row_group(group).total_byte_size
+        row += meta.row_group(group).num_rows
+        if size >= target_bytes or group == meta.num_row_groups - 1:
+            chunks.append(Chunk(first_index + len(chunks), file, group_start, group + 1, first_row))
+            group_start, size, first_row = group + 1, 0, row
+    return chunks or [Chunk(first_index, file, 0, 0, 0)]
+
+
+def file_digest(path: str) -> str:
+    """blake2b of a file's bytes, for the manifest."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as handle:
+        while block := handle.read(8 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------- reading a chunk
+
+
+def read_chunk(chunk: Chunk, options: ReadOptions, summary: ChunkRead) -> Iterator[Batch]:
+    """Valid (and, when quarantining, bad) records of a chunk, in parts of about `options.part_bytes`."""
+    if chunk.file.format == "parquet":
+        yield from _read_parquet(chunk, options, summary)
+    elif chunk.file.format == "jsonl":
+        yield from _read_jsonl_range(chunk, options, summary)
+    else:
+        yield from _read_jsonl_stream(chunk, options, summary)
+
+
+def _order(chunk: Chunk, local: np.ndarray) -> pl.Series:
+    return pl.Series(ORDER, (chunk.index << ORDER_CHUNK_SHIFT) + local.astype(np.int64), dtype=pl.Int64)
+
+
+def _read_jsonl_range(chunk: Chunk, options: ReadOptions, summary: ChunkRead) -> Iterator[Batch]:
+    begin, data = _read_aligned(chunk.file.path, chunk.start, chunk.stop)
+    summary.lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+    if begin == 0 and data.startswith(_BOM):
+        data = b"   " + data[3:]  # keep byte offsets; JSON allows leading whitespace
+    prefix_lines: list[int] = []
+
+    def line_of(local_line: int) -> int:
+        if not prefix_lines:  # only for bad records: count the lines before the chunk once
+            prefix_lines.append(_count_newlines(chunk.file.path, begin))
+        return prefix_lines[0] + local_line + 1
+
+    yield from _split_parts(_parse_jsonl(data, begin, 0, chunk, options, line_of), options)
+
+
+def _read_jsonl_stream(chunk: Chunk, options: ReadOptions, summary: ChunkRead) -> Iterator[Batch]:
+    """Compressed JSONL cannot be split: decompress as a stream, parse block by block."""
+    path = chunk.file.path
+    try:
+        if chunk.file.format == "jsonl.gz":
+            stream = gzip.open(path, "rb")
+        else:
+            import zstandard
+
+            stream = zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True)
+    except OSError as err:
+        raise InputError(f"{chunk.file.display}: cannot open: {err}") from None
+    offset, line, carry = 0, 0, b""
+    with stream:
+        while True:
+            try:
+                block = stream.read(options.part_bytes)
+            except (OSError, EOFError, ValueError) as err:  # truncated or corrupt archive
+                raise InputError(f"{chunk.file.display}: corrupt {chunk.file.format} data after line {line}: {err}") from None
+            if block:
+                data = carry + block
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    carry = data
+                    continue
+                data, carry = data[:cut], data[cut:]
+            else:
+                data, carry = carry, b""
+                if not data:
+                    break
+            if offset == 0 and data.startswith(_BOM):
+                data = b"   " + data[3:]
+            first = line
+            yield from _parse_jsonl(data, offset, first, chunk, options, lambda i: i + 1)
+            lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+            offset, line = offset + len(data), line + lines
+            if not block:
+                break
+    summary.lines = line
+
+
+def _read_aligned(path: str, start: int, stop: int) -> tuple[int, bytes]:
+    """The bytes of the lines that start in [start, stop), and the offset of the first."""
+    with open(path, "rb") as handle:
+        if start > 0:
+            handle.seek(start - 1)
+            if handle.read(1) != b"\n":
+                handle.readline()
+        begin = handle.tell()
+        if begin >= stop:
+            return begin, b""
+        data = handle.read(stop - begin)
+        if data and not data.endswith(b"\n"):
+            data += handle.readline()
+        return begin, data
+
+
+def _count_newlines(path: str, stop: int) -> int:
+    count = 0
+    with open(path, "rb") as handle:
+        while stop > 0:
+            block = handle.read(min(stop, 16 << 20))
+            if not block:
+                break
+            count += block.count(b"\n")
+            stop -= len(block)
+    return count
+
+
+def _line_bounds(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    starts = np.concatenate([[0], newlines + 1])
+    ends = np.concatenate([newlines, [len(data)]])
+    if len(data) and data.endswith(b"\n"):
+        starts, ends = starts[:-1], ends[:-1]
+    return starts, ends
+
+
+def _record_lines(data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Indexes of the lines that are not blank (JSON whitespace only)."""
+    if not len(starts):
+        return starts
+    view = np.frombuffer(data, dtype=np.uint8)
+    nonempty = ends > starts
+    first = np.zeros(len(starts), dtype=np.uint8)
+    first[nonempty] = view[starts[nonempty]]
+    record = first == ord("{")
+    for i in np.flatnonzero(~record & nonempty):
+        record[i] = bool(data[starts[i] : ends[i]].strip(b" \t\r"))
+    return np.flatnonzero(record)
+
+
+def _parse_jsonl(
+    data: bytes, offset: int, first_line: int, chunk: Chunk, options: ReadOptions, line_of: Callable[[int], int]
+) -> Iterator[Batch]:
+    starts, ends = _line_bounds(data)
+    lines = _record_lines(data, starts, ends)
+    if not len(lines):
+        return
+    records = _parse_fast(data, len(lines), options)
+    bad = None
+    if records is None:
+        records, lines, bad = _parse_slow(data, starts, ends, lines, first_line, chunk, options, line_of)
+    if records.height:
+        positions = offset + starts[lines]
+        records = _finish_records(records, chunk, first_line + lines, positions, options)
+    yield Batch(records, bad)
+
+
+def _parse_fast(data: bytes, expected: int, options: ReadOptions) -> pl.DataFrame | None:
+    """The whole block at once, or None when anything needs a closer look."""
+    try:
+        data.decode("utf-8")
+        frame = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
+    except Exception:  # any parse problem: the slow path finds and names it
+        return None
+    if (b"\\ud" in data or b"\\uD" in data) and _LONE_HIGH_SURROGATE.search(data):
+        return None
+    if frame.height != expected:
+        return None
+    frame = _rename(frame, options)
+    suspect = False
+    for name in options.text_fields:
+        if name not in frame.columns or frame[name].dtype != pl.String or frame[name].null_count():
+            return None
+        suspect = suspect or bool(frame[name].str.contains(_COERCED_LIKE).any())
+    if options.id_field in frame.columns:
+        ids = frame[options.id_field]
+        if not (ids.dtype == pl.String or ids.dtype.is_integer() or ids.dtype == pl.Null):
+            return None
+        if options.id_explicit and ids.null_count():
+            return None
+    elif options.id_explicit:
+        return None
+    if suspect and not _text_fields_are_strings(data, options):
+        return None
+    return frame
+
+
+def _text_fields_are_strings(data: bytes, options: ReadOptions) -> bool:
+    """pyarrow's typed reader rejects a number or boolean where a string is declared; polars would coerce."""
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    names = [source for source, target in _source_names(options) if target in options.text_fields]
+    parse = pj.ParseOptions(explicit_schema=pa.schema([(n, pa.string()) for n in names]), unexpected_field_behavior="ignore")
+    try:
+        pj.read_json(io.BytesIO(data), parse_options=parse, read_options=pj.ReadOptions(use_threads=False, block_size=max(len(data), 1 << 20)))
+    except Exception:
+        return False
+    return True
+
+
+def _source_names(options: ReadOptions) -> list[tuple[str, str]]:
+    """(name in the file, name in the pipeline) for the text fields, undoing input.rename."""
+    back = {target: source for source, target in options.rename.items()}
+    return [(back.get(name, name), name) for name in options.text_fields]
+
+
+def _rename(frame: pl.DataFrame, options: ReadOptions) -> pl.DataFrame:
+    if not options.rename:
+        return frame
+    return frame.rename({k: v for k, v in options.rename.items() if k in frame.columns})
+
+
+class _Reject(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> None:
+    raise _Reject(f"{name} is not valid JSON")
+
+
+def _first_wins(pairs: list[tuple[str, object]]) -> dict:
+    """Duplicate keys keep the first value, as polars does."""
+    result: dict = {}
+    for key, value in pairs:
+        result.setdefault(key, value)
+    return result
+
+
+_JSON_TYPE = {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object", type(None): "null"}
+
+
+def _check_record(raw: bytes, options: ReadOptions) -> tuple[str | None, dict | None]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return f"invalid UTF-8 (byte {err.start + 1} of the line)", None
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_first_wins)
+    except _Reject as err:
+        return f"malformed JSON: {err}", None
+    except json.JSONDecodeError as err:
+        return f"malformed JSON: {err.msg} (column {err.colno})", None
+    except RecursionError:
+        return "malformed JSON: nested too deeply", None
+    if not isinstance(obj, dict):
+        return f"not a JSON object (found {_JSON_TYPE.get(type(obj), type(obj).__name__)})", None
+    if "\\ud" in text.lower():
+        try:
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            return "unpaired UTF-16 surrogate escape (not valid Unicode)", None
+    for source, name in [(k, options.rename.get(k, k)) for k in obj]:
+        if source != name:
+            obj[name] = obj.pop(source)
+    for name in options.text_fields:
+        if name not in obj:
+            return f"missing text field {name!r}", None
+        value = obj[name]
+        if not isinstance(value, str):
+            return f"field {name!r} is {_JSON_TYPE.get(type(value), type(value).__name__)}, expected a string", None
+    id_value = obj.get(options.id_field)
+    if id_value is None:
+        if options.id_explicit:
+            return f"missing id field {options.id_field!r}", None
+    elif isinstance(id_value, bool) or not isinstance(id_value, (str, int)):
+        return f"id field {options.id_field!r} is {_JSON_TYPE.get(type(id_value), type(id_value).__name__)}, expected a string or an integer", None
+    return None, obj
+
+
+def _parse_slow(
+    data: bytes,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    lines: np.ndarray,
+    first_line: int,
+    chunk: Chunk,
+    options: ReadOptions,
+    line_of: Callable[[int], int],
+) -> tuple[pl.DataFrame, np.ndarray, pl.DataFrame | None]:
+    good: list[int] = []
+    objects: list[dict] = []
+    bad_lines: list[int] = []
+    errors: list[str] = []
+    for index in lines.tolist():
+        raw = data[starts[index] : ends[index]]
+        problem, obj = _check_record(raw, options)
+        if problem is None:
+            good.append(index)
+            objects.append(obj)
+            continue
+        if not options.quarantine:
+            where = f"{chunk.file.display}:{line_of(first_line + index)}"
+            raise InputError(f"{where}: {problem} (set input.on_error: quarantine to route bad records to removed/)")
+        bad_lines.append(index)
+        errors.append(problem)
+    records = _frame_from_objects(objects, chunk)
+    bad = None
+    if bad_lines:
+        numbers = [str(line_of(first_line + i)) for i in bad_lines]
+        raws = [data[starts[i] : ends[i]].decode("utf-8", errors="backslashreplace") for i in bad_lines]
+        bad = bad_records(chunk, options, numbers, errors, raws, first_line + np.asarray(bad_lines, dtype=np.int64))
+    return records, np.asarray(good, dtype=np.int64), bad
+
+
+def _frame_from_objects(objects: list[dict], chunk: Chunk) -> pl.DataFrame:
+    if not objects:
+        return pl.DataFrame()
+    try:
+        return pl.DataFrame(objects, strict=False, infer_schema_length=None)
+    except Exception as err:
+        raise InputError(f"{chunk.file.display}: records disagree on a field's type and cannot be combined: {err}") from None
+
+
+def bad_records(
+    chunk: Chunk, options: ReadOptions, where: list[str], errors: list[str], raws: list[str], local: np.ndarray
+) -> pl.DataFrame:
+    """Quarantined records: the id is the position (`relpath:line`), the record itself is kept in RAW."""
+    return pl.DataFrame(
+        {
+            options.id_field: [f"{chunk.file.relpath}:{w}" for w in where],
+            ERROR: errors,
+            SOURCE: [f"{chunk.file.display}:{w}" for w in where],
+            RAW: raws,
+            ORDER: _order(chunk, local),
+        },
+        schema={options.id_field: pl.String, ERROR: pl.String, SOURCE: pl.String, RAW: pl.String, ORDER: pl.Int64},
+    )
+
+
+def _finish_records(frame: pl.DataFrame, chunk: Chunk, local: np.ndarray, positions: np.ndarray, options: ReadOptions) -> pl.DataFrame:
+    """Ids as strings (generated where absent) and the input position."""
+    id_field = options.id_field
+    if id_field in frame.columns and frame[id_field].dtype != pl.String:
+        frame = frame.with_columns(pl.col(id_field).cast(pl.String))
+    missing = frame[id_field].is_null() if id_field in frame.columns else None
+    if missing is None or missing.any():
+        generated = generate_ids(frame, chunk.file.relpath, positions, options.text_fields)
+        if missing is None:
+            frame = frame.with_columns(pl.Series(id_field, generated, dtype=pl.String))
+        else:
+            frame = frame.with_columns(pl.when(missing).then(pl.Series(generated)).otherwise(pl.col(id_field)).alias(id_field))
+    return frame.with_columns(_order(chunk, local))
+
+
+def generate_ids(frame: pl.DataFrame, relpath: str, positions: np.ndarray, text_fields: list[str]) -> list[str]:
+    """80-bit blake2b of (file relative path, position in the file, text fields): stable across runs and
+    machines, and unique even for identical records at different positions."""
+    prefix = relpath.encode("utf-8") + b"\0"
+    texts = frame.select(pl.concat_str([pl.col(f) for f in text_fields], separator="\0")).to_series().to_list() if text_fields else [""] * frame.height
+    return [
+        hashlib.blake2b(prefix + str(position).encode() + b"\0" + text.encode("utf-8"), digest_size=10).hexdigest()
+        for position, text in zip(positions.tolist(), texts)
+    ]
+
+
+def _read_parquet(chunk: Chunk, options: ReadOptions, summary: ChunkRead) -> Iterator[Batch]:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.ParquetFile(chunk.file.path).read_row_groups(list(range(chunk.start, chunk.stop)))
+        frame = _rename(pl.from_arrow(table), options)
+    except Exception as err:
+        raise InputError(f"{chunk.file.display}: cannot read Parquet row groups {chunk.start}-{chunk.stop - 1}: {err}") from None
+    summary.lines = frame.height
+    if not frame.height:
+        return
+    local = np.arange(frame.height, dtype=np.int64)
+    checks: list[pl.Expr] = []
+    for name in options.text_fields:
+        dtype = frame.schema.get(name)
+        if dtype is None:
+            checks.append(pl.lit(f"missing text field {name!r}"))
+        elif isinstance(dtype, (pl.Categorical, pl.Enum)):
+            frame = frame.with_columns(pl.col(name).cast(pl.String))
+            checks.append(pl.when(pl.col(name).is_null()).then(pl.lit(f"field {name!r} is null")))
+        elif dtype != pl.String:
+            checks.append(pl.lit(f"field {name!r} is {dtype}, expected a string"))
+        else:
+            checks.append(pl.when(pl.col(name).is_null()).then(pl.lit(f"field {name!r} is null")))
+    id_field = options.id_field
+    id_dtype = frame.schema.get(id_field)
+    if id_dtype is not None and not (id_dtype == pl.String or id_dtype.is_integer() or id_dtype == pl.Null):
+        checks.append(pl.lit(f"id field {id_field!r} is {id_dtype}, expected a string or an integer"))
+    elif options.id_explicit:
+        missing = pl.lit(True) if id_dtype is None else pl.col(id_field).is_null()
+        checks.append(pl.when(missing).then(pl.lit(f"missing id field {id_field!r}")))
+    problem = pl.coalesce([*checks, pl.lit(None, pl.String)]).alias("__curate_problem")
+    problems = frame.with_columns(problem).get_column("__curate_problem")  # with_columns broadcasts literals
+
+    bad_mask = problems.is_not_null()
+    bad = None
+    if bad_mask.any():
+        bad_rows = np.flatnonzero(bad_mask.to_numpy())
+        where = [f"row {r}" for r in (chunk.first_row + bad_rows + 1).tolist()]
+        errors = problems.filter(bad_mask).to_list()
+        if not options.quarantine:
+            raise InputError(f"{chunk.file.display}:{where[0]}: {errors[0]} (set input.on_error: quarantine to route bad records to removed/)")
+        bad = bad_records(chunk, options, where, errors, _rows_as_json(frame.filter(bad_mask)), bad_rows)
+        frame, local = frame.filter(~bad_mask), local[~bad_mask.to_numpy()]
+    if frame.height:
+        frame = _finish_records(frame, chunk, local, chunk.first_row + local, options)
+    yield from _split_parts(iter([Batch(frame, bad)]), options)
+
+
+def _rows_as_json(frame: pl.DataFrame) -> list[str]:
+    try:
+        return frame.write_ndjson().splitlines()
+    except Exception:  # types NDJSON cannot hold: keep a readable form
+        return [repr(row) for row in frame.rows()]
+
+
+def _split_parts(batches: Iterator[Batch], options: ReadOptions) -> Iterator[Batch]:
+    """Cap the size of what a task holds and writes at once."""
+    for batch in batches:
+        size = batch.records.estimated_size() if batch.records.height else 0
+        parts = max(1, math.ceil(size / options.part_bytes))
+        if parts == 1:
+            yield batch
+            continue
+        step = math.ceil(batch.records.height / parts)
+        for part in range(parts):
+            yield Batch(batch.records.slice(part * step, step), batch.bad if part == 0 else None)
+
+
+# ---------------------------------------------------------------- writing
+
+
+def write_parquet(frame: pl.DataFrame, path: str | Path, *, compression: str = "zstd") -> None:
+    """Write, then rename into place: a reader (or a resumed run) never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    frame.write_parquet(temporary, compression=compression, statistics=True)
+    os.replace(temporary, path)
+
+
+def write_json(data: object, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
+    os.replace(temporary, path)

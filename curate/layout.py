@@ -1,0 +1,54 @@
+"""Where things live in a run directory. The public part is a contract (see README, "The run directory").
+
+    OUT/kept/part-CCCCCC-PPPPP.parquet      surviving records; file names sort in input order
+    OUT/removed/STAGE-CCCCCC-PPPPP.parquet  removed records with `stage`, `reason`, `duplicate_of`
+    OUT/stats.json, OUT/manifest.json
+    OUT/_work/                              the run in progress: plan, done-markers, staged files;
+                                            deleted when the run completes and its ledger balances
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def shard_name(chunk: int, part: int) -> str:
+    return f"{chunk:06d}-{part:05d}"
+
+
+class RunLayout:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.kept = self.root / "kept"
+        self.removed = self.root / "removed"
+        self.stats = self.root / "stats.json"
+        self.manifest = self.root / "manifest.json"
+        self.work = self.root / "_work"
+        self.plan = self.work / "plan.json"
+        self.lock = self.root / ".lock"
+        self.staged_kept = self.work / "out" / "kept"
+        self.staged_removed = self.work / "out" / "removed"
+
+    def done(self, phase: str, key: str) -> Path:
+        return self.work / "done" / phase / f"{key}.json"
+
+    def input_part(self, shard: str) -> Path:
+        return self.work / "input" / f"{shard}.parquet"
+
+    def segment_part(self, segment: int, shard: str) -> Path:
+        return self.work / f"segment-{segment}" / f"{shard}.parquet"
+
+    def shuffle(self, stage: str, shard: str, partition: int) -> Path:
+        return self.work / "shuffle" / stage / f"{shard}-p{partition:05d}.parquet"
+
+    def decisions(self, stage: str, partition: int) -> Path:
+        return self.work / "decisions" / stage / f"p{partition:05d}.parquet"
+
+    def kept_part(self, shard: str, staged: bool = True) -> Path:
+        return (self.staged_kept if staged else self.kept) / f"part-{shard}.parquet"
+
+    def removed_part(self, stage: str, shard: str, staged: bool = True) -> Path:
+        return (self.staged_removed if staged else self.removed) / f"{stage}-{shard}.parquet"
+
+    def is_run(self) -> bool:
+        return self.manifest.exists() or self.plan.exists()

@@ -1,0 +1,606 @@
+"""The runner: plans a pipeline into Ray tasks over shards, runs them, checks the ledger, publishes.
+
+Design (why Ray tasks over shards, not Ray Data streaming):
+
+* **Resume.** A task's outputs have names fixed by the plan and are written atomically; the task then
+  writes a done-marker. A re-run after a crash or `kill -9` skips every task with a marker, so
+  completed work is not redone and the outputs equal an uninterrupted run's. Ray Data has no
+  checkpoint of a streaming job's progress.
+* **Every record accounted for.** A task splits its shard into kept and removed files and reports the
+  counts per stage; a streaming `map_batches` has one output, so removed records would be a side
+  channel anyway.
+* **Deterministic.** Shards depend only on the input files (never on the cluster), each shard keeps
+  input order, and group stages see keys partitioned by hash: the result is the same on 1 or 100
+  workers.
+* **Bounded memory.** A task holds one shard (≤ 64 MB of input); group stages shuffle only their keys
+  through files, `KEY % partitions`, and reduce one partition per task. The driver holds task
+  metadata only. The run directory must be visible to every node (a local disk for one machine, a
+  shared mount for a cluster).
+
+Phases: ingest (read + validate every chunk) → unique ids (shuffle + reduce) → segments: each shard
+through [the decisions of the last group stage] + map stages + [the keys of the next group stage] →
+group reduce → … → verify (read back every output file) → publish (rename into place).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import math
+import os
+import platform
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterator
+
+import polars as pl
+import ray
+
+from curate import io as cio
+from curate import ledger, work
+from curate.columns import INPUT_STAGE, ORDER, REMOVED_COLUMNS, is_private
+from curate.config import PipelineConfig
+from curate.errors import ConfigError, CurateError, InputError, RunDirError, StageError
+from curate.layout import RunLayout
+from curate.stages.base import GroupStage, MapStage
+
+log = logging.getLogger("curate")
+
+CHUNK_MIN = 4 << 20
+CHUNK_MAX = 64 << 20
+CHUNKS_WANTED = 64
+KEYS_PER_PARTITION = 500_000
+ID_BYTES_PER_PARTITION = 256 << 20
+VERIFY_FILES_PER_TASK = 64
+
+
+@dataclass
+class Shard:
+    name: str
+    base: str
+    rows: int
+    lo: int
+    hi: int
+    settled: list[work.DecisionSet]
+
+
+class Progress:
+    """The runner's view of progress; the CLI plugs in a rich display, the API may plug in nothing."""
+
+    def phase(self, label: str, total: int, done: int) -> Any:
+        return None
+
+    def advance(self, handle: Any, records: int = 0) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class RichProgress(Progress):
+    def __init__(self, console: Any = None):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn
+
+        self.bar = Bar(
+            TextColumn("[bold]{task.description:<28}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[records]:>12,} records"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self.bar.start()
+
+    def phase(self, label: str, total: int, done: int) -> Any:
+        return self.bar.add_task(label, total=max(total, 1), completed=done if total else 1, records=0)
+
+    def advance(self, handle: Any, records: int = 0) -> None:
+        task = self.bar._tasks[handle]
+        self.bar.update(handle, advance=1, records=task.fields["records"] + records)
+
+    def close(self) -> None:
+        self.bar.stop()
+
+
+class Runner:
+    def __init__(
+        self,
+        config: PipelineConfig,
+        *,
+        ray_address: str | None = None,
+        num_cpus: int | None = None,
+        overwrite: bool = False,
+        progress: Progress | None = None,
+    ):
+        self.config = config
+        self.layout = RunLayout(config.output)
+        self.ray_address = ray_address or os.environ.get("RAY_ADDRESS") or None
+        self.num_cpus = num_cpus
+        self.overwrite = overwrite
+        self.progress = progress or Progress()
+        self.cpus = 1
+        self.nodes: set[str] = set()
+
+    # ------------------------------------------------------------ entry point
+
+    def run(self) -> dict[str, Any]:
+        started_at = datetime.now(timezone.utc)
+        started = time.perf_counter()
+        files = cio.find_input_files(self.config.input.path, self.config.input.format)
+        fingerprint = self._fingerprint(files)
+        self._check_foreign_directory()
+        created = not self.layout.root.exists()
+        try:
+            with self._lock():
+                finished = self._prepare_directory(fingerprint)
+                if finished is not None:
+                    log.info("%s already holds this run, complete; nothing to do (--overwrite to run again)", self.layout.root)
+                    return finished
+                self._check_empty_files(files)
+                chunks = cio.plan_chunks(files, self._chunk_bytes(files))
+                if self.layout.plan.exists():
+                    started_at = datetime.fromisoformat(json.loads(self.layout.plan.read_text())["started"])
+                else:
+                    cio.write_json({"fingerprint": fingerprint, "started": started_at.isoformat(), "chunks": len(chunks)}, self.layout.plan)
+                with self._ray():
+                    return self._execute(files, chunks, fingerprint, started_at, started)
+        except (InputError, ConfigError):
+            # the input or the pipeline must change before a re-run, which then cannot resume: keep nothing
+            shutil.rmtree(self.layout.work, ignore_errors=True)
+            if created:
+                shutil.rmtree(self.layout.root, ignore_errors=True)
+            raise
+        finally:
+            self.progress.close()
+
+    def _execute(self, files: list[cio.InputFile], chunks: list[cio.Chunk], fingerprint: str, started_at: datetime, started: float) -> dict[str, Any]:
+        config, layout = self.config, self.layout
+        stages = config.stages
+        book = ledger.Ledger([(INPUT_STAGE, "read")] + [(s.name, s.use or type(s).__qualname__) for s in stages])
+        options = cio.ReadOptions(
+            text_fields=config.text_fields(),
+            id_field=config.input.id_field,
+            id_explicit=config.id_field_explicit,
+            quarantine=config.input.on_error == "quarantine",
+            rename=dict(config.input.rename),
+        )
+
+        # ingest: every chunk read and validated before any stage runs
+        id_partitions = max(1, min(512, math.ceil(sum(f.size for f in files) / ID_BYTES_PER_PARTITION)))
+        ingest_tasks = [(str(c.index), work.ingest, work.IngestSpec(c, options, layout, id_partitions)) for c in chunks]
+        ingested = self._phase("ingest", "read input", ingest_tasks, records=lambda r: r["records"] + r["bad"])
+        digests = self._phase("digest", "fingerprint input", [(str(i), cio.file_digest, f.path) for i, f in enumerate(files)])
+        results = [ingested[str(c.index)] for c in chunks]
+        for result in results:
+            book.add(result["stages"])
+        input_ids = ledger.EMPTY
+        for result in results:
+            input_ids = ledger.add(input_ids, tuple(result["ids"]))
+        total_input = sum(r["records"] + r["bad"] for r in results)
+        self._check_blank_files(files, chunks, results)
+
+        shards = [
+            Shard(p["shard"], str(layout.input_part(p["shard"])), p["rows"], p["lo"], p["hi"], [])
+            for r in results
+            for p in r["parts"]
+        ]
+        schema = self._unified_schema(shards)
+
+        # unique ids
+        chunk_sources = self._chunk_sources(chunks, results)
+        id_paths: dict[int, list[str]] = {}
+        for result in results:
+            for partition, paths in result["shuffle"].items():
+                id_paths.setdefault(int(partition), []).extend(paths)
+        id_tasks = [
+            (str(p), work.check_ids, work.IdCheckSpec(p, sorted(id_paths.get(p, [])), layout, options.quarantine, chunk_sources))
+            for p in range(id_partitions)
+        ]
+        checked = self._phase("ids", "check ids are unique", id_tasks)
+        id_decisions = work.DecisionSet(INPUT_STAGE, sorted(p for r in checked.values() for p in r["decisions"]))
+        for result in checked.values():
+            input_ids = ledger.add(input_ids, tuple(result["ids_delta"]))
+            book.add({INPUT_STAGE: {"seconds": result["seconds"]}})
+
+        # segments
+        record = id_decisions
+        kept_results: list[dict[str, Any]] = []
+        for index, (maps, group) in enumerate(_segments(stages)):
+            final = group is None
+            rows_in = sum(s.rows for s in shards)
+            partitions = max(1, min(1024, math.ceil(rows_in / KEYS_PER_PARTITION)))
+            specs = []
+            for shard in shards:
+                if final:
+                    output = str(layout.kept_part(shard.name))
+                elif maps:
+                    output = str(layout.segment_part(index, shard.name))
+                else:
+                    output = None
+                specs.append(
+                    (
+                        shard.name,
+                        work.run_segment,
+                        work.SegmentSpec(
+                            shard=shard.name,
+                            base=shard.base,
+                            lo=shard.lo,
+                            hi=shard.hi,
+                            layout=layout,
+                            id_field=options.id_field,
+                            schema=schema if index == 0 else None,
+                            settled=shard.settled,
+                            record=record,
+                            stages=maps,
+                            group=group,
+                            partitions=partitions,
+                            output=output,
+                            final=final,
+                        ),
+                    )
+                )
+            label = " → ".join([s.name for s in maps] + ([f"{group.name} keys"] if group else ["write kept"]))
+            done = self._phase(f"segment-{index}", label, specs, records=lambda r: r["rows"])
+            next_shards = []
+            for shard in shards:
+                result = done[shard.name]
+                book.add(result["stages"])
+                if final:
+                    kept_results.append(result)
+                elif result["rows"]:
+                    if result.get("output"):
+                        next_shards.append(Shard(shard.name, result["output"], result["rows"], shard.lo, shard.hi, []))
+                    else:
+                        next_shards.append(Shard(shard.name, shard.base, result["rows"], shard.lo, shard.hi, shard.settled + [record]))
+            if final:
+                break
+            shuffle: dict[int, list[str]] = {}
+            for shard in shards:
+                for partition, paths in done[shard.name].get("shuffle", {}).items():
+                    shuffle.setdefault(int(partition), []).append(paths)
+            reduce_tasks = [
+                (str(p), work.reduce_group, work.ReduceSpec(group, p, sorted(shuffle.get(p, [])), layout)) for p in range(partitions)
+            ]
+            reduced = self._phase(f"reduce-{group.name}", f"{group.name} group", reduce_tasks)
+            for result in reduced.values():
+                book.add(result["stages"])
+            record = work.DecisionSet(group.name, sorted(p for r in reduced.values() for p in r["decisions"]))
+            shards = next_shards
+
+        # the ledger, from the reports and from the files themselves
+        kept_rows = sum(r["rows"] for r in kept_results)
+        book.check_counts(total_input, kept_rows)
+        kept_files = sorted(str(p) for p in layout.staged_kept.glob("*.parquet"))
+        removed_files = sorted(str(p) for p in layout.staged_removed.glob("*.parquet"))
+        kept_check = self._verify(kept_files, options.id_field, removed=False)
+        removed_check = self._verify(removed_files, options.id_field, removed=True)
+        ledger.check_files(
+            book,
+            input_ids,
+            kept_check["rows"],
+            tuple(kept_check["ids"]),
+            tuple(removed_check["ids"]),
+            {tuple(k.split("\t")): v for k, v in removed_check["by_reason"].items()},
+        )
+
+        removed_total = total_input - kept_rows
+        stats = {
+            "pipeline": config.name,
+            "input": total_input,
+            "kept": kept_rows,
+            "removed": removed_total,
+            "removed_by_reason": _by_reason(book),
+            "stages": book.stage_dicts(),
+            "input_files": len(files),
+            "seconds": round(time.perf_counter() - started, 3),
+            "ledger": "balanced",
+        }
+        manifest = self._manifest(files, digests, fingerprint, started_at)
+        self._publish(stats, manifest)
+        return stats
+
+    # ------------------------------------------------------------ phases
+
+    def _phase(
+        self,
+        name: str,
+        label: str,
+        tasks: list[tuple[str, Callable[[Any], Any], Any]],
+        *,
+        records: Callable[[dict[str, Any]], int] | None = None,
+    ) -> dict[str, Any]:
+        """Run tasks that have no done-marker yet, a bounded number in flight; return every task's result."""
+        results: dict[str, Any] = {}
+        todo = []
+        for key, fn, spec in tasks:
+            marker = self.layout.done(name, key)
+            if marker.exists():
+                results[key] = json.loads(marker.read_text())
+            else:
+                todo.append((key, fn, spec, str(marker)))
+        if results and todo:
+            log.info("%s: resuming, %d of %d tasks already done", label, len(results), len(tasks))
+        handle = self.progress.phase(label, len(tasks), len(results))
+        window = max(4, 2 * self.cpus)
+        in_flight: dict[Any, str] = {}
+        position = 0
+        try:
+            while position < len(todo) or in_flight:
+                while position < len(todo) and len(in_flight) < window:
+                    key, fn, spec, marker = todo[position]
+                    in_flight[_task.remote(fn, spec, marker)] = key
+                    position += 1
+                ready, _ = ray.wait(list(in_flight), num_returns=1)
+                ready, _ = ray.wait(list(in_flight), num_returns=len(in_flight), timeout=0)
+                for ref in ready:
+                    key = in_flight.pop(ref)
+                    result = _get(ref)
+                    if isinstance(result, dict) and "error" in result:
+                        raise InputError(result["error"])
+                    if isinstance(result, dict) and "node" in result:
+                        self.nodes.add(result.pop("node"))
+                    results[key] = result
+                    self.progress.advance(handle, records(result) if records else 0)
+        except BaseException:
+            for ref in in_flight:
+                ray.cancel(ref, force=True)
+            raise
+        return results
+
+    def _verify(self, paths: list[str], id_field: str, removed: bool) -> dict[str, Any]:
+        batches = [paths[i : i + VERIFY_FILES_PER_TASK] for i in range(0, len(paths), VERIFY_FILES_PER_TASK)]
+        phase = f"verify-{'removed' if removed else 'kept'}"
+        tasks = [(str(i), work.verify_files, work.VerifySpec(batch, id_field, removed)) for i, batch in enumerate(batches)]
+        totals: dict[str, Any] = {"rows": 0, "ids": ledger.EMPTY, "by_reason": {}}
+        for result in self._phase(phase, f"check {'removed' if removed else 'kept'} files", tasks).values():
+            totals["rows"] += result["rows"]
+            totals["ids"] = ledger.add(totals["ids"], tuple(result["ids"]))
+            for key, count in result["by_reason"].items():
+                totals["by_reason"][key] = totals["by_reason"].get(key, 0) + count
+        return totals
+
+    # ------------------------------------------------------------ planning helpers
+
+    def _fingerprint(self, files: list[cio.InputFile]) -> str:
+        data = {
+            "config": self.config.resolved(),
+            "files": [(f.path, f.size, f.mtime_ns) for f in files],
+        }
+        return hashlib.blake2b(json.dumps(data, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
+
+    def _chunk_bytes(self, files: list[cio.InputFile]) -> int:
+        if self.config.input.chunk_bytes:
+            return self.config.input.chunk_bytes
+        total = sum(f.size for f in files)
+        return max(CHUNK_MIN, min(CHUNK_MAX, math.ceil(total / CHUNKS_WANTED)))
+
+    def _check_foreign_directory(self) -> None:
+        root = self.layout.root
+        if root.exists() and not root.is_dir():
+            raise RunDirError(f"output {root}: exists and is not a directory")
+        if root.exists() and any(p.name != self.layout.lock.name for p in root.iterdir()) and not self.layout.is_run():
+            raise RunDirError(f"output {root}: exists, is not empty and is not a curate run directory; choose another output")
+
+    def _prepare_directory(self, fingerprint: str) -> dict[str, Any] | None:
+        """Fresh, resumable, complete or refused. Returns the stats of an identical completed run."""
+        layout = self.layout
+        root = layout.root
+        if layout.plan.exists():
+            previous = json.loads(layout.plan.read_text()).get("fingerprint")
+            if previous == fingerprint and not self.overwrite:
+                return None
+            if not self.overwrite:
+                raise RunDirError(f"output {root}: holds an unfinished run of a different pipeline or input; pass --overwrite to discard it")
+            self._clear()
+        elif layout.manifest.exists():
+            previous = json.loads(layout.manifest.read_text()).get("fingerprint")
+            if previous == fingerprint and not self.overwrite:
+                return json.loads(layout.stats.read_text())
+            if not self.overwrite:
+                raise RunDirError(f"output {root}: holds a completed run of a different pipeline or input; pass --overwrite to replace it")
+            self._clear()
+        root.mkdir(parents=True, exist_ok=True)
+        return None
+
+    def _clear(self) -> None:
+        layout = self.layout
+        for path in (layout.kept, layout.removed, layout.work):
+            shutil.rmtree(path, ignore_errors=True)
+        for path in (layout.stats, layout.manifest):
+            path.unlink(missing_ok=True)
+
+    def _check_empty_files(self, files: list[cio.InputFile]) -> None:
+        for file in files:
+            if file.size == 0 and self.config.input.on_error == "fail":
+                raise InputError(f"{file.display}: empty file (no records; set input.on_error: quarantine to skip empty files)")
+
+    def _check_blank_files(self, files: list[cio.InputFile], chunks: list[cio.Chunk], results: list[dict[str, Any]]) -> None:
+        records: dict[str, int] = {f.path: 0 for f in files}
+        for chunk, result in zip(chunks, results):
+            records[chunk.file.path] += result["records"] + result["bad"]
+        for file in files:
+            if not records[file.path]:
+                if self.config.input.on_error == "fail":
+                    raise InputError(f"{file.display}: empty file (no records; set input.on_error: quarantine to skip empty files)")
+                log.warning("%s: empty file, no records", file.display)
+
+    def _chunk_sources(self, chunks: list[cio.Chunk], results: list[dict[str, Any]]) -> list[tuple[str, str, int, str]]:
+        sources, line = [], 1
+        for chunk, result in zip(chunks, results):
+            if chunk.start == 0 or chunk.file.format != "jsonl":
+                line = 1
+            if chunk.file.format == "parquet":
+                sources.append((chunk.file.display, chunk.file.relpath, chunk.first_row + 1, "row"))
+            else:
+                sources.append((chunk.file.display, chunk.file.relpath, line, "line"))
+                line += result["lines"]
+        return sources
+
+    def _unified_schema(self, shards: list[Shard]) -> dict[str, pl.DataType]:
+        """One schema for every shard; clashes with the run directory's columns or a stage's fail here."""
+        schemas = [pl.read_parquet_schema(s.base) for s in shards]
+        try:
+            schema = dict(pl.concat([pl.DataFrame(schema=s) for s in schemas], how="diagonal_relaxed").schema) if schemas else {}
+        except Exception as err:
+            raise InputError(f"input: records disagree on a field's type across files and cannot be combined: {str(err).splitlines()[0]}") from None
+        fields = [c for c in schema if not is_private(c)]
+        for column in REMOVED_COLUMNS:
+            if column in fields:
+                raise ConfigError(f"input field {column!r} clashes with the column removed/ adds; rename it with input.rename: {{{column}: ...}}")
+        available = set(fields)
+        for stage in self.config.stages:
+            for column in stage.reads():
+                if column not in available:
+                    raise ConfigError(f"stage {stage.name!r} reads field {column!r}, which neither the input nor an earlier stage has (input fields: {', '.join(fields)})")
+            for column in stage.writes():
+                if column in fields:
+                    raise ConfigError(f"stage {stage.name!r} writes column {column!r}, which the input already has; rename it with input.rename")
+            available.update(stage.writes())
+        return schema
+
+    # ------------------------------------------------------------ finishing
+
+    def _manifest(self, files: list[cio.InputFile], digests: dict[str, Any], fingerprint: str, started_at: datetime) -> dict[str, Any]:
+        return {
+            "fingerprint": fingerprint,
+            "pipeline": self.config.resolved(),
+            "source": self.config.source,
+            "command": sys.argv,
+            "started": started_at.isoformat(),
+            "finished": datetime.now(timezone.utc).isoformat(),
+            "inputs": [
+                {"path": f.path, "format": f.format, "bytes": f.size, "modified_ns": f.mtime_ns, "blake2b": digests[str(i)]}
+                for i, f in enumerate(files)
+            ],
+            "versions": _versions(),
+            "ray": {"address": self.ray_address or "local", "cpus": self.cpus, "nodes_used": sorted(self.nodes)},
+        }
+
+    def _publish(self, stats: dict[str, Any], manifest: dict[str, Any]) -> None:
+        """Rename staged files into kept/ and removed/, then write stats and manifest, then drop _work."""
+        layout = self.layout
+        for staged, public in ((layout.staged_kept, layout.kept), (layout.staged_removed, layout.removed)):
+            public.mkdir(parents=True, exist_ok=True)
+            if staged.exists():
+                for path in sorted(staged.glob("*.parquet")):
+                    os.replace(path, public / path.name)
+        cio.write_json(stats, layout.stats)
+        cio.write_json(manifest, layout.manifest)
+        shutil.rmtree(layout.work, ignore_errors=True)
+
+    # ------------------------------------------------------------ resources
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        self.layout.root.mkdir(parents=True, exist_ok=True)
+        handle = open(self.layout.lock, "w")
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RunDirError(f"output {self.layout.root}: another curate run is using it") from None
+            yield
+        finally:
+            handle.close()
+
+    @contextmanager
+    def _ray(self) -> Iterator[None]:
+        started_here = connect(self.ray_address, self.num_cpus)
+        self.cpus = int(ray.cluster_resources().get("CPU", 1))
+        try:
+            yield
+        finally:
+            if started_here:
+                ray.shutdown()
+
+
+def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
+    """Join `address` (or RAY_ADDRESS), or start a local Ray. Returns True when this call started Ray.
+
+    A local Ray started here listens on loopback only, with token authentication and usage statistics
+    off unless RAY_AUTH_MODE / RAY_USAGE_STATS_ENABLED say otherwise: nothing is written to ~/.ray and
+    nothing leaves the machine. A cluster you join keeps its own settings.
+    """
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    quiet = dict(log_to_driver=False, configure_logging=False, logging_level=logging.WARNING)
+    if address:
+        try:
+            ray.init(address=address, **quiet)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            raise RunDirError(f"--ray-address {address}: cannot connect: {str(err).splitlines()[0]}") from None
+        return True
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1", **quiet)
+    return True
+
+
+@ray.remote(num_cpus=1, max_retries=2)
+def _task(fn: Callable[[Any], Any], spec: Any, marker: str) -> Any:
+    """Runs on a worker: the task body, then its done-marker (unless it reported bad input).
+    Retried by Ray only when a worker or node dies, never on an exception."""
+    result = fn(spec)
+    if isinstance(result, dict):
+        if "error" in result:
+            return result
+        result["node"] = ray.get_runtime_context().get_node_id()
+    cio.write_json(result, marker)
+    return result
+
+
+def _get(ref: Any) -> Any:
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as err:
+        cause = getattr(err, "cause", None)
+        if isinstance(cause, CurateError):
+            raise cause from None
+        message = str(cause or err).strip().splitlines()
+        raise StageError(f"a task failed: {type(cause).__name__ if cause else 'RayTaskError'}: {message[0] if message else ''}") from err
+
+
+def _segments(stages: list[Any]) -> list[tuple[list[MapStage], GroupStage | None]]:
+    """Cut the stage list at each group stage: [maps…, group], [maps…, group], …, [maps…, None]."""
+    segments, maps = [], []
+    for stage in stages:
+        if isinstance(stage, GroupStage):
+            segments.append((maps, stage))
+            maps = []
+        elif isinstance(stage, MapStage):
+            maps.append(stage)
+        else:
+            raise ConfigError(f"stage {stage.name!r}: {type(stage).__name__} is neither a MapStage nor a GroupStage")
+    segments.append((maps, None))
+    return segments
+
+
+def _by_reason(book: ledger.Ledger) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for (_, reason), count in book.removed_by_stage_reason().items():
+        totals[reason] = totals.get(reason, 0) + count
+    return dict(sorted(totals.items()))
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in ("curate", "polars", "pyarrow", "ray", "pydantic", "numpy"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+__all__ = ["Progress", "RichProgress", "Runner", "connect"]

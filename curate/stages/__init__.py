@@ -1,0 +1,26 @@
+"""Stage types, by the name a pipeline's `use:` gives them. One file per type; `module:Class` loads a custom one."""
+
+from __future__ import annotations
+
+import importlib
+
+from curate.stages.base import GroupStage, MapStage, Stage, StageParams
+from curate.stages.exact_dedup import ExactDedup
+from curate.stages.filter import Filter
+
+BUILTIN: dict[str, type[Stage]] = {cls.use: cls for cls in (ExactDedup, Filter)}
+
+__all__ = ["BUILTIN", "GroupStage", "MapStage", "Stage", "StageParams", "stage_type"]
+
+
+def stage_type(use: str) -> type[Stage]:
+    """The class for `use`: a built-in name, or `package.module:ClassName` for a stage of your own."""
+    if use in BUILTIN:
+        return BUILTIN[use]
+    if ":" not in use:
+        raise KeyError(use)
+    module_name, _, class_name = use.partition(":")
+    cls = getattr(importlib.import_module(module_name), class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, (MapStage, GroupStage))):
+        raise KeyError(use)
+    return cls

@@ -1,0 +1,75 @@
+"""What a stage is. A stage file holds only its rule: the runner reads, writes, counts, times and shuffles.
+
+Two kinds:
+
+* `MapStage` sees one batch at a time: `apply(df)` returns the same rows in the same order, with the
+  columns the stage declares in `writes()` added, and optionally a `DROP` column whose non-null value is
+  the machine-readable reason the record is removed. Scores stay on the record, so a user can
+  re-threshold later without recomputing.
+* `GroupStage` needs every record at once (dedup): `keys(df)` computes per-record keys with a UInt64
+  `KEY`; the runner partitions the keys of all batches by `KEY % partitions` (to disk, across the
+  cluster) and calls `reduce(keys)` per partition, which names the records to remove, with a reason and
+  the id of the record kept instead. Nothing ever gathers all records on one process.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict
+
+
+class StageParams(BaseModel):
+    """A stage's typed parameters: unknown keys and bad values fail before any work."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Stage:
+    use: ClassVar[str] = ""
+    Params: ClassVar[type[StageParams]] = StageParams
+
+    def __init__(self, name: str, params: StageParams | None = None, **kwargs: Any):
+        self.name = name
+        self.params = params if params is not None else self.Params(**kwargs)
+
+    def reads(self) -> tuple[str, ...]:
+        """Fields the stage reads; each must come from the input or an earlier stage."""
+        return self.text_fields()
+
+    def text_fields(self) -> tuple[str, ...]:
+        """Fields that must be strings in every input record (validated when the input is read)."""
+        return ()
+
+    def writes(self) -> tuple[str, ...]:
+        """Columns the stage adds to every record it sees."""
+        return ()
+
+    def reasons(self) -> tuple[str, ...]:
+        """The reasons the stage can give, for documentation and `curate stats`."""
+        return ()
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "use": self.use or type(self).__qualname__, **self.params.model_dump(mode="json")}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, {self.params!r})"
+
+
+class MapStage(Stage):
+    def apply(self, df: pl.DataFrame) -> pl.DataFrame:
+        raise NotImplementedError
+
+
+class GroupStage(Stage):
+    def keys(self, df: pl.DataFrame) -> pl.DataFrame:
+        """One row per record of `df`, in order, with a UInt64 `KEY` and whatever `reduce` needs.
+
+        The runner adds `ORDER` (input position) and `ID` (record id) before shuffling.
+        """
+        raise NotImplementedError
+
+    def reduce(self, keys: pl.DataFrame) -> pl.DataFrame:
+        """From all keys of one partition, the records to remove: `ORDER`, `DROP` (reason), `DROP_DUPLICATE_OF`."""
+        raise NotImplementedError

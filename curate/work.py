@@ -1,0 +1,422 @@
+"""The bodies of the runner's tasks: plain functions over files, no Ray, so each can be tested alone.
+
+A task reads its inputs from the run directory, writes its outputs there (each file atomically, under a
+name fixed by the plan) and returns a small JSON-able result. The runner records that result as the
+task's done-marker; a resumed run skips every task that has one.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from curate import ledger
+from curate.columns import (
+    BAD_INPUT,
+    DROP,
+    DROP_DUPLICATE_OF,
+    DUPLICATE_OF,
+    ERROR,
+    ID,
+    INPUT_STAGE,
+    KEY,
+    ORDER,
+    ORDER_CHUNK_SHIFT,
+    RAW,
+    REASON,
+    SOURCE,
+    STAGE,
+    is_private,
+)
+from curate.errors import InputError, StageError
+from curate.io import Chunk, ChunkRead, ReadOptions, read_chunk, write_parquet
+from curate.layout import RunLayout, shard_name
+from curate.stages.base import GroupStage, MapStage, Stage
+
+WORK_COMPRESSION = "lz4"
+# Decision columns of the id check; private so that input fields named `error` or `source` cannot clash.
+_ERROR = "__curate_error"
+_SOURCE = "__curate_source"
+OUTPUT_COMPRESSION = "zstd"
+
+
+# ---------------------------------------------------------------- ingest
+
+
+@dataclass
+class IngestSpec:
+    chunk: Chunk
+    options: ReadOptions
+    layout: RunLayout
+    id_partitions: int
+
+
+def ingest(spec: IngestSpec) -> dict[str, Any]:
+    """Read and validate one chunk; write its records as input parts, its bad records to removed/,
+    and its ids to the id-uniqueness shuffle."""
+    started = time.perf_counter()
+    chunk, layout = spec.chunk, spec.layout
+    summary = ChunkRead()
+    parts: list[dict[str, Any]] = []
+    shuffle: dict[int, list[str]] = {}
+    fingerprint = ledger.EMPTY
+    records = bad = 0
+    try:
+        for number, batch in enumerate(read_chunk(chunk, spec.options, summary)):
+            shard = shard_name(chunk.index, number)
+            id_frames = []
+            if batch.records.height:
+                write_parquet(batch.records, layout.input_part(shard), compression=WORK_COMPRESSION)
+                order = batch.records[ORDER]
+                parts.append({"shard": shard, "rows": batch.records.height, "lo": order[0], "hi": order[-1]})
+                records += batch.records.height
+                id_frames.append(batch.records.select(pl.col(spec.options.id_field).alias(ID), ORDER, pl.lit(False).alias("bad")))
+            if batch.bad is not None and batch.bad.height:
+                removed = batch.bad.with_columns(
+                    pl.lit(INPUT_STAGE).alias(STAGE), pl.lit(BAD_INPUT).alias(REASON), pl.lit(None, pl.String).alias(DUPLICATE_OF)
+                )
+                write_parquet(_public(removed), layout.removed_part(INPUT_STAGE, shard), compression=OUTPUT_COMPRESSION)
+                bad += batch.bad.height
+                id_frames.append(batch.bad.select(pl.col(spec.options.id_field).alias(ID), ORDER, pl.lit(True).alias("bad")))
+            if id_frames:
+                ids = pl.concat(id_frames)
+                fingerprint = ledger.add(fingerprint, ledger.id_fingerprint(ids[ID]))
+                for partition, path in _partition(ids.with_columns(pl.col(ID).hash().alias(KEY)), spec.id_partitions, layout, INPUT_STAGE, shard).items():
+                    shuffle.setdefault(partition, []).append(path)
+    except InputError as err:
+        return {"error": str(err)}
+    return {
+        "chunk": chunk.index,
+        "parts": parts,
+        "lines": summary.lines,
+        "records": records,
+        "bad": bad,
+        "ids": list(fingerprint),
+        "shuffle": {str(k): v for k, v in shuffle.items()},
+        "stages": {INPUT_STAGE: {"in": records + bad, "removed": {BAD_INPUT: bad} if bad else {}, "seconds": time.perf_counter() - started}},
+    }
+
+
+# ---------------------------------------------------------------- unique ids
+
+
+@dataclass
+class IdCheckSpec:
+    partition: int
+    paths: list[str]
+    layout: RunLayout
+    quarantine: bool
+    chunk_sources: list[tuple[str, str, int, str]]
+    """Per chunk: (display path, relative path, number of the chunk's first line or row, "line" or "row")."""
+
+
+def check_ids(spec: IdCheckSpec) -> dict[str, Any]:
+    """Ids must be unique. A later occurrence of an id fails the run, or is quarantined under its position."""
+    started = time.perf_counter()
+    keys = pl.concat([pl.read_parquet(p) for p in spec.paths]) if spec.paths else pl.DataFrame()
+    if not keys.height:
+        return {"decisions": [], "ids_delta": list(ledger.EMPTY), "seconds": time.perf_counter() - started}
+    later = (
+        keys.sort(ORDER)
+        .with_columns(
+            pl.col(ORDER).first().over(ID).alias("_first"),
+            pl.col("bad").any().over(ID).alias("_any_bad"),
+            (pl.int_range(pl.len()).over(ID) > 0).alias("_later"),
+        )
+        .filter(pl.col("_later"))
+    )
+    if not later.height:
+        return {"decisions": [], "ids_delta": list(ledger.EMPTY), "seconds": time.perf_counter() - started}
+    row = later.row(0, named=True)
+    first_at, this_at = _source(spec, row["_first"]), _source(spec, row[ORDER])
+    message = f"{this_at[0]}: duplicate id {row[ID]!r} (first at {first_at[0]})"
+    if not spec.quarantine or bool(later["_any_bad"].any()):
+        hint = "" if spec.quarantine else " (set input.on_error: quarantine to route later occurrences to removed/)"
+        return {"error": message + hint}
+    sources = [_source(spec, order) for order in later[ORDER].to_list()]
+    firsts = [_source(spec, order)[0] for order in later["_first"].to_list()]
+    decisions = pl.DataFrame(
+        {
+            ORDER: later[ORDER],
+            DROP: pl.Series([BAD_INPUT] * later.height, dtype=pl.String),
+            _ERROR: [f"duplicate id {i!r} (first at {f})" for i, f in zip(later[ID].to_list(), firsts)],
+            _SOURCE: [s[0] for s in sources],
+            ID: [s[1] for s in sources],
+        }
+    )
+    path = spec.layout.decisions(INPUT_STAGE, spec.partition)
+    write_parquet(decisions.sort(ORDER), path, compression=WORK_COMPRESSION)
+    delta = ledger.subtract(ledger.id_fingerprint(decisions[ID]), ledger.id_fingerprint(later[ID]))
+    return {"decisions": [str(path)], "ids_delta": list(delta), "seconds": time.perf_counter() - started}
+
+
+def _source(spec: IdCheckSpec, order: int) -> tuple[str, str]:
+    """(`display:line`, `relpath:line`) of an input position."""
+    chunk, local = order >> ORDER_CHUNK_SHIFT, order & ((1 << ORDER_CHUNK_SHIFT) - 1)
+    display, relpath, first, unit = spec.chunk_sources[chunk]
+    where = f"{first + local}" if unit == "line" else f"row {first + local}"
+    return f"{display}:{where}", f"{relpath}:{where}"
+
+
+# ---------------------------------------------------------------- segments
+
+
+@dataclass
+class DecisionSet:
+    stage: str
+    paths: list[str]
+
+
+@dataclass
+class SegmentSpec:
+    """One shard through: decisions of earlier group stages, then map stages, then the keys of the next group stage."""
+
+    shard: str
+    base: str
+    """The shard's file: an input part, or the output of an earlier segment."""
+    lo: int
+    hi: int
+    layout: RunLayout
+    id_field: str
+    schema: dict[str, pl.DataType] | None = None
+    """The unified input schema, applied when `base` is an input part."""
+    settled: list[DecisionSet] = field(default_factory=list)
+    """Decisions already recorded by an earlier segment on the same base: applied silently."""
+    record: DecisionSet | None = None
+    """The decisions of the group stage just reduced: applied, and their removed records written."""
+    stages: list[MapStage] = field(default_factory=list)
+    group: GroupStage | None = None
+    partitions: int = 1
+    output: str | None = None
+    """Where to write the surviving records: a new base, or the staged kept/ file; None writes nothing."""
+    final: bool = False
+
+
+def run_segment(spec: SegmentSpec) -> dict[str, Any]:
+    counts: dict[str, dict[str, Any]] = {}
+    frame = pl.read_parquet(spec.base)
+    if spec.schema is not None:
+        frame = _conform(frame, spec.schema)
+    for decisions in spec.settled:
+        frame = frame.join(_decisions(decisions, spec), on=ORDER, how="anti", maintain_order="left")
+    if spec.record is not None:
+        frame = _record_decisions(frame, spec, counts)
+    for stage in spec.stages:
+        frame = _apply_map_stage(stage, frame, spec, counts)
+    result: dict[str, Any] = {"shard": spec.shard, "rows": frame.height, "stages": counts}
+    if spec.group is not None:
+        started = time.perf_counter()
+        keys = _group_keys(spec.group, frame, spec)
+        result["shuffle"] = {str(k): v for k, v in _partition(keys, spec.partitions, spec.layout, spec.group.name, spec.shard).items()}
+        counts[spec.group.name] = {"in": frame.height, "seconds": time.perf_counter() - started}
+    if spec.output and frame.height:
+        if spec.final:
+            write_parquet(_public(frame), spec.output, compression=OUTPUT_COMPRESSION)
+        else:
+            write_parquet(frame, spec.output, compression=WORK_COMPRESSION)
+        result["output"] = spec.output
+    return result
+
+
+def _conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Every shard gets the same columns and types: missing fields become null, types their common supertype."""
+    if dict(frame.schema) == schema:
+        return frame
+    template = pl.DataFrame(schema=schema)
+    return pl.concat([template, frame], how="diagonal_relaxed").select(list(schema))
+
+
+def _decisions(decisions: DecisionSet, spec: SegmentSpec) -> pl.DataFrame:
+    if not decisions.paths:
+        return pl.DataFrame(schema={ORDER: pl.Int64, DROP: pl.String, DROP_DUPLICATE_OF: pl.String})
+    return pl.scan_parquet(decisions.paths).filter(pl.col(ORDER).is_between(spec.lo, spec.hi)).collect()
+
+
+def _record_decisions(frame: pl.DataFrame, spec: SegmentSpec, counts: dict[str, dict[str, Any]]) -> pl.DataFrame:
+    started = time.perf_counter()
+    decisions = _decisions(spec.record, spec)
+    stage = spec.record.stage
+    removed = frame.join(decisions, on=ORDER, how="inner", maintain_order="left")
+    if removed.height:
+        if stage == INPUT_STAGE:  # a repeated id: the record goes to removed/ as bad input, under its position
+            raw = removed.select([c for c in frame.columns if not is_private(c)]).write_ndjson().splitlines()
+            out = removed.select(
+                pl.col(ID).alias(spec.id_field),
+                pl.col(_ERROR).alias(ERROR),
+                pl.col(_SOURCE).alias(SOURCE),
+                pl.Series(RAW, raw, dtype=pl.String),
+                pl.lit(INPUT_STAGE).alias(STAGE),
+                pl.lit(BAD_INPUT).alias(REASON),
+                pl.lit(None, pl.String).alias(DUPLICATE_OF),
+            )
+            path = spec.layout.removed_part(INPUT_STAGE, f"{spec.shard}-ids")
+        else:
+            out = removed.with_columns(
+                pl.lit(stage).alias(STAGE), pl.col(DROP).alias(REASON), pl.col(DROP_DUPLICATE_OF).cast(pl.String).alias(DUPLICATE_OF)
+            )
+            path = spec.layout.removed_part(stage, spec.shard)
+        write_parquet(_public(out), path, compression=OUTPUT_COMPRESSION)
+        frame = frame.join(decisions.select(ORDER), on=ORDER, how="anti", maintain_order="left")
+    reasons = dict(removed[DROP].value_counts().iter_rows()) if removed.height else {}
+    counts[stage] = {"out": frame.height, "removed": reasons, "seconds": time.perf_counter() - started}
+    return frame
+
+
+def _apply_map_stage(stage: MapStage, frame: pl.DataFrame, spec: SegmentSpec, counts: dict[str, dict[str, Any]]) -> pl.DataFrame:
+    started = time.perf_counter()
+    into = frame.height
+    if into:
+        try:
+            out = stage.apply(frame)
+        except Exception as err:
+            raise StageError(f"stage {stage.name!r} ({stage.use}) failed on shard {spec.shard}: {_one_line(err)}") from err
+        _check_contract(stage, frame, out)
+        if DROP in out.columns:
+            dropped = out[DROP].is_not_null()
+            removed = out.filter(dropped)
+            if removed.height:
+                removed = removed.with_columns(
+                    pl.lit(stage.name).alias(STAGE), pl.col(DROP).cast(pl.String).alias(REASON), pl.lit(None, pl.String).alias(DUPLICATE_OF)
+                )
+                write_parquet(_public(removed), spec.layout.removed_part(stage.name, spec.shard), compression=OUTPUT_COMPRESSION)
+            reasons = dict(removed[REASON].value_counts().iter_rows()) if removed.height else {}
+            frame = out.filter(~dropped).drop(DROP)
+        else:
+            reasons, frame = {}, out
+    else:
+        reasons = {}
+    counts[stage.name] = {"in": into, "out": frame.height, "removed": reasons, "seconds": time.perf_counter() - started}
+    return frame
+
+
+def _check_contract(stage: Stage, before: pl.DataFrame, after: Any) -> None:
+    where = f"stage {stage.name!r} ({stage.use})"
+    if not isinstance(after, pl.DataFrame):
+        raise StageError(f"{where}: apply() returned {type(after).__name__}, not a polars DataFrame")
+    if after.height != before.height or ORDER not in after.columns or not after[ORDER].equals(before[ORDER]):
+        raise StageError(f"{where}: apply() must return the same records in the same order (got {after.height} of {before.height}); remove records through the DROP column")
+    missing = [c for c in before.columns if c not in after.columns]
+    if missing:
+        raise StageError(f"{where}: apply() dropped columns {missing}")
+    undeclared = [c for c in after.columns if c not in before.columns and c != DROP and c not in stage.writes()]
+    if undeclared:
+        raise StageError(f"{where}: apply() added columns {undeclared} that writes() does not declare")
+    if DROP in after.columns and after[DROP].dtype not in (pl.String, pl.Null):
+        raise StageError(f"{where}: the DROP column must hold reason strings, not {after[DROP].dtype}")
+
+
+def _group_keys(stage: GroupStage, frame: pl.DataFrame, spec: SegmentSpec) -> pl.DataFrame:
+    try:
+        keys = stage.keys(frame)
+    except Exception as err:
+        raise StageError(f"stage {stage.name!r} ({stage.use}) failed on shard {spec.shard}: {_one_line(err)}") from err
+    if keys.height != frame.height or KEY not in keys.columns or keys[KEY].dtype != pl.UInt64:
+        raise StageError(f"stage {stage.name!r} ({stage.use}): keys() must return one row per record with a UInt64 {KEY}")
+    return keys.with_columns(frame[ORDER], frame[spec.id_field].cast(pl.String).alias(ID))
+
+
+def _partition(keys: pl.DataFrame, partitions: int, layout: RunLayout, stage: str, shard: str) -> dict[int, str]:
+    """Write a shard's keys, split by KEY % partitions; returns partition -> file."""
+    if not keys.height:
+        return {}
+    written = {}
+    split = keys.with_columns((pl.col(KEY) % partitions).cast(pl.Int64).alias("_partition"))
+    for (partition,), part in split.partition_by("_partition", as_dict=True, include_key=False).items():
+        path = layout.shuffle(stage, shard, partition)
+        write_parquet(part, path, compression=WORK_COMPRESSION)
+        written[partition] = str(path)
+    return written
+
+
+# ---------------------------------------------------------------- group reduce
+
+
+@dataclass
+class ReduceSpec:
+    stage: GroupStage
+    partition: int
+    paths: list[str]
+    layout: RunLayout
+
+
+def reduce_group(spec: ReduceSpec) -> dict[str, Any]:
+    started = time.perf_counter()
+    stage = spec.stage
+    if not spec.paths:
+        return {"decisions": [], "stages": {stage.name: {"seconds": time.perf_counter() - started}}}
+    keys = pl.concat([pl.read_parquet(p) for p in spec.paths], how="vertical_relaxed")
+    try:
+        decisions = stage.reduce(keys)
+    except Exception as err:
+        raise StageError(f"stage {stage.name!r} ({stage.use}) failed reducing partition {spec.partition}: {_one_line(err)}") from err
+    missing = [c for c in (ORDER, DROP, DROP_DUPLICATE_OF) if c not in decisions.columns]
+    if missing:
+        raise StageError(f"stage {stage.name!r} ({stage.use}): reduce() must return {ORDER}, {DROP}, {DROP_DUPLICATE_OF}; missing {missing}")
+    decisions = decisions.select(ORDER, pl.col(DROP).cast(pl.String), pl.col(DROP_DUPLICATE_OF).cast(pl.String))
+    if decisions[DROP].null_count() or decisions[ORDER].n_unique() != decisions.height or not decisions[ORDER].is_in(keys[ORDER].implode()).all():
+        raise StageError(f"stage {stage.name!r} ({stage.use}): reduce() must name each removed record of its partition once, with a reason")
+    paths = []
+    if decisions.height:
+        path = spec.layout.decisions(stage.name, spec.partition)
+        write_parquet(decisions.sort(ORDER), path, compression=WORK_COMPRESSION)
+        paths.append(str(path))
+    return {"decisions": paths, "stages": {stage.name: {"seconds": time.perf_counter() - started}}}
+
+
+# ---------------------------------------------------------------- verification
+
+
+@dataclass
+class VerifySpec:
+    paths: list[str]
+    id_field: str
+    removed: bool
+
+
+def verify_files(spec: VerifySpec) -> dict[str, Any]:
+    """Rows, id fingerprint and (for removed/) counts by stage and reason, read back from the files."""
+    rows, fingerprint, by_reason = 0, ledger.EMPTY, {}
+    for path in spec.paths:
+        columns = [spec.id_field, STAGE, REASON] if spec.removed else [spec.id_field]
+        frame = pl.read_parquet(path, columns=columns)
+        rows += frame.height
+        fingerprint = ledger.add(fingerprint, ledger.id_fingerprint(frame[spec.id_field]))
+        if spec.removed:
+            for stage, reason, count in frame.group_by(STAGE, REASON).len().iter_rows():
+                key = f"{stage}\t{reason}"
+                by_reason[key] = by_reason.get(key, 0) + count
+    return {"rows": rows, "ids": list(fingerprint), "by_reason": by_reason}
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _public(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.select([c for c in frame.columns if not is_private(c)])
+
+
+def _one_line(err: BaseException) -> str:
+    message = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    frames = traceback.extract_tb(err.__traceback__)
+    at = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    return f"{type(err).__name__}: {message}{at}"
+
+
+__all__ = [
+    "DecisionSet",
+    "IdCheckSpec",
+    "IngestSpec",
+    "ReduceSpec",
+    "SegmentSpec",
+    "VerifySpec",
+    "check_ids",
+    "ingest",
+    "reduce_group",
+    "run_segment",
+    "verify_files",
+]

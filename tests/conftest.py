@@ -1,0 +1,76 @@
+"""Shared fixtures: one local Ray for the whole session (its address lets CLI subprocesses join it
+instead of starting their own), and small writers for input files."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+CURATE = str(Path(sys.executable).with_name("curate"))
+
+
+@pytest.fixture(scope="session")
+def ray_address() -> str:
+    """Start the session's Ray (2 CPUs, like CI) and return its address."""
+    import ray
+
+    from curate.runner import connect
+
+    started = connect(num_cpus=2)
+    yield ray.get_runtime_context().gcs_address
+    if started:
+        ray.shutdown()
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"real data not found: {SHARED} (clone the repository beside ../shared to run this test)")
+    return SHARED
+
+
+def write_jsonl(path: Path, records: list[Any]) -> Path:
+    """Records are dicts (JSON-encoded) or raw lines (str or bytes, written as they are)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for record in records:
+        if isinstance(record, bytes):
+            lines.append(record)
+        elif isinstance(record, str):
+            lines.append(record.encode("utf-8"))
+        else:
+            lines.append(json.dumps(record).encode("utf-8"))
+    data = b"\n".join(lines) + (b"\n" if lines else b"")
+    if path.name.endswith(".gz"):
+        data = gzip.compress(data)
+    elif path.name.endswith(".zst"):
+        import zstandard
+
+        data = zstandard.ZstdCompressor().compress(data)
+    path.write_bytes(data)
+    return path
+
+
+def pipeline(tmp_path: Path, stages: list[dict[str, Any]] | None = None, **input_options: Any) -> dict[str, Any]:
+    """A pipeline dict over tmp_path/in/*, writing tmp_path/out."""
+    input_options.setdefault("path", str(tmp_path / "in" / "*"))
+    return {
+        "name": "test",
+        "input": input_options,
+        "output": str(tmp_path / "out"),
+        "stages": stages or [{"name": "exact", "use": "exact_dedup", "field": "text"}],
+    }
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run([CURATE, *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout)

@@ -1,0 +1,129 @@
+from pathlib import Path
+
+import pytest
+
+from curate.config import build_pipeline, load_pipeline
+from curate.errors import ConfigError
+from curate.stages.exact_dedup import ExactDedup
+
+GOOD = """\
+name: t
+input:
+  path: data/*.jsonl
+output: runs/t
+stages:
+  - name: exact
+    use: exact_dedup
+    field: text
+"""
+
+
+def load(tmp_path: Path, text: str, overrides=None):
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    return load_pipeline(path, overrides=overrides)
+
+
+def error(tmp_path: Path, text: str, overrides=None) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, text, overrides)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message.replace(str(tmp_path / "p.yaml"), "p.yaml")
+
+
+def test_good_pipeline(tmp_path):
+    config = load(tmp_path, GOOD)
+    assert config.name == "t" and config.input.path == ["data/*.jsonl"]
+    assert isinstance(config.stages[0], ExactDedup)
+    assert config.text_fields() == ["text"]
+    assert not config.id_field_explicit
+
+
+def test_typo_in_stage_key_names_file_line_stage_and_suggests(tmp_path):
+    assert error(tmp_path, GOOD.replace("field: text", "feild: text")) == "p.yaml:8: stage 'exact' (exact_dedup): unknown key 'feild' (did you mean 'field'?)"
+
+
+def test_bad_nested_value(tmp_path):
+    text = GOOD.replace("field: text", "field: text\n    normalize:\n      casefold: maybe")
+    assert error(tmp_path, text).startswith("p.yaml:10: stage 'exact' (exact_dedup): key 'normalize.casefold': Input should be a valid boolean")
+
+
+def test_typo_in_input_key(tmp_path):
+    text = GOOD.replace("  path: data/*.jsonl", "  path: data/*.jsonl\n  on_eror: quarantine")
+    assert error(tmp_path, text) == "p.yaml:4: input: unknown key 'on_eror' (did you mean 'on_error'?)"
+
+
+def test_bad_input_value(tmp_path):
+    text = GOOD.replace("  path: data/*.jsonl", "  path: data/*.jsonl\n  on_error: skip")
+    assert error(tmp_path, text).startswith("p.yaml:4: input: key 'on_error': Input should be 'fail' or 'quarantine'")
+
+
+def test_unknown_top_key_missing_key_and_unknown_stage_type(tmp_path):
+    assert error(tmp_path, GOOD + "extra: 1\n") == "p.yaml:9: unknown key 'extra'"
+    assert error(tmp_path, GOOD.replace("output: runs/t\n", "")) == "p.yaml:1: missing required key 'output'"
+    assert error(tmp_path, GOOD.replace("exact_dedup", "exact_dedupe")) == "p.yaml:7: stage 'exact': unknown stage type 'exact_dedupe' (did you mean 'exact_dedup'?)"
+
+
+def test_duplicate_yaml_key_and_duplicate_stage_names(tmp_path):
+    assert error(tmp_path, GOOD.replace("field: text", "field: text\n    field: x")) == "p.yaml:9: duplicate key 'field' (first at line 8)"
+    twice = GOOD + "  - name: exact\n    use: filter\n    keep: 'true'\n"
+    assert error(tmp_path, twice) == "p.yaml:9: stage name 'exact' is used twice (stage 1 and 2)"
+
+
+def test_reserved_and_unsafe_stage_names(tmp_path):
+    assert "reserved" in error(tmp_path, GOOD.replace("name: exact", "name: input"))
+    assert "use letters" in error(tmp_path, GOOD.replace("name: exact", "name: a/b"))
+
+
+def test_missing_required_stage_key_and_bad_sql(tmp_path):
+    assert error(tmp_path, GOOD + "  - name: f\n    use: filter\n") == "p.yaml:9: stage 'f' (filter): missing required key 'keep'"
+    message = error(tmp_path, GOOD + "  - name: f\n    use: filter\n    keep: 'length(text >'\n")
+    assert message.startswith("p.yaml:11: stage 'f' (filter): key 'keep': Value error, not a valid SQL expression")
+
+
+def test_invalid_yaml_and_missing_file(tmp_path):
+    assert error(tmp_path, "name: [").startswith("p.yaml:1: invalid YAML")
+    with pytest.raises(ConfigError, match="no such pipeline file"):
+        load_pipeline(tmp_path / "nope.yaml")
+
+
+def test_set_overrides(tmp_path):
+    config = load(tmp_path, GOOD, ["exact.field=problem", "exact.normalize.casefold=false", "input.on_error=quarantine", "output=elsewhere"])
+    assert config.stages[0].params.field == "problem"
+    assert config.stages[0].params.normalize.casefold is False
+    assert config.input.on_error == "quarantine" and config.output == "elsewhere"
+
+
+def test_set_errors(tmp_path):
+    assert error(tmp_path, GOOD, ["near.threshold=0.7"]) == "--set near.threshold=0.7: no stage named 'near' (stages: exact)"
+    assert error(tmp_path, GOOD, ["exact.field"]) == "--set exact.field: expected STAGE.PARAM=VALUE"
+    assert "unknown key 'feild'" in error(tmp_path, GOOD, ["exact.feild=x"])
+
+
+def test_stage_may_not_read_a_column_a_later_stage_writes():
+    from tests.helpers.stages import Shout
+
+    raw = {"name": "x", "input": "a.jsonl", "output": "o", "stages": [{"name": "f", "use": "filter", "keep": "shout <> ''"}, Shout("s")]}
+    with pytest.raises(ConfigError, match="reads 'shout' before stage 's' writes it"):
+        build_pipeline(raw)
+
+
+def test_python_stage_objects_and_custom_types():
+    from tests.helpers.stages import Shout
+
+    config = build_pipeline({"name": "x", "input": "a.jsonl", "output": "o", "stages": [Shout("s"), {"name": "slow", "use": "tests.helpers.stages:Slow", "seconds": 0}]})
+    assert [s.name for s in config.stages] == ["s", "slow"]
+    with pytest.raises(ConfigError, match="unknown stage type 'tests.helpers.stages:Nope'"):
+        build_pipeline({"name": "x", "input": "a.jsonl", "output": "o", "stages": [{"name": "n", "use": "tests.helpers.stages:Nope"}]})
+
+
+def test_explicit_id_field_is_remembered():
+    config = build_pipeline({"name": "x", "input": {"path": "a.jsonl", "id_field": "uid"}, "output": "o", "stages": [{"name": "f", "use": "filter", "keep": "true"}]})
+    assert config.id_field_explicit and config.input.id_field == "uid"
+
+
+def test_shipped_pipelines_parse():
+    root = Path(__file__).resolve().parents[1] / "pipelines"
+    for path in root.glob("*.yaml"):
+        load_pipeline(path)

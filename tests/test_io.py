@@ -1,0 +1,192 @@
+"""Reading and validating input, without Ray: every bad-input case, in both modes, and chunking."""
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from curate.columns import ERROR, ORDER, RAW, SOURCE
+from curate.errors import InputError
+from curate.io import ChunkRead, ReadOptions, find_input_files, infer_format, plan_chunks, read_chunk
+from tests.conftest import write_jsonl
+
+
+def read(patterns, quarantine=False, chunk_bytes=1 << 20, text_fields=("text",), id_field="id", id_explicit=False, rename=None):
+    files = find_input_files([str(p) for p in patterns])
+    options = ReadOptions(list(text_fields), id_field, id_explicit, quarantine, rename or {})
+    records, bad = [], []
+    for chunk in plan_chunks(files, chunk_bytes):
+        for batch in read_chunk(chunk, options, ChunkRead()):
+            if batch.records.height:
+                records.append(batch.records)
+            if batch.bad is not None:
+                bad.append(batch.bad)
+    records = pl.concat(records, how="diagonal_relaxed") if records else pl.DataFrame()
+    bad = pl.concat(bad) if bad else None
+    return records, bad
+
+
+BAD_CASES = [
+    ("malformed JSON", b'{"text": "b"', "malformed JSON: Expecting ',' delimiter"),
+    ("not an object", b"[1, 2]", "not a JSON object (found a list)"),
+    ("missing text field", b'{"other": 1}', "missing text field 'text'"),
+    ("number as text", b'{"text": 5}', "field 'text' is a number, expected a string"),
+    ("boolean as text", b'{"text": true}', "field 'text' is a boolean, expected a string"),
+    ("object as text", b'{"text": {"a": 1}}', "field 'text' is an object, expected a string"),
+    ("null text", b'{"text": null}', "field 'text' is null, expected a string"),
+    ("invalid UTF-8", b'{"text": "caf\xe9"}', "invalid UTF-8"),
+    ("NaN", b'{"text": "a", "x": NaN}', "malformed JSON: NaN is not valid JSON"),
+    ("lone surrogate", b'{"text": "\\ud800"}', "unpaired UTF-16 surrogate"),
+    ("lone surrogate elsewhere", b'{"text": "a", "x": "\\ud800"}', "unpaired UTF-16 surrogate"),
+    ("id is a list", b'{"text": "a", "id": [1]}', "id field 'id' is a list"),
+]
+
+
+@pytest.mark.parametrize("name, line, message", BAD_CASES, ids=[c[0] for c in BAD_CASES])
+def test_bad_record_fails_with_file_and_line(tmp_path, name, line, message):
+    path = write_jsonl(tmp_path / "in.jsonl", [{"text": "good one"}, {"text": "good two"}, line, {"text": "good three"}])
+    with pytest.raises(InputError) as caught:
+        read([path])
+    text = str(caught.value)
+    assert text.startswith(f"{path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}:3: {message}"), text
+    assert "\n" not in text and "quarantine" in text
+
+
+@pytest.mark.parametrize("name, line, message", BAD_CASES, ids=[c[0] for c in BAD_CASES])
+def test_bad_record_is_quarantined_with_its_raw_line(tmp_path, name, line, message):
+    path = write_jsonl(tmp_path / "in.jsonl", [{"text": "good one"}, {"text": "good two"}, line, {"text": "good three"}])
+    records, bad = read([path], quarantine=True)
+    assert records["text"].to_list() == ["good one", "good two", "good three"]
+    assert bad.height == 1
+    row = bad.row(0, named=True)
+    assert row["id"] == "in.jsonl:3" and row[SOURCE].endswith("in.jsonl:3")
+    assert row[ERROR].startswith(message)
+    assert row[RAW] == line.decode("utf-8", errors="backslashreplace")
+
+
+def test_line_numbers_are_right_in_later_chunks(tmp_path):
+    lines = [{"text": f"record number {i} " + "x" * 50} for i in range(3000)]
+    lines[2500] = b'{"text": 12}'
+    path = write_jsonl(tmp_path / "in.jsonl", lines)
+    files = find_input_files([str(path)])
+    assert len(plan_chunks(files, 20_000)) > 5
+    with pytest.raises(InputError, match=r"in.jsonl:2501: field 'text' is a number"):
+        read([path], chunk_bytes=20_000)
+    _, bad = read([path], quarantine=True, chunk_bytes=20_000)
+    assert bad["id"].to_list() == ["in.jsonl:2501"]
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 7, 64, 500, 1 << 20])
+def test_chunking_never_loses_splits_or_repeats_a_record(tmp_path, chunk_bytes):
+    records = [{"id": i, "text": f"line {i} " * (i % 7)} for i in range(300)]
+    lines = [json.dumps(r) for r in records]
+    lines.insert(50, "")  # blank lines are skipped but keep line numbers
+    lines.insert(120, "   \t")
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(lines))  # no trailing newline
+    got, bad = read([path], chunk_bytes=chunk_bytes)
+    assert bad is None
+    assert got["id"].to_list() == [str(i) for i in range(300)]
+    assert got["text"].to_list() == [r["text"] for r in records]
+    assert got[ORDER].is_sorted() and got[ORDER].n_unique() == 300
+
+
+def test_ids_are_strings_and_generated_when_absent(tmp_path):
+    path = write_jsonl(tmp_path / "in.jsonl", [{"text": "same"}, {"text": "same"}, {"id": 7, "text": "x"}])
+    got, _ = read([path])
+    ids = got["id"].to_list()
+    assert ids[2] == "7" and len(ids[0]) == 20 and ids[0] != ids[1]  # identical records still get distinct ids
+    again, _ = read([path])
+    assert again["id"].to_list() == ids  # stable across runs
+
+
+def test_explicit_id_field_must_be_present(tmp_path):
+    path = write_jsonl(tmp_path / "in.jsonl", [{"uid": "a", "text": "x"}, {"text": "y"}])
+    with pytest.raises(InputError, match="in.jsonl:2: missing id field 'uid'"):
+        read([path], id_field="uid", id_explicit=True)
+
+
+def test_bom_crlf_and_blank_lines(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"text": "a"}\r\n\r\n{"text": "b"}\r\n')
+    got, _ = read([path])
+    assert got["text"].to_list() == ["a", "b"]
+
+
+def test_mixed_non_text_types_are_combined_not_rejected(tmp_path):
+    path = write_jsonl(tmp_path / "in.jsonl", [{"text": "a", "answer": 3}, {"text": "b", "answer": "\\frac{1}{2}"}])
+    got, _ = read([path])
+    assert got["answer"].to_list() == ["3", "\\frac{1}{2}"]
+
+
+def test_numeric_looking_strings_are_fine(tmp_path):
+    path = write_jsonl(tmp_path / "in.jsonl", [{"text": "42"}, {"text": "true"}, {"text": "-1.5e3"}])
+    got, _ = read([path])
+    assert got["text"].to_list() == ["42", "true", "-1.5e3"]
+
+
+@pytest.mark.parametrize("suffix", ["jsonl.gz", "jsonl.zst"])
+def test_compressed_jsonl(tmp_path, suffix):
+    path = write_jsonl(tmp_path / f"in.{suffix}", [{"text": f"r{i}"} for i in range(1000)] + [b'{"text": 1}'])
+    with pytest.raises(InputError, match=rf"in.{suffix}:1001: field 'text' is a number"):
+        read([path])
+    got, bad = read([path], quarantine=True)
+    assert got.height == 1000 and bad["id"].to_list() == [f"in.{suffix}:1001"]
+
+
+def test_corrupt_compressed_file(tmp_path):
+    path = tmp_path / "in.jsonl.gz"
+    path.write_bytes(b"\x1f\x8b\x08\x00garbage")
+    with pytest.raises(InputError, match="in.jsonl.gz: corrupt"):
+        read([path])
+
+
+def test_parquet_checks_types_and_nulls(tmp_path):
+    pl.DataFrame({"id": [1, 2, 3], "text": ["a", None, "c"]}).write_parquet(tmp_path / "a.parquet")
+    with pytest.raises(InputError, match="a.parquet:row 2: field 'text' is null"):
+        read([tmp_path / "a.parquet"])
+    got, bad = read([tmp_path / "a.parquet"], quarantine=True)
+    assert got["id"].to_list() == ["1", "3"]
+    assert bad["id"].to_list() == ["a.parquet:row 2"] and json.loads(bad[RAW][0]) == {"id": 2, "text": None}
+
+    pl.DataFrame({"text": [1, 2]}).write_parquet(tmp_path / "b.parquet")
+    with pytest.raises(InputError, match="b.parquet:row 1: field 'text' is Int64, expected a string"):
+        read([tmp_path / "b.parquet"])
+    _, bad = read([tmp_path / "b.parquet"], quarantine=True)
+    assert bad.height == 2
+
+    pl.DataFrame({"text": ["x", "y"]}, schema={"text": pl.Categorical}).write_parquet(tmp_path / "c.parquet")
+    got, _ = read([tmp_path / "c.parquet"])
+    assert got["text"].dtype == pl.String and got["text"].to_list() == ["x", "y"]
+
+
+def test_parquet_row_groups_become_chunks(tmp_path):
+    frame = pl.DataFrame({"text": [f"row {i}" for i in range(10_000)]})
+    frame.write_parquet(tmp_path / "a.parquet", row_group_size=1000)
+    files = find_input_files([str(tmp_path / "a.parquet")])
+    assert len(plan_chunks(files, 1)) == 10
+    got, _ = read([tmp_path / "a.parquet"], chunk_bytes=1)
+    assert got["text"].to_list() == frame["text"].to_list()
+
+
+def test_rename(tmp_path):
+    path = write_jsonl(tmp_path / "in.jsonl", [{"body": "a", "reason": "r"}])
+    got, _ = read([path], text_fields=("text",), rename={"body": "text", "reason": "why"})
+    assert got.columns[:2] == ["text", "why"]
+
+
+def test_finding_files(tmp_path):
+    for name in ["b.jsonl", "a.jsonl", "sub/c.parquet", "notes.txt", "_hidden.jsonl"]:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("")
+    by_dir = [Path(f.path).name for f in find_input_files([str(tmp_path)])]
+    assert by_dir == ["a.jsonl", "b.jsonl", "c.parquet"]
+    assert [f.relpath for f in find_input_files([str(tmp_path / "**" / "*.parquet")])] == ["c.parquet"]
+    with pytest.raises(InputError, match="no files match"):
+        find_input_files([str(tmp_path / "*.csv")])
+    with pytest.raises(InputError, match="no such file or directory"):
+        find_input_files([str(tmp_path / "missing.jsonl")])
+    with pytest.raises(InputError, match="cannot tell the format"):
+        find_input_files([str(tmp_path / "notes.txt")])
+    assert infer_format("x.JSONL.ZST") == "jsonl.zst" and infer_format("x.ndjson") == "jsonl"

@@ -1,0 +1,206 @@
+"""Pipelines end to end on the session's Ray: the run directory contract and the ledger."""
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import curate
+from curate.errors import ConfigError, InputError, RunDirError, StageError
+from tests.conftest import pipeline, write_jsonl
+from tests.helpers.stages import Crashes, LosesRows, Shout, UndeclaredColumn
+
+
+def corpus(n=200):
+    """Records with exact duplicates (after normalisation) at known places."""
+    records = []
+    for i in range(n):
+        if i % 10 == 3:
+            records.append({"id": f"r{i}", "text": f"  Document   {i - 3} ABOUT things", "n": i})
+        else:
+            records.append({"id": f"r{i}", "text": f"document {i} about things", "n": i})
+    return records
+
+
+def run(tmp_path, stages=None, *, ray_address, overwrite=False, **input_options):
+    return curate.run(pipeline(tmp_path, stages, **input_options), ray_address=ray_address, overwrite=overwrite)
+
+
+def test_run_directory_contract(tmp_path, ray_address):
+    write_jsonl(tmp_path / "in" / "a.jsonl", corpus(100))
+    write_jsonl(tmp_path / "in" / "b.jsonl.zst", corpus(200)[100:])
+    stages = [
+        {"name": "exact", "use": "exact_dedup", "field": "text"},
+        {"name": "odd", "use": "filter", "keep": "n % 7 <> 0", "reason": "multiple_of_7"},
+    ]
+    result = run(tmp_path, stages, ray_address=ray_address)
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "kept", "manifest.json", "removed", "stats.json"]
+
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["input"] == 200 and stats["kept"] + stats["removed"] == 200
+    by_name = {s["name"]: s for s in stats["stages"]}
+    assert [s["name"] for s in stats["stages"]] == ["input", "exact", "odd"]
+    assert by_name["exact"]["removed"] == {"exact_duplicate": 20}
+    assert by_name["odd"]["in"] == 180 and by_name["odd"]["out"] == stats["kept"]
+    for stage in stats["stages"]:
+        assert stage["in"] == stage["out"] + sum(stage["removed"].values())
+        assert {"name", "use", "in", "out", "removed", "seconds"} <= set(stage)
+    assert stats["ledger"] == "balanced"
+
+    kept = result.kept().collect()
+    removed = result.removed().collect()
+    assert kept.columns == ["id", "text", "n"]  # every input field, nothing private
+    assert kept["n"].is_sorted()  # input order
+    assert set(kept["id"]) | set(removed["id"]) == {f"r{i}" for i in range(200)}
+    assert kept.height + removed.height == 200 and removed["id"].n_unique() == removed.height
+    dups = removed.filter(pl.col("stage") == "exact")
+    assert all(d == f"r{int(i[1:]) - 3}" for i, d in zip(dups["id"], dups["duplicate_of"]))
+    assert set(removed.filter(pl.col("stage") == "odd")["reason"]) == {"multiple_of_7"}
+    assert removed.filter(pl.col("stage") == "odd")["duplicate_of"].null_count() == removed.filter(pl.col("stage") == "odd").height
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["pipeline"]["stages"][0] == {"name": "exact", "use": "exact_dedup", "field": "text", "normalize": {"nfkc": True, "casefold": True, "whitespace": True}}
+    assert [Path(f["path"]).name for f in manifest["inputs"]] == ["a.jsonl", "b.jsonl.zst"]
+    assert all(len(f["blake2b"]) == 32 and f["bytes"] > 0 for f in manifest["inputs"])
+    assert {"polars", "ray", "python", "curate"} <= set(manifest["versions"])
+    assert manifest["started"] <= manifest["finished"]
+
+
+def test_explain(tmp_path, ray_address):
+    write_jsonl(tmp_path / "in" / "a.jsonl", corpus(20))
+    result = run(tmp_path, ray_address=ray_address)
+    answer = result.explain("r13")
+    assert answer["status"] == "removed" and answer["stage"] == "exact" and answer["reason"] == "exact_duplicate"
+    assert answer["duplicate"]["id"] == "r10" and answer["duplicate"]["status"] == "kept"
+    assert result.explain("r10")["status"] == "kept"
+    with pytest.raises(curate.CurateError, match="no record with id 'nope'"):
+        result.explain("nope")
+
+
+def test_results_do_not_depend_on_task_or_partition_sizes(tmp_path, ray_address, monkeypatch):
+    records = corpus(3000)
+    write_jsonl(tmp_path / "in" / "a.jsonl", records)
+    one = run(tmp_path / "one", ray_address=ray_address, path=str(tmp_path / "in" / "*"))
+    monkeypatch.setattr("curate.runner.KEYS_PER_PARTITION", 100)
+    many = run(tmp_path / "many", ray_address=ray_address, path=str(tmp_path / "in" / "*"), chunk_bytes=3000)
+    assert len(list((tmp_path / "many" / "out" / "kept").iterdir())) > 20
+    assert one.kept().collect().equals(many.kept().collect())
+    assert one.removed().collect().sort("id").equals(many.removed().collect().sort("id"))
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        (b'{"id": "x", "text": "unterminated', "malformed JSON"),
+        (b'{"id": "x"}', "missing text field 'text'"),
+        (b'{"id": "x", "text": 3.5}', "field 'text' is a number"),
+        (b'{"id": "x", "text": "bad \xff byte"}', "invalid UTF-8"),
+    ],
+)
+def test_bad_input_fails_before_any_output_or_is_quarantined(tmp_path, ray_address, line, message):
+    records = corpus(50)
+    write_jsonl(tmp_path / "in" / "a.jsonl", records[:30] + [line] + records[30:])
+    with pytest.raises(InputError, match=rf"a.jsonl:31: {message}"):
+        run(tmp_path, ray_address=ray_address)
+    assert not (tmp_path / "out").exists()
+
+    result = run(tmp_path, ray_address=ray_address, on_error="quarantine")
+    assert result.stats["input"] == 51 and result.stats["stages"][0]["removed"] == {"bad_input": 1}
+    bad = result.removed(stage="input").collect()
+    assert bad["id"].to_list() == ["a.jsonl:31"] and bad["reason"].to_list() == ["bad_input"]
+    assert bad["error"][0].startswith(message) and bad["source"][0].endswith("a.jsonl:31")
+
+
+def test_empty_file_and_missing_path(tmp_path, ray_address):
+    write_jsonl(tmp_path / "in" / "a.jsonl", corpus(10))
+    (tmp_path / "in" / "empty.jsonl").write_text("")
+    with pytest.raises(InputError, match="empty.jsonl: empty file"):
+        run(tmp_path, ray_address=ray_address)
+    assert not (tmp_path / "out").exists()
+    assert run(tmp_path, ray_address=ray_address, on_error="quarantine").stats["input"] == 10
+
+    (tmp_path / "in2").mkdir()
+    (tmp_path / "in2" / "blank.jsonl").write_text("\n\n  \n")
+    with pytest.raises(InputError, match="blank.jsonl: empty file"):
+        run(tmp_path / "x", ray_address=ray_address, path=str(tmp_path / "in2" / "*"))
+    with pytest.raises(InputError, match="no files match"):
+        run(tmp_path / "y", ray_address=ray_address, path=str(tmp_path / "nowhere" / "*.jsonl"))
+
+
+def test_duplicate_ids(tmp_path, ray_address):
+    records = corpus(30)
+    records[20]["id"] = "r5"
+    write_jsonl(tmp_path / "in" / "a.jsonl", records)
+    with pytest.raises(InputError, match=r"a.jsonl:21: duplicate id 'r5' \(first at .*a.jsonl:6\)"):
+        run(tmp_path, ray_address=ray_address)
+    result = run(tmp_path, ray_address=ray_address, on_error="quarantine")
+    bad = result.removed(stage="input").collect()
+    assert bad["id"].to_list() == ["a.jsonl:21"] and "duplicate id 'r5'" in bad["error"][0]
+    assert json.loads(bad["raw"][0])["text"] == records[20]["text"]
+    assert result.stats["input"] == 30 and result.stats["stages"][0]["out"] == 29
+
+
+def test_rerun_is_a_no_op_and_a_changed_config_needs_overwrite(tmp_path, ray_address):
+    write_jsonl(tmp_path / "in" / "a.jsonl", corpus(20))
+    first = run(tmp_path, ray_address=ray_address)
+    stamp = (tmp_path / "out" / "stats.json").stat().st_mtime_ns
+    again = run(tmp_path, ray_address=ray_address)
+    assert again.stats == first.stats and (tmp_path / "out" / "stats.json").stat().st_mtime_ns == stamp
+    changed = [{"name": "exact", "use": "exact_dedup", "field": "text", "normalize": {"casefold": False}}]
+    with pytest.raises(RunDirError, match="completed run of a different pipeline"):
+        run(tmp_path, changed, ray_address=ray_address)
+    assert run(tmp_path, changed, ray_address=ray_address, overwrite=True).stats["removed"] < first.stats["removed"]
+
+
+def test_refuses_a_foreign_directory(tmp_path, ray_address):
+    write_jsonl(tmp_path / "in" / "a.jsonl", corpus(5))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "precious.txt").write_text("mine")
+    with pytest.raises(RunDirError, match="not a curate run directory"):
+        run(tmp_path, ray_address=ray_address, overwrite=True)
+    assert (tmp_path / "out" / "precious.txt").exists()
+
+
+def test_python_stage_objects(tmp_path, ray_address):
+    write_jsonl(tmp_path / "in" / "a.jsonl", [{"id": "1", "text": "keep me"}, {"id": "2", "text": "drop me"}, {"id": "3", "text": "Keep me"}])
+    result = run(tmp_path, [Shout("shout"), {"name": "exact", "use": "exact_dedup", "field": "shout"}], ray_address=ray_address)
+    assert result.kept().collect().to_dicts() == [{"id": "1", "text": "keep me", "shout": "KEEP ME"}]
+    removed = result.removed().collect().sort("id")
+    assert removed["reason"].to_list() == ["has_drop", "exact_duplicate"]
+    assert removed["shout"].to_list() == ["DROP ME", "KEEP ME"]  # scores and added columns travel with removed records
+
+
+@pytest.mark.parametrize(
+    "stage, message",
+    [
+        (LosesRows("loses"), "must return the same records in the same order"),
+        (UndeclaredColumn("adds"), r"added columns \['surprise'\] that writes\(\) does not declare"),
+        (Crashes("crash"), r"stage 'crash' \(.*\) failed on shard 000000-00000: ValueError: boom \(at stages.py:\d+\)"),
+    ],
+)
+def test_stage_contract_violations_fail_loudly(tmp_path, ray_address, stage, message):
+    write_jsonl(tmp_path / "in" / "a.jsonl", corpus(10))
+    with pytest.raises(StageError, match=message):
+        run(tmp_path, [stage], ray_address=ray_address)
+    assert not (tmp_path / "out" / "kept").exists() and not (tmp_path / "out" / "stats.json").exists()
+
+
+def test_field_checks_after_reading(tmp_path, ray_address):
+    write_jsonl(tmp_path / "in" / "a.jsonl", [{"id": "1", "text": "a", "reason": "x"}])
+    with pytest.raises(ConfigError, match="input field 'reason' clashes"):
+        run(tmp_path, ray_address=ray_address)
+    assert run(tmp_path, ray_address=ray_address, rename={"reason": "why"}).kept().collect().columns == ["id", "text", "why"]
+    with pytest.raises(ConfigError, match="reads field 'nope', which neither the input nor an earlier stage has"):
+        run(tmp_path / "b", [{"name": "f", "use": "filter", "keep": "nope > 1"}], ray_address=ray_address, path=str(tmp_path / "in" / "*"), rename={"reason": "why"})
+
+
+def test_parquet_and_mixed_schemas(tmp_path, ray_address):
+    pl.DataFrame({"id": ["p1", "p2"], "text": ["alpha", "beta"], "score": [0.5, 0.7]}).write_parquet(tmp_path / "a.parquet")
+    write_jsonl(tmp_path / "b.jsonl", [{"id": "j1", "text": "ALPHA", "extra": [1, 2]}, {"id": "j2", "text": "gamma", "score": 1}])
+    result = curate.run(pipeline(tmp_path, path=[str(tmp_path / "a.parquet"), str(tmp_path / "b.jsonl")]), ray_address=ray_address)
+    kept = result.kept().collect()
+    assert kept["id"].to_list() == ["p1", "p2", "j2"]
+    assert kept.schema["score"] == pl.Float64 and kept["score"].to_list() == [0.5, 0.7, 1.0]
+    assert result.explain("j1")["duplicate"]["id"] == "p1"

@@ -1,0 +1,56 @@
+import polars as pl
+import pytest
+
+from curate.columns import DROP, DROP_DUPLICATE_OF, ID, KEY, ORDER
+from curate.stages import BUILTIN, stage_type
+from curate.stages.exact_dedup import ExactDedup
+from curate.stages.filter import Filter
+from curate.text import Normalize
+
+
+def keys_and_reduce(stage, texts, order=None):
+    df = pl.DataFrame({"text": texts})
+    keys = stage.keys(df).with_columns(pl.Series(ORDER, order or list(range(len(texts))), dtype=pl.Int64), pl.Series(ID, [f"r{i}" for i in range(len(texts))]))
+    return keys, stage.reduce(keys)
+
+
+def test_exact_dedup_keeps_first_in_input_order():
+    stage = ExactDedup("exact")
+    texts = ["Hello  World", "other", "hello world", "HELLO WORLD ", "other"]
+    keys, decisions = keys_and_reduce(stage, texts, order=[5, 1, 2, 9, 7])
+    assert keys[KEY].dtype == pl.UInt64
+    removed = dict(zip(decisions[ORDER].to_list(), decisions[DROP_DUPLICATE_OF].to_list()))
+    # input order is ORDER: "hello world" (2) comes first of its group, "other" (1) first of its own
+    assert removed == {5: "r2", 9: "r2", 7: "r1"}
+    assert set(decisions[DROP]) == {"exact_duplicate"}
+
+
+def test_exact_dedup_without_normalisation_is_byte_exact():
+    stage = ExactDedup("exact", field="text", normalize=Normalize(nfkc=False, casefold=False, whitespace=False))
+    _, decisions = keys_and_reduce(stage, ["a b", "a  b", "A b", "a b"])
+    assert decisions[ORDER].to_list() == [3]
+
+
+def test_exact_dedup_distinct_texts_are_never_merged():
+    texts = [f"document number {i}" for i in range(20000)]
+    _, decisions = keys_and_reduce(ExactDedup("exact"), texts)
+    assert decisions.height == 0
+
+
+def test_filter_keeps_true_and_removes_false_and_null():
+    stage = Filter("short", keep="length(trim(text)) >= 3", reason="too_short")
+    out = stage.apply(pl.DataFrame({"text": ["abcd", "a", None, "  xyz "]}))
+    assert out[DROP].to_list() == [None, "too_short", "too_short", None]
+    assert stage.reads() == ("text",)
+
+
+def test_filter_must_be_boolean():
+    with pytest.raises(TypeError, match="not a boolean"):
+        Filter("f", keep="length(text)").apply(pl.DataFrame({"text": ["a"]}))
+
+
+def test_registry():
+    assert stage_type("exact_dedup") is ExactDedup
+    assert set(BUILTIN) >= {"exact_dedup", "filter"}
+    with pytest.raises(KeyError):
+        stage_type("nope")
