@@ -130,6 +130,7 @@ class Runner:
         self.progress = progress or Progress()
         self.cpus = 1
         self.nodes: set[str] = set()
+        self.tasks = {"total": 0, "resumed": 0}
 
     # ------------------------------------------------------------ entry point
 
@@ -303,6 +304,7 @@ class Runner:
             "stages": book.stage_dicts(),
             "input_files": len(files),
             "seconds": round(time.perf_counter() - started, 3),
+            "tasks": dict(self.tasks),
             "ledger": "balanced",
         }
         manifest = self._manifest(files, digests, fingerprint, started_at)
@@ -330,6 +332,8 @@ class Runner:
                 todo.append((key, fn, spec, str(marker)))
         if results and todo:
             log.info("%s: resuming, %d of %d tasks already done", label, len(results), len(tasks))
+        self.tasks["total"] += len(tasks)
+        self.tasks["resumed"] += len(results)
         handle = self.progress.phase(label, len(tasks), len(results))
         window = max(4, 2 * self.cpus)
         in_flight: dict[Any, str] = {}
