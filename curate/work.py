@@ -119,10 +119,12 @@ def check_ids(spec: IdCheckSpec) -> dict[str, Any]:
     """Ids must be unique. A later occurrence of an id fails the run, or is quarantined under its position."""
     started = time.perf_counter()
     keys = pl.concat([pl.read_parquet(p) for p in spec.paths]) if spec.paths else pl.DataFrame()
-    if not keys.height:
+    repeated = keys[ID].is_duplicated() if keys.height else None
+    if repeated is None or not repeated.any():
         return {"decisions": [], "ids_delta": list(ledger.EMPTY), "seconds": time.perf_counter() - started}
     later = (
-        keys.sort(ORDER)
+        keys.filter(repeated)
+        .sort(ORDER)
         .with_columns(
             pl.col(ORDER).first().over(ID).alias("_first"),
             pl.col("bad").any().over(ID).alias("_any_bad"),

@@ -44,6 +44,11 @@ def test_filter_keeps_true_and_removes_false_and_null():
     assert stage.reads() == ("text",)
 
 
+def test_filter_with_a_constant_expression():
+    assert Filter("all", keep="true").apply(pl.DataFrame({"text": ["a", "b"]}))[DROP].to_list() == [None, None]
+    assert Filter("none", keep="false", reason="r").apply(pl.DataFrame({"text": ["a", "b"]}))[DROP].to_list() == ["r", "r"]
+
+
 def test_filter_must_be_boolean():
     with pytest.raises(TypeError, match="not a boolean"):
         Filter("f", keep="length(text)").apply(pl.DataFrame({"text": ["a"]}))

@@ -37,7 +37,7 @@ class Filter(MapStage):
         return (self.params.reason,)
 
     def apply(self, df: pl.DataFrame) -> pl.DataFrame:
-        keep = df.select(pl.sql_expr(self.params.keep)).to_series()
+        keep = df.with_columns(pl.sql_expr(self.params.keep).alias(DROP)).get_column(DROP)  # broadcasts literals
         if keep.dtype != pl.Boolean:
             raise TypeError(f"keep expression {self.params.keep!r} gives {keep.dtype}, not a boolean")
         drop = pl.when(keep.fill_null(False)).then(None).otherwise(pl.lit(self.params.reason))

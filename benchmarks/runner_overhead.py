@@ -1,0 +1,214 @@
+"""Runner overhead: a no-op pipeline over 1 M short records, side by side with Ray Data and pyarrow,
+and the wall time of `curate run` on a 10-record pipeline (start-up cost).
+
+    .venv/bin/python benchmarks/runner_overhead.py [--records 1000000] [--repeats 3]
+
+Every measurement runs in a fresh process with a fresh local Ray (2 CPUs), so each is the first job
+of its Ray session. Throughput excludes starting Ray (measured apart, by the 10-record run); peak RSS
+is the sum over the process and all its descendants (driver, GCS, raylet, workers), sampled every
+50 ms. The machine is shared and noisy: medians of the repeats are reported, with ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "_data"
+ROOT = HERE.parent
+CURATE = str(Path(sys.executable).with_name("curate"))
+ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(ROOT)}
+
+
+# ---------------------------------------------------------------- measuring one thing, in a child
+
+
+class PeakRss:
+    """Sum of RSS over this process and every descendant, sampled in a thread."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self.root = psutil.Process()
+        self.peak = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        import psutil
+
+        while not self.stop.is_set():
+            total = 0
+            for process in [self.root, *self.root.children(recursive=True)]:
+                try:
+                    total += process.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            time.sleep(0.05)
+
+    def finish(self) -> int:
+        self.stop.set()
+        self.thread.join()
+        return self.peak
+
+
+def measure(mode: str, source: str, out: str) -> dict:
+    shutil.rmtree(out, ignore_errors=True)
+    if mode == "pyarrow":
+        import pyarrow.parquet as pq
+
+        rss = PeakRss()
+        start = time.perf_counter()
+        table = pq.read_table(source)
+        pq.write_table(table, out)
+        seconds = time.perf_counter() - start
+        return {"seconds": seconds, "rows": table.num_rows, "peak_rss": rss.finish()}
+
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    rss = PeakRss()
+    if mode == "raydata":
+        start = time.perf_counter()
+        ds = ray.data.read_parquet(source).map_batches(lambda batch: batch, batch_format="pyarrow")
+        ds.write_parquet(out)
+        seconds = time.perf_counter() - start
+        rows = sum(pq_rows for pq_rows in (_parquet_rows(p) for p in Path(out).glob("*.parquet")))
+    else:
+        import curate
+
+        pipeline = curate.Pipeline(name="noop", input={"path": source}, output=out, stages=[{"name": "noop", "use": "filter", "keep": "true"}])
+        start = time.perf_counter()
+        result = pipeline.run()
+        seconds = time.perf_counter() - start
+        rows = result.stats["kept"]
+    peak = rss.finish()
+    ray.shutdown()
+    return {"seconds": seconds, "rows": rows, "peak_rss": peak}
+
+
+def _parquet_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+# ---------------------------------------------------------------- the parent
+
+
+def make_data(records: int) -> dict[str, Path]:
+    import polars as pl
+
+    DATA.mkdir(exist_ok=True)
+    paths = {"parquet": DATA / f"short-{records}.parquet", "jsonl": DATA / f"short-{records}.jsonl", "tiny": DATA / "tiny" / "ten.jsonl"}
+    if not paths["parquet"].exists() or not paths["jsonl"].exists():
+        frame = pl.DataFrame({"id": [f"r{i}" for i in range(records)], "text": [f"short record number {i} with a few words" for i in range(records)]})
+        frame.write_parquet(paths["parquet"], row_group_size=100_000)
+        frame.write_ndjson(paths["jsonl"])
+    paths["tiny"].parent.mkdir(exist_ok=True)
+    paths["tiny"].write_text("".join(json.dumps({"id": f"t{i}", "text": f"ten records, number {i}"}) + "\n" for i in range(10)))
+    return paths
+
+
+def child(mode: str, source: Path) -> dict:
+    out = DATA / f"out-{mode}"
+    done = subprocess.run([sys.executable, __file__, "--child", mode, str(source), str(out)], env=ENV, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{mode} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def startup(repeats: int, tiny: Path) -> dict[str, list[float]]:
+    pipeline = DATA / "tiny.yaml"
+    pipeline.write_text(
+        f"name: tiny\ninput:\n  path: {tiny}\noutput: {DATA / 'out-tiny'}\nstages:\n"
+        "  - name: exact\n    use: exact_dedup\n    field: text\n"
+    )
+    times: dict[str, list[float]] = {"curate run (10 records)": [], "ray.init + ray.shutdown only": [], "curate run (10 records), joining a running Ray": []}
+    for _ in range(repeats):
+        start = time.perf_counter()
+        done = subprocess.run([CURATE, "run", str(pipeline), "--overwrite", "--quiet"], env=ENV, capture_output=True, text=True)
+        times["curate run (10 records)"].append(time.perf_counter() - start)
+        if done.returncode:
+            raise SystemExit(done.stderr)
+        start = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-c", "import ray; ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False); ray.shutdown()"],
+            env=ENV, capture_output=True, check=True,
+        )
+        times["ray.init + ray.shutdown only"].append(time.perf_counter() - start)
+    # A Ray of its own, stopped by ending its process group (never `ray stop`, which stops every Ray here).
+    ray_bin = str(Path(sys.executable).with_name("ray"))
+    head = subprocess.Popen(
+        [ray_bin, "start", "--head", "--block", "--num-cpus", "2", "--include-dashboard", "false", "--port", "6390"],
+        env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    time.sleep(8)
+    try:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            done = subprocess.run([CURATE, "run", str(pipeline), "--overwrite", "--quiet", "--ray-address", "127.0.0.1:6390"], env=ENV, capture_output=True, text=True)
+            times["curate run (10 records), joining a running Ray"].append(time.perf_counter() - start)
+            if done.returncode:
+                raise SystemExit(done.stderr)
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        head.wait(timeout=60)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--child", nargs=3, metavar=("MODE", "SOURCE", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(*args.child)))
+        return
+
+    paths = make_data(args.records)
+    cases = [
+        ("curate no-op, Parquet in", "curate", paths["parquet"]),
+        ("curate no-op, JSONL in", "curate", paths["jsonl"]),
+        ("Ray Data read → map_batches → write (Parquet)", "raydata", paths["parquet"]),
+        ("pyarrow read → write (Parquet, one process)", "pyarrow", paths["parquet"]),
+    ]
+    results: dict[str, list[dict]] = {name: [] for name, _, _ in cases}
+    for _ in range(args.repeats):  # interleaved, so that noise hits every case alike
+        for name, mode, source in cases:
+            result = child(mode, source)
+            assert result["rows"] == args.records, (name, result)
+            results[name].append(result)
+
+    print(f"\n## Runner overhead: {args.records:,} short records, 2 CPUs, median of {args.repeats}\n")
+    print("| pipeline | seconds | records/s | peak RSS, all processes | vs Ray Data |")
+    print("|---|---:|---:|---:|---:|")
+    ray_data = statistics.median(r["seconds"] for r in results[cases[2][0]])
+    for name, _, _ in cases:
+        seconds = statistics.median(r["seconds"] for r in results[name])
+        rss = statistics.median(r["peak_rss"] for r in results[name]) / 2**30
+        print(f"| {name} | {seconds:.2f} | {args.records / seconds:,.0f} | {rss:.2f} GiB | {ray_data / seconds:.2f}× |")
+
+    times = startup(max(args.repeats, 5), paths["tiny"])
+    print(f"\n## Start-up: wall time of a whole command, median of {max(args.repeats, 5)}\n")
+    print("| command | median s | min s | max s |")
+    print("|---|---:|---:|---:|")
+    for name, values in times.items():
+        print(f"| {name} | {statistics.median(values):.2f} | {min(values):.2f} | {max(values):.2f} |")
+
+
+if __name__ == "__main__":
+    main()
