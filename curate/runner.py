@@ -71,6 +71,8 @@ class Shard:
     lo: int
     hi: int
     settled: list[work.DecisionSet]
+    raw: bool = False
+    """`base` is an input part, not yet given the unified schema."""
 
 
 class Progress:
@@ -144,6 +146,10 @@ class Runner:
         started_at = datetime.now(timezone.utc)
         started = time.perf_counter()
         files = cio.find_input_files(self.config.input.path, self.config.input.format)
+        root = self.layout.root.resolve()
+        for file in files:
+            if Path(file.path).resolve().is_relative_to(root):
+                raise ConfigError(f"input file {file.display} is inside the run directory {self.layout.root}; choose another output")
         fingerprint = self._fingerprint(files)
         self._check_foreign_directory()
         created = not self.layout.root.exists()
@@ -197,7 +203,7 @@ class Runner:
         self._check_blank_files(files, chunks, results)
 
         shards = [
-            Shard(p["shard"], str(layout.input_part(p["shard"])), p["rows"], p["lo"], p["hi"], [])
+            Shard(p["shard"], str(layout.input_part(p["shard"])), p["rows"], p["lo"], p["hi"], [], raw=True)
             for r in results
             for p in r["parts"]
         ]
@@ -245,7 +251,7 @@ class Runner:
                             hi=shard.hi,
                             layout=layout,
                             id_field=options.id_field,
-                            schema=schema if index == 0 else None,
+                            schema=schema if shard.raw else None,
                             settled=shard.settled,
                             record=record,
                             stages=maps,
@@ -268,7 +274,7 @@ class Runner:
                     if result.get("output"):
                         next_shards.append(Shard(shard.name, result["output"], result["rows"], shard.lo, shard.hi, []))
                     else:
-                        next_shards.append(Shard(shard.name, shard.base, result["rows"], shard.lo, shard.hi, shard.settled + [record]))
+                        next_shards.append(Shard(shard.name, shard.base, result["rows"], shard.lo, shard.hi, shard.settled + [record], shard.raw))
             if final:
                 break
             shuffle: dict[int, list[str]] = {}
@@ -583,6 +589,9 @@ def _get(ref: Any) -> Any:
             raise cause from None
         message = str(cause or err).strip().splitlines()
         raise StageError(f"a task failed: {type(cause).__name__ if cause else 'RayTaskError'}: {message[0] if message else ''}") from err
+    except ray.exceptions.RayError as err:  # a worker or node died (after Ray's retries), out of memory, ...
+        message = str(err).strip().splitlines()
+        raise StageError(f"a task's worker died: {type(err).__name__}: {message[0] if message else ''}; run the same command again to resume") from err
 
 
 def _segments(stages: list[Any]) -> list[tuple[list[MapStage], GroupStage | None]]:

@@ -204,3 +204,33 @@ def test_parquet_and_mixed_schemas(tmp_path, ray_address):
     assert kept["id"].to_list() == ["p1", "p2", "j2"]
     assert kept.schema["score"] == pl.Float64 and kept["score"].to_list() == [0.5, 0.7, 1.0]
     assert result.explain("j1")["duplicate"]["id"] == "p1"
+
+
+def test_group_stages_back_to_back_and_mixed_schemas(tmp_path, ray_address):
+    """Shards that no map stage rewrites keep pointing at the input: the unified schema must still apply."""
+    write_jsonl(tmp_path / "in" / "a.jsonl", [{"id": f"a{i}", "text": f"Text {i % 30}", "x": i} for i in range(60)])
+    write_jsonl(tmp_path / "in" / "b.jsonl", [{"id": f"b{i}", "text": f"text {i % 45}", "y": "s"} for i in range(60)])
+    stages = [
+        {"name": "cased", "use": "exact_dedup", "field": "text", "normalize": {"casefold": False}},
+        {"name": "folded", "use": "exact_dedup", "field": "text"},
+        {"name": "keep_all", "use": "filter", "keep": "true"},
+        {"name": "again", "use": "exact_dedup", "field": "text"},
+    ]
+    result = run(tmp_path, stages, ray_address=ray_address, chunk_bytes=500)
+    removed = result.stats["removed_by_reason"]
+    assert result.stats["kept"] == 45 and removed == {"exact_duplicate": 75}
+    by_name = {s["name"]: s for s in result.stats["stages"]}
+    assert by_name["cased"]["removed"] == {"exact_duplicate": 30 + 15} and by_name["folded"]["removed"] == {"exact_duplicate": 30}
+    assert by_name["again"]["removed"] == {}
+    schemas = {tuple(pl.read_parquet_schema(p).items()) for p in (tmp_path / "out" / "kept").glob("*.parquet")}
+    assert len(schemas) == 1
+    assert result.kept().collect().columns == ["id", "text", "x", "y"]
+
+
+def test_output_inside_the_input_is_refused(tmp_path, ray_address):
+    write_jsonl(tmp_path / "data" / "a.jsonl", corpus(5))
+    config = pipeline(tmp_path, path=str(tmp_path / "data" / "**" / "*.jsonl"))
+    config["output"] = str(tmp_path / "data" / "run")
+    write_jsonl(tmp_path / "data" / "run" / "stray.jsonl", corpus(5))
+    with pytest.raises(ConfigError, match="is inside the run directory"):
+        curate.run(config, ray_address=ray_address)
