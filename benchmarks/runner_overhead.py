@@ -1,5 +1,6 @@
-"""Runner overhead: a no-op pipeline over 1 M short records, side by side with Ray Data and pyarrow,
-and the wall time of `curate run` on a 10-record pipeline (start-up cost).
+"""Runner overhead: a no-op pipeline over 1 M short records, side by side with Ray Data and pyarrow;
+the same over 4 M records (memory must not grow with the corpus); and the wall time of `curate run` on
+a 10-record pipeline (start-up cost).
 
     .venv/bin/python benchmarks/runner_overhead.py [--records 1000000] [--repeats 3]
 
@@ -112,11 +113,18 @@ def make_data(records: int) -> dict[str, Path]:
     import polars as pl
 
     DATA.mkdir(exist_ok=True)
-    paths = {"parquet": DATA / f"short-{records}.parquet", "jsonl": DATA / f"short-{records}.jsonl", "tiny": DATA / "tiny" / "ten.jsonl"}
-    if not paths["parquet"].exists() or not paths["jsonl"].exists():
-        frame = pl.DataFrame({"id": [f"r{i}" for i in range(records)], "text": [f"short record number {i} with a few words" for i in range(records)]})
-        frame.write_parquet(paths["parquet"], row_group_size=100_000)
-        frame.write_ndjson(paths["jsonl"])
+    paths = {
+        "parquet": DATA / f"short-{records}.parquet",
+        "jsonl": DATA / f"short-{records}.jsonl",
+        "parquet4": DATA / f"short-{4 * records}.parquet",
+        "tiny": DATA / "tiny" / "ten.jsonl",
+    }
+    for path, count in ((paths["parquet"], records), (paths["parquet4"], 4 * records)):
+        if not path.exists():
+            frame = pl.DataFrame({"id": [f"r{i}" for i in range(count)], "text": [f"short record number {i} with a few words" for i in range(count)]})
+            frame.write_parquet(path, row_group_size=100_000)
+            if count == records:
+                frame.write_ndjson(paths["jsonl"])
     paths["tiny"].parent.mkdir(exist_ok=True)
     paths["tiny"].write_text("".join(json.dumps({"id": f"t{i}", "text": f"ten records, number {i}"}) + "\n" for i in range(10)))
     return paths
@@ -185,22 +193,25 @@ def main() -> None:
         ("curate no-op, JSONL in", "curate", paths["jsonl"]),
         ("Ray Data read → map_batches → write (Parquet)", "raydata", paths["parquet"]),
         ("pyarrow read → write (Parquet, one process)", "pyarrow", paths["parquet"]),
+        (f"curate no-op, Parquet in, {4 * args.records:,} records", "curate", paths["parquet4"]),
     ]
     results: dict[str, list[dict]] = {name: [] for name, _, _ in cases}
     for _ in range(args.repeats):  # interleaved, so that noise hits every case alike
         for name, mode, source in cases:
             result = child(mode, source)
-            assert result["rows"] == args.records, (name, result)
+            assert result["rows"] == (4 if source == paths["parquet4"] else 1) * args.records, (name, result)
             results[name].append(result)
 
     print(f"\n## Runner overhead: {args.records:,} short records, 2 CPUs, median of {args.repeats}\n")
     print("| pipeline | seconds | records/s | peak RSS, all processes | vs Ray Data |")
     print("|---|---:|---:|---:|---:|")
     ray_data = statistics.median(r["seconds"] for r in results[cases[2][0]])
-    for name, _, _ in cases:
+    for name, _, source in cases:
+        count = (4 if source == paths["parquet4"] else 1) * args.records
         seconds = statistics.median(r["seconds"] for r in results[name])
         rss = statistics.median(r["peak_rss"] for r in results[name]) / 2**30
-        print(f"| {name} | {seconds:.2f} | {args.records / seconds:,.0f} | {rss:.2f} GiB | {ray_data / seconds:.2f}× |")
+        ratio = f"{ray_data / seconds:.2f}×" if count == args.records else "—"
+        print(f"| {name} | {seconds:.2f} | {count / seconds:,.0f} | {rss:.2f} GiB | {ratio} |")
 
     times = startup(max(args.repeats, 5), paths["tiny"])
     print(f"\n## Start-up: wall time of a whole command, median of {max(args.repeats, 5)}\n")

@@ -21,7 +21,7 @@ from curate.errors import ConfigError
 from curate.stages import BUILTIN, Stage, stage_type
 
 FORMATS = ("jsonl", "jsonl.gz", "jsonl.zst", "parquet")
-_STAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_STAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _TOP_KEYS = ("name", "description", "input", "output", "stages")
 
 
@@ -93,26 +93,36 @@ class PipelineConfig:
 
 
 class _Mapping(dict):
-    """A dict that remembers the line of each key (1-based) and its own."""
+    """A dict that remembers where each key came from: its line (1-based), or the `--set` that set it."""
 
     line: int = 0
-    lines: dict[Any, int]
+    lines: dict[Any, int | str]
 
 
 class _Loader(yaml.SafeLoader):
     pass
 
 
+_MERGE = "tag:yaml.org,2002:merge"
+
+
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> _Mapping:
-    loader.flatten_mapping(node)
+    own = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE)
+    loader.flatten_mapping(node)  # keys merged in with `<<:` come first; the mapping's own keys override them
+    merged = len(node.value) - own
     mapping = _Mapping()
     mapping.line = node.start_mark.line + 1
     mapping.lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
+    own_keys: set[Any] = set()
+    for index, (key_node, value_node) in enumerate(node.value):
         line = key_node.start_mark.line + 1
-        if key in mapping:
-            raise ConfigError(f"{loader.name}:{line}: duplicate key {key!r} (first at line {mapping.lines[key]})")
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, str):
+            raise ConfigError(f"{loader.name}:{line}: keys are names, not {type(key).__name__} values ({key!r})")
+        if index >= merged:
+            if key in own_keys:
+                raise ConfigError(f"{loader.name}:{line}: duplicate key {key!r} (first at line {mapping.lines[key]})")
+            own_keys.add(key)
         mapping[key] = loader.construct_object(value_node, deep=True)
         mapping.lines[key] = line
     return mapping
@@ -121,13 +131,16 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def _line(mapping: Any, key: Any = None) -> int | None:
+def _line(mapping: Any, key: Any = None) -> int | str | None:
     if not isinstance(mapping, _Mapping):
         return None
     return mapping.lines.get(key, mapping.line) if key is not None else mapping.line
 
 
-def _where(source: str, line: int | None) -> str:
+def _where(source: str, line: int | str | None) -> str:
+    """`file:line`, or the `--set` argument that gave the value."""
+    if isinstance(line, str):
+        return line
     return f"{source}:{line}" if line else source
 
 
@@ -178,10 +191,12 @@ def build_pipeline(
         _apply_override(raw, override)
     if input is not None:
         current = raw.get("input") or {}
-        raw["input"] = _copy_mapping(current if isinstance(current, dict) else {})
+        raw["input"] = _copy_mapping(current if isinstance(current, dict) else {"path": current})
         raw["input"]["path"] = input
+        raw["input"].lines["path"] = "--input"
     if output is not None:
         raw["output"] = output
+        raw.lines["output"] = "--output"
 
     for key in raw:
         if key not in _TOP_KEYS:
@@ -243,9 +258,12 @@ def _build_stage(item: Any, index: int, source: str) -> Stage:
         raise ConfigError(f"{_where(source, line)}: stage {name!r} has no 'use' (one of: {', '.join(sorted(BUILTIN))})")
     try:
         cls = stage_type(use)
-    except (KeyError, ImportError, ValueError):
+    except KeyError:
         hint = _suggest(use, list(BUILTIN)) or f" (built-in types: {', '.join(sorted(BUILTIN))}; or module:Class)"
         raise ConfigError(f"{_where(source, _line(item, 'use'))}: stage {name!r}: unknown stage type {use!r}{hint}") from None
+    except Exception as err:  # the module itself failed to import: say why
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise ConfigError(f"{_where(source, _line(item, 'use'))}: stage {name!r}: cannot load {use!r}: {type(err).__name__}: {first}") from None
     params = {k: v for k, v in item.items() if k not in ("name", "use")}
     try:
         return cls(name, cls.Params.model_validate(params))
@@ -255,7 +273,7 @@ def _build_stage(item: Any, index: int, source: str) -> Stage:
 
 def _check_stage_name(name: str, source: str, line: int | None) -> None:
     if not _STAGE_NAME.match(name):
-        raise ConfigError(f"{_where(source, line)}: stage name {name!r}: use letters, digits, '_', '-' and '.'")
+        raise ConfigError(f"{_where(source, line)}: stage name {name!r}: use letters, digits, '_' and '-'")
     if name == INPUT_STAGE:
         raise ConfigError(f"{_where(source, line)}: stage name {name!r} is reserved for reading the input")
 
@@ -330,6 +348,7 @@ def _apply_override(raw: dict[str, Any], override: str) -> None:
     head, *path = target.split(".")
     if head in ("name", "output", "description") and not path:
         raw[head] = value
+        raw.lines[head] = where
         return
     if head == "input":
         if not path:
@@ -351,9 +370,11 @@ def _apply_override(raw: dict[str, Any], override: str) -> None:
         raw["stages"] = stages
     for part in path[:-1]:
         inner = container.get(part)
-        container[part] = inner = _copy_mapping(inner) if isinstance(inner, dict) else {}
+        container[part] = inner = _copy_mapping(inner if isinstance(inner, dict) else {})
+        container.lines.setdefault(part, where)
         container = inner
     container[path[-1]] = value
+    container.lines[path[-1]] = where
 
 
 def _copy_mapping(mapping: dict[str, Any]) -> dict[str, Any]:

@@ -43,6 +43,11 @@ _BOM = b"\xef\xbb\xbf"
 # Text values polars may have produced from a JSON number, boolean, object or list (it turns them into
 # text); only these need the typed re-check.
 _COERCED_LIKE = r"(?s)^(?:[-+0-9.eE]+|true|false|[\[{].*)$"
+# Integers polars cannot hold (beyond Int128) come back as null: such chunks take the slow path, where
+# they are kept exactly, as text.
+_HUGE_INT = re.compile(rb"[0-9]{39,}")
+_MAX_DEPTH = 64
+_RESERVED_PREFIX = "__curate_"
 # polars decodes a lone high surrogate escape to NUL instead of failing: such chunks take the slow path.
 _LONE_HIGH_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})")
 
@@ -111,26 +116,43 @@ def infer_format(path: str) -> str | None:
     return None
 
 
-def find_input_files(patterns: list[str], fmt: str | None = None) -> list[InputFile]:
-    """Expand paths, directories and globs, in the order given (each sorted); a pattern matching nothing fails."""
+def find_input_files(patterns: list[str], fmt: str | None = None, exclude: str | Path | None = None) -> list[InputFile]:
+    """Expand paths, directories and globs, in the order given (each sorted); a pattern matching nothing fails.
+
+    Files under `exclude` (the run directory) are never input: skipped by directories and globs,
+    refused when named. Directory walks skip names starting with '.' or '_'.
+    """
+    excluded = Path(exclude).resolve() if exclude is not None else None
     found: list[str] = []
+    seen: set[str] = set()
     for pattern in patterns:
         expanded = os.path.expanduser(pattern)
         if _GLOB_CHARS.search(expanded):
             matches = sorted(p for p in glob.glob(expanded, recursive=True) if os.path.isfile(p))
         elif os.path.isdir(expanded):
+            root = Path(expanded)
             matches = sorted(
                 str(p)
-                for p in Path(expanded).rglob("*")
-                if p.is_file() and not p.name.startswith((".", "_")) and (fmt or infer_format(p.name))
+                for p in root.rglob("*")
+                if p.is_file()
+                and not any(part.startswith((".", "_")) for part in p.relative_to(root).parts)
+                and (fmt or infer_format(p.name))
             )
         elif os.path.isfile(expanded):
+            if excluded is not None and Path(expanded).resolve().is_relative_to(excluded):
+                raise InputError(f"input: {pattern} is inside the run directory; choose another output")
             matches = [expanded]
         else:
             raise InputError(f"input: no such file or directory: {pattern}")
+        if excluded is not None:
+            matches = [m for m in matches if not Path(m).resolve().is_relative_to(excluded)]
         if not matches:
             raise InputError(f"input: no files match {pattern!r}")
-        found += [m for m in matches if m not in found]
+        for match in matches:
+            key = os.path.realpath(match)
+            if key not in seen:
+                seen.add(key)
+                found.append(match)
 
     absolute = [os.path.abspath(p) for p in found]
     root = os.path.commonpath([os.path.dirname(p) for p in absolute])
@@ -140,7 +162,10 @@ def find_input_files(patterns: list[str], fmt: str | None = None) -> list[InputF
         if file_format is None:
             known = ", ".join(sorted(set(_SUFFIXES)))
             raise InputError(f"{shown}: cannot tell the format from the extension (known: {known}); set input.format")
-        stat = os.stat(path)
+        try:
+            stat = os.stat(path)
+        except OSError as err:
+            raise InputError(f"{shown}: cannot read: {err.strerror}") from None
         files.append(InputFile(path, _display(shown), os.path.relpath(path, root), file_format, stat.st_size, stat.st_mtime_ns))
     return files
 
@@ -162,7 +187,8 @@ def plan_chunks(files: list[InputFile], target_bytes: int) -> list[Chunk]:
                 start, stop = piece * step, min(file.size, (piece + 1) * step)
                 chunks.append(Chunk(len(chunks), file, start, stop if piece < pieces - 1 else file.size))
         elif file.format == "parquet":
-            chunks += _parquet_chunks(file, target_bytes, len(chunks))
+            if file.size:  # an empty file has no footer; it holds no records
+                chunks += _parquet_chunks(file, target_bytes, len(chunks))
         else:
             chunks.append(Chunk(len(chunks), file))
     return chunks
@@ -200,12 +226,15 @@ def file_digest(path: str) -> str:
 
 def read_chunk(chunk: Chunk, options: ReadOptions, summary: ChunkRead) -> Iterator[Batch]:
     """Valid (and, when quarantining, bad) records of a chunk, in parts of about `options.part_bytes`."""
-    if chunk.file.format == "parquet":
-        yield from _read_parquet(chunk, options, summary)
-    elif chunk.file.format == "jsonl":
-        yield from _read_jsonl_range(chunk, options, summary)
-    else:
-        yield from _read_jsonl_stream(chunk, options, summary)
+    try:
+        if chunk.file.format == "parquet":
+            yield from _read_parquet(chunk, options, summary)
+        elif chunk.file.format == "jsonl":
+            yield from _read_jsonl_range(chunk, options, summary)
+        else:
+            yield from _read_jsonl_stream(chunk, options, summary)
+    except OSError as err:
+        raise InputError(f"{chunk.file.display}: cannot read: {err.strerror or err}") from None
 
 
 def _order(chunk: Chunk, local: np.ndarray) -> pl.Series:
@@ -227,45 +256,82 @@ def _read_jsonl_range(chunk: Chunk, options: ReadOptions, summary: ChunkRead) ->
     yield from _split_parts(_parse_jsonl(data, begin, 0, chunk, options, line_of), options)
 
 
-def _read_jsonl_stream(chunk: Chunk, options: ReadOptions, summary: ChunkRead) -> Iterator[Batch]:
-    """Compressed JSONL cannot be split: decompress as a stream, parse block by block."""
-    path = chunk.file.path
-    try:
-        if chunk.file.format == "jsonl.gz":
-            stream = gzip.open(path, "rb")
-        else:
-            import zstandard
+_STREAM_READ = 1 << 20
 
-            stream = zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True)
-    except OSError as err:
-        raise InputError(f"{chunk.file.display}: cannot open: {err}") from None
-    offset, line, carry = 0, 0, b""
-    with stream:
-        while True:
-            try:
-                block = stream.read(options.part_bytes)
-            except (OSError, EOFError, ValueError) as err:  # truncated or corrupt archive
-                raise InputError(f"{chunk.file.display}: corrupt {chunk.file.format} data after line {line}: {err}") from None
-            if block:
-                data = carry + block
-                cut = data.rfind(b"\n") + 1
-                if cut == 0:
-                    carry = data
-                    continue
-                data, carry = data[:cut], data[cut:]
-            else:
-                data, carry = carry, b""
-                if not data:
-                    break
+
+def _read_jsonl_stream(chunk: Chunk, options: ReadOptions, summary: ChunkRead) -> Iterator[Batch]:
+    """Compressed JSONL cannot be split: decompress as a stream, parse in parts. A truncated or corrupt
+    archive is an input error that says after which line it broke; it never ends the file silently."""
+    display = chunk.file.display
+    offset = line = 0  # of the data parsed so far
+    pending: list[bytes] = []
+    pending_size = pending_lines = 0
+    blocks = _decompressed_blocks(chunk.file)
+    while True:
+        try:
+            block = next(blocks, b"")
+        except _Corrupt as err:
+            raise InputError(f"{display}: {err} after line {line + pending_lines}") from None
+        if block:
+            pending.append(block)
+            pending_size += len(block)
+            pending_lines += block.count(b"\n")
+            if pending_size < options.part_bytes:
+                continue
+        data = b"".join(pending)
+        cut = len(data) if not block else data.rfind(b"\n") + 1
+        if cut == 0:
+            continue
+        data, rest = data[:cut], data[cut:]
+        pending, pending_size, pending_lines = ([rest], len(rest), 0) if rest else ([], 0, 0)
+        if data:
             if offset == 0 and data.startswith(_BOM):
                 data = b"   " + data[3:]
             first = line
             yield from _parse_jsonl(data, offset, first, chunk, options, lambda i: i + 1)
-            lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-            offset, line = offset + len(data), line + lines
-            if not block:
-                break
+            offset += len(data)
+            line += data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+        if not block:
+            break
     summary.lines = line
+
+
+class _Corrupt(Exception):
+    pass
+
+
+def _decompressed_blocks(file: InputFile) -> Iterator[bytes]:
+    if file.format == "jsonl.gz":
+        import zlib
+
+        with gzip.open(file.path, "rb") as stream:
+            while True:
+                try:
+                    block = stream.read(_STREAM_READ)
+                except EOFError:
+                    raise _Corrupt("truncated gzip data (the archive ends early)") from None
+                except (gzip.BadGzipFile, zlib.error) as err:
+                    raise _Corrupt(f"corrupt gzip data ({err})") from None
+                if not block:
+                    return
+                yield block
+    import zstandard
+
+    with open(file.path, "rb") as handle:
+        decompressor = None
+        while raw := handle.read(_STREAM_READ):
+            while raw:
+                if decompressor is None or decompressor.eof:  # a file may hold several frames
+                    decompressor = zstandard.ZstdDecompressor().decompressobj()
+                try:
+                    block = decompressor.decompress(raw)
+                except zstandard.ZstdError as err:
+                    raise _Corrupt(f"corrupt zstd data ({err})") from None
+                if block:
+                    yield block
+                raw = decompressor.unused_data if decompressor.eof else b""
+        if decompressor is not None and not decompressor.eof:
+            raise _Corrupt("truncated zstd data (the archive ends early)")
 
 
 def _read_aligned(path: str, start: int, stop: int) -> tuple[int, bytes]:
@@ -345,7 +411,7 @@ def _parse_fast(data: bytes, expected: int, options: ReadOptions) -> pl.DataFram
         return None
     if (b"\\ud" in data or b"\\uD" in data) and _LONE_HIGH_SURROGATE.search(data):
         return None
-    if frame.height != expected:
+    if frame.height != expected or _HUGE_INT.search(data) or any(_dtype_depth(t) >= _MAX_DEPTH for t in frame.dtypes):
         return None
     frame = _rename(frame, options)
     suspect = False
@@ -387,9 +453,24 @@ def _source_names(options: ReadOptions) -> list[tuple[str, str]]:
 
 
 def _rename(frame: pl.DataFrame, options: ReadOptions) -> pl.DataFrame:
-    if not options.rename:
-        return frame
-    return frame.rename({k: v for k, v in options.rename.items() if k in frame.columns})
+    if options.rename:
+        mapping = {k: v for k, v in options.rename.items() if k in frame.columns}
+        _check_rename(mapping, frame.columns)
+        frame = frame.rename(mapping)
+    _check_reserved(frame.columns)
+    return frame
+
+
+def _check_reserved(names: list[str]) -> None:
+    reserved = [n for n in names if n.startswith(_RESERVED_PREFIX)]
+    if reserved:
+        raise InputError(f"input field {reserved[0]!r}: names starting with {_RESERVED_PREFIX!r} are curate's own; rename it with input.rename")
+
+
+def _check_rename(mapping: dict[str, str], columns: list[str]) -> None:
+    for source, target in mapping.items():
+        if target in columns and target not in mapping:
+            raise InputError(f"input.rename: {source!r} -> {target!r}, but the input already has a field {target!r}")
 
 
 class _Reject(ValueError):
@@ -431,9 +512,14 @@ def _check_record(raw: bytes, options: ReadOptions) -> tuple[str | None, dict | 
             json.dumps(obj, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
             return "unpaired UTF-16 surrogate escape (not valid Unicode)", None
-    for source, name in [(k, options.rename.get(k, k)) for k in obj]:
-        if source != name:
-            obj[name] = obj.pop(source)
+    if options.rename:
+        _check_rename({k: v for k, v in options.rename.items() if k in obj}, list(obj))
+        obj = {options.rename.get(k, k): v for k, v in obj.items()}
+    _check_reserved(list(obj))
+    if _too_deep(obj):
+        return f"nested deeper than {_MAX_DEPTH} levels", None
+    if _HUGE_INT.search(raw):
+        obj = _huge_ints_as_text(obj)
     for name in options.text_fields:
         if name not in obj:
             return f"missing text field {name!r}", None
@@ -447,6 +533,39 @@ def _check_record(raw: bytes, options: ReadOptions) -> tuple[str | None, dict | 
     elif isinstance(id_value, bool) or not isinstance(id_value, (str, int)):
         return f"id field {options.id_field!r} is {_JSON_TYPE.get(type(id_value), type(id_value).__name__)}, expected a string or an integer", None
     return None, obj
+
+
+def _dtype_depth(dtype: pl.DataType) -> int:
+    if isinstance(dtype, (pl.List, pl.Array)):
+        return 1 + _dtype_depth(dtype.inner)
+    if isinstance(dtype, pl.Struct):
+        return 1 + max((_dtype_depth(f.dtype) for f in dtype.fields), default=0)
+    return 0
+
+
+def _too_deep(value: object) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > _MAX_DEPTH:
+            return True
+        if isinstance(item, dict):
+            stack += [(v, depth + 1) for v in item.values()]
+        elif isinstance(item, list):
+            stack += [(v, depth + 1) for v in item]
+    return False
+
+
+def _huge_ints_as_text(value: object) -> object:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return str(value) if not -(2**127) <= value < 2**127 else value
+    if isinstance(value, dict):
+        return {k: _huge_ints_as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_huge_ints_as_text(v) for v in value]
+    return value
 
 
 def _parse_slow(
@@ -475,7 +594,7 @@ def _parse_slow(
             raise InputError(f"{where}: {problem} (set input.on_error: quarantine to route bad records to removed/)")
         bad_lines.append(index)
         errors.append(problem)
-    records = _frame_from_objects(objects, chunk)
+    records = _frame_of_good_lines([data[starts[i] : ends[i]] for i in good], objects, chunk, options, lambda: line_of(first_line + good[0]))
     bad = None
     if bad_lines:
         numbers = [str(line_of(first_line + i)) for i in bad_lines]
@@ -484,13 +603,23 @@ def _parse_slow(
     return records, np.asarray(good, dtype=np.int64), bad
 
 
-def _frame_from_objects(objects: list[dict], chunk: Chunk) -> pl.DataFrame:
+def _frame_of_good_lines(lines: list[bytes], objects: list[dict], chunk: Chunk, options: ReadOptions, first_line: Callable[[], int]) -> pl.DataFrame:
+    """The valid lines of a chunk, combined by the same parser as the fast path (so that types come out
+    the same whichever path a chunk took); from the parsed objects when polars cannot hold a value."""
     if not objects:
         return pl.DataFrame()
+    if not any(_HUGE_INT.search(line) for line in lines):
+        try:
+            return _rename(pl.read_ndjson(io.BytesIO(b"\n".join(lines)), infer_schema_length=None), options)
+        except InputError:
+            raise
+        except Exception:
+            pass
     try:
         return pl.DataFrame(objects, strict=False, infer_schema_length=None)
     except Exception as err:
-        raise InputError(f"{chunk.file.display}: records disagree on a field's type and cannot be combined: {err}") from None
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(f"{chunk.file.display}: records from line {first_line()} on disagree on a field's type and cannot be combined ({first})") from None
 
 
 def bad_records(

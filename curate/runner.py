@@ -47,7 +47,7 @@ import ray
 
 from curate import io as cio
 from curate import ledger, work
-from curate.columns import INPUT_STAGE, ORDER, REMOVED_COLUMNS, is_private
+from curate.columns import INPUT_STAGE, REMOVED_COLUMNS, is_private
 from curate.config import PipelineConfig
 from curate.errors import ConfigError, CurateError, InputError, RunDirError, StageError
 from curate.layout import RunLayout
@@ -131,7 +131,8 @@ class Runner:
         progress: Progress | None = None,
     ):
         self.config = config
-        self.layout = RunLayout(config.output)
+        # absolute: tasks on other nodes (or workers started elsewhere) must find the same directory
+        self.layout = RunLayout(Path(config.output).expanduser().resolve())
         self.ray_address = ray_address or os.environ.get("RAY_ADDRESS") or None
         self.num_cpus = num_cpus
         self.overwrite = overwrite
@@ -145,34 +146,32 @@ class Runner:
     def run(self) -> dict[str, Any]:
         started_at = datetime.now(timezone.utc)
         started = time.perf_counter()
-        files = cio.find_input_files(self.config.input.path, self.config.input.format)
-        root = self.layout.root.resolve()
-        for file in files:
-            if Path(file.path).resolve().is_relative_to(root):
-                raise ConfigError(f"input file {file.display} is inside the run directory {self.layout.root}; choose another output")
+        files = cio.find_input_files(self.config.input.path, self.config.input.format, exclude=self.layout.root)
         fingerprint = self._fingerprint(files)
         self._check_foreign_directory()
         created = not self.layout.root.exists()
         try:
             with self._lock():
-                finished = self._prepare_directory(fingerprint)
-                if finished is not None:
-                    log.info("%s already holds this run, complete; nothing to do (--overwrite to run again)", self.layout.root)
-                    return finished
-                self._check_empty_files(files)
-                chunks = cio.plan_chunks(files, self._chunk_bytes(files))
-                if self.layout.plan.exists():
-                    started_at = datetime.fromisoformat(json.loads(self.layout.plan.read_text())["started"])
-                else:
-                    cio.write_json({"fingerprint": fingerprint, "started": started_at.isoformat(), "chunks": len(chunks)}, self.layout.plan)
-                with self._ray():
-                    return self._execute(files, chunks, fingerprint, started_at, started)
-        except (InputError, ConfigError):
-            # the input or the pipeline must change before a re-run, which then cannot resume: keep nothing
-            shutil.rmtree(self.layout.work, ignore_errors=True)
-            if created:
-                shutil.rmtree(self.layout.root, ignore_errors=True)
-            raise
+                try:
+                    finished = self._prepare_directory(fingerprint)
+                    if finished is not None:
+                        log.info("%s already holds this run, complete; nothing to do (--overwrite to run again)", self.layout.root)
+                        return finished
+                    self._check_empty_files(files)
+                    chunks = cio.plan_chunks(files, self._chunk_bytes(files))
+                    if self.layout.plan.exists():
+                        started_at = datetime.fromisoformat(json.loads(self.layout.plan.read_text())["started"])
+                    else:
+                        cio.write_json({"fingerprint": fingerprint, "started": started_at.isoformat(), "chunks": len(chunks)}, self.layout.plan)
+                    with self._ray():
+                        return self._execute(files, chunks, fingerprint, started_at, started)
+                except (InputError, ConfigError):
+                    # the input or the pipeline must change before a re-run, which then cannot resume: keep
+                    # nothing. Still under the lock, and after every task of this run has stopped.
+                    shutil.rmtree(self.layout.work, ignore_errors=True)
+                    if created:
+                        shutil.rmtree(self.layout.root, ignore_errors=True)
+                    raise
         finally:
             self.progress.close()
 
@@ -216,10 +215,20 @@ class Runner:
             for partition, paths in result["shuffle"].items():
                 id_paths.setdefault(int(partition), []).extend(paths)
         id_tasks = [
-            (str(p), work.check_ids, work.IdCheckSpec(p, sorted(id_paths.get(p, [])), layout, options.quarantine, chunk_sources))
+            (str(p), work.check_ids, work.IdCheckSpec(p, sorted(id_paths.get(p, [])), layout, options.quarantine, chunk_sources, id_partitions))
             for p in range(id_partitions)
         ]
         checked = self._phase("ids", "check ids are unique", id_tasks)
+        positions: dict[int, list] = {}
+        for result in checked.values():
+            for partition, pairs in result.get("positions", {}).items():
+                positions.setdefault(int(partition), []).extend(tuple(pair) for pair in pairs)
+        if positions:  # quarantined repeats got position ids: those must be unique as well
+            second = [
+                (str(p), work.check_position_ids, work.IdCheckSpec(p, sorted(id_paths.get(p, [])), layout, True, chunk_sources, id_partitions, sorted(pairs)))
+                for p, pairs in sorted(positions.items())
+            ]
+            self._phase("ids-positions", "check quarantine ids", second)
         id_decisions = work.DecisionSet(INPUT_STAGE, sorted(p for r in checked.values() for p in r["decisions"]))
         for result in checked.values():
             input_ids = ledger.add(input_ids, tuple(result["ids_delta"]))
@@ -339,7 +348,7 @@ class Runner:
         for key, fn, spec in tasks:
             marker = self.layout.done(name, key)
             if marker.exists():
-                results[key] = json.loads(marker.read_text())
+                results[key] = self._noted(json.loads(marker.read_text()))
             else:
                 todo.append((key, fn, spec, str(marker)))
         if results and todo:
@@ -363,15 +372,25 @@ class Runner:
                     result = _get(ref)
                     if isinstance(result, dict) and "error" in result:
                         raise InputError(result["error"])
-                    if isinstance(result, dict) and "node" in result:
-                        self.nodes.add(result.pop("node"))
-                    results[key] = result
+                    results[key] = self._noted(result)
                     self.progress.advance(handle, records(result) if records else 0)
         except BaseException:
-            for ref in in_flight:
+            refs = list(in_flight)
+            for ref in refs:
                 ray.cancel(ref, force=True)
+            if refs:  # let them stop before anyone cleans up after this run
+                ray.wait(refs, num_returns=len(refs), timeout=60)
             raise
         return results
+
+    def _noted(self, result: Any) -> Any:
+        """Which node ran a task, and with which versions: results must not depend on the node."""
+        if isinstance(result, dict) and "node" in result:
+            self.nodes.add(result.pop("node"))
+            versions = result.pop("versions")
+            if versions != _TASK_VERSIONS:
+                raise StageError(f"a node runs curate/polars {versions}, the driver {_TASK_VERSIONS}: every node needs the same versions")
+        return result
 
     def _verify(self, paths: list[str], id_field: str, removed: bool) -> dict[str, Any]:
         batches = [paths[i : i + VERIFY_FILES_PER_TASK] for i in range(0, len(paths), VERIFY_FILES_PER_TASK)]
@@ -391,6 +410,7 @@ class Runner:
         data = {
             "config": self.config.resolved(),
             "files": [(f.path, f.size, f.mtime_ns) for f in files],
+            "versions": _TASK_VERSIONS,  # resuming with other code could mix two behaviours
         }
         return hashlib.blake2b(json.dumps(data, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
 
@@ -430,10 +450,10 @@ class Runner:
 
     def _clear(self) -> None:
         layout = self.layout
+        for path in (layout.stats, layout.manifest):  # first, so that a half-cleared directory never looks complete
+            path.unlink(missing_ok=True)
         for path in (layout.kept, layout.removed, layout.work):
             shutil.rmtree(path, ignore_errors=True)
-        for path in (layout.stats, layout.manifest):
-            path.unlink(missing_ok=True)
 
     def _check_empty_files(self, files: list[cio.InputFile]) -> None:
         for file in files:
@@ -463,7 +483,10 @@ class Runner:
         return sources
 
     def _unified_schema(self, shards: list[Shard]) -> dict[str, pl.DataType]:
-        """One schema for every shard; clashes with the run directory's columns or a stage's fail here."""
+        """One schema for every shard; clashes with the run directory's columns or a stage's fail here.
+        With no valid record at all (everything quarantined) there is nothing to check."""
+        if not shards:
+            return {}
         schemas = [pl.read_parquet_schema(s.base) for s in shards]
         try:
             schema = dict(pl.concat([pl.DataFrame(schema=s) for s in schemas], how="diagonal_relaxed").schema) if schemas else {}
@@ -481,6 +504,10 @@ class Runner:
             for column in stage.writes():
                 if column in fields:
                     raise ConfigError(f"stage {stage.name!r} writes column {column!r}, which the input already has; rename it with input.rename")
+            try:
+                stage.check_schema({c: t for c, t in schema.items() if c in available and not is_private(c)})
+            except ValueError as err:
+                raise ConfigError(f"stage {stage.name!r} ({stage.use}): {err}") from None
             available.update(stage.writes())
         return schema
 
@@ -567,7 +594,9 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     return True
 
 
-@ray.remote(num_cpus=1, max_retries=2)
+# SPREAD: tasks go to every node from the start, as Ray Data does for reads; Ray's default would fill
+# the driver's node first and leave a cluster idle on small or quick phases.
+@ray.remote(num_cpus=1, max_retries=2, scheduling_strategy="SPREAD")
 def _task(fn: Callable[[Any], Any], spec: Any, marker: str) -> Any:
     """Runs on a worker: the task body, then its done-marker (unless it reported bad input).
     Retried by Ray only when a worker or node dies, never on an exception."""
@@ -576,8 +605,24 @@ def _task(fn: Callable[[Any], Any], spec: Any, marker: str) -> Any:
         if "error" in result:
             return result
         result["node"] = ray.get_runtime_context().get_node_id()
+        result["versions"] = _TASK_VERSIONS
     cio.write_json(result, marker)
     return result
+
+
+def _task_versions() -> list[str]:
+    return [metadata.version("curate") if _installed("curate") else "source", pl.__version__]
+
+
+def _installed(package: str) -> bool:
+    try:
+        metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+_TASK_VERSIONS = _task_versions()
 
 
 def _get(ref: Any) -> Any:

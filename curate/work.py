@@ -113,6 +113,9 @@ class IdCheckSpec:
     quarantine: bool
     chunk_sources: list[tuple[str, str, int, str]]
     """Per chunk: (display path, relative path, number of the chunk's first line or row, "line" or "row")."""
+    partitions: int = 1
+    positions: list[tuple[str, int]] = field(default_factory=list)
+    """For the second round: the position ids given to quarantined repeats that fall in this partition."""
 
 
 def check_ids(spec: IdCheckSpec) -> dict[str, Any]:
@@ -154,7 +157,22 @@ def check_ids(spec: IdCheckSpec) -> dict[str, Any]:
     path = spec.layout.decisions(INPUT_STAGE, spec.partition)
     write_parquet(decisions.sort(ORDER), path, compression=WORK_COMPRESSION)
     delta = ledger.subtract(ledger.id_fingerprint(decisions[ID]), ledger.id_fingerprint(later[ID]))
-    return {"decisions": [str(path)], "ids_delta": list(delta), "seconds": time.perf_counter() - started}
+    # The new ids must be unique too: the runner checks them against the partitions they hash to.
+    positions: dict[str, list[tuple[str, int]]] = {}
+    for new_id, order, partition in decisions.select(ID, ORDER, (pl.col(ID).hash() % spec.partitions).alias("partition")).iter_rows():
+        positions.setdefault(str(partition), []).append((new_id, order))
+    return {"decisions": [str(path)], "ids_delta": list(delta), "positions": positions, "seconds": time.perf_counter() - started}
+
+
+def check_position_ids(spec: IdCheckSpec) -> dict[str, Any]:
+    """Second round: no position id given to a quarantined repeat may be some other record's id."""
+    keys = pl.concat([pl.read_parquet(p, columns=[ID, ORDER]) for p in spec.paths]) if spec.paths else pl.DataFrame(schema={ID: pl.String, ORDER: pl.Int64})
+    wanted = pl.DataFrame(spec.positions, schema={"new": pl.String, "at": pl.Int64}, orient="row")
+    clash = wanted.join(keys, left_on="new", right_on=ID, how="inner").sort("at")
+    if clash.height:
+        row = clash.row(0, named=True)
+        return {"error": f"{_source(spec, row['at'])[0]}: a repeated id cannot be quarantined: its position id {row['new']!r} is already the id of the record at {_source(spec, row[ORDER])[0]}"}
+    return {"seconds": 0.0}
 
 
 def _source(spec: IdCheckSpec, order: int) -> tuple[str, str]:
@@ -201,13 +219,13 @@ class SegmentSpec:
 
 def run_segment(spec: SegmentSpec) -> dict[str, Any]:
     counts: dict[str, dict[str, Any]] = {}
-    frame = pl.read_parquet(spec.base)
+    frame = as_read = pl.read_parquet(spec.base)
     if spec.schema is not None:
         frame = _conform(frame, spec.schema)
     for decisions in spec.settled:
         frame = frame.join(_decisions(decisions, spec), on=ORDER, how="anti", maintain_order="left")
     if spec.record is not None:
-        frame = _record_decisions(frame, spec, counts)
+        frame = _record_decisions(frame, as_read, spec, counts)
     for stage in spec.stages:
         frame = _apply_map_stage(stage, frame, spec, counts)
     result: dict[str, Any] = {"shard": spec.shard, "rows": frame.height, "stages": counts}
@@ -239,14 +257,15 @@ def _decisions(decisions: DecisionSet, spec: SegmentSpec) -> pl.DataFrame:
     return pl.scan_parquet(decisions.paths).filter(pl.col(ORDER).is_between(spec.lo, spec.hi)).collect()
 
 
-def _record_decisions(frame: pl.DataFrame, spec: SegmentSpec, counts: dict[str, dict[str, Any]]) -> pl.DataFrame:
+def _record_decisions(frame: pl.DataFrame, as_read: pl.DataFrame, spec: SegmentSpec, counts: dict[str, dict[str, Any]]) -> pl.DataFrame:
     started = time.perf_counter()
     decisions = _decisions(spec.record, spec)
     stage = spec.record.stage
     removed = frame.join(decisions, on=ORDER, how="inner", maintain_order="left")
     if removed.height:
         if stage == INPUT_STAGE:  # a repeated id: the record goes to removed/ as bad input, under its position
-            raw = removed.select([c for c in frame.columns if not is_private(c)]).write_ndjson().splitlines()
+            original = as_read.join(removed.select(ORDER), on=ORDER, how="semi", maintain_order="left")
+            raw = original.select([c for c in as_read.columns if not is_private(c)]).write_ndjson().splitlines()
             out = removed.select(
                 pl.col(ID).alias(spec.id_field),
                 pl.col(_ERROR).alias(ERROR),
@@ -417,6 +436,7 @@ __all__ = [
     "SegmentSpec",
     "VerifySpec",
     "check_ids",
+    "check_position_ids",
     "ingest",
     "reduce_group",
     "run_segment",

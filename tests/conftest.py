@@ -71,6 +71,11 @@ def pipeline(tmp_path: Path, stages: list[dict[str, Any]] | None = None, **input
     }
 
 
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """For a child process: tests/ importable (custom stages), and no inherited RAY_ADDRESS unless given."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    return {**env, "PYTHONPATH": str(ROOT), **extra}
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run([CURATE, *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout)
+    return subprocess.run([CURATE, *args], capture_output=True, text=True, env=subprocess_env(**(env or {})), cwd=cwd, timeout=timeout)

@@ -1,14 +1,13 @@
 """The same pipeline on a two-node Ray cluster gives exactly the local result."""
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
 import curate
-from tests.conftest import ROOT
+from tests.conftest import ROOT, subprocess_env
 
 PIPELINE = """\
 name: cluster
@@ -35,11 +34,9 @@ def test_two_node_cluster_matches_local(tmp_path, ray_address):
     pipeline.write_text(PIPELINE.format(input=tmp_path / "in.jsonl", output=tmp_path / "local"))
     local = curate.run(pipeline, ray_address=ray_address)
 
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    env["PYTHONPATH"] = str(ROOT)
     done = subprocess.run(
         [sys.executable, "-m", "tests.helpers.two_node", str(pipeline), str(tmp_path / "cluster")],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=400,
+        env=subprocess_env(), cwd=ROOT, capture_output=True, text=True, timeout=400,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     info = json.loads(done.stdout.strip().splitlines()[-1])

@@ -74,6 +74,24 @@ def test_duplicate_yaml_key_and_duplicate_stage_names(tmp_path):
 def test_reserved_and_unsafe_stage_names(tmp_path):
     assert "reserved" in error(tmp_path, GOOD.replace("name: exact", "name: input"))
     assert "use letters" in error(tmp_path, GOOD.replace("name: exact", "name: a/b"))
+    assert "use letters" in error(tmp_path, GOOD.replace("name: exact", "name: a.b"))  # '.' would make --set ambiguous
+
+
+def test_an_error_in_a_set_value_names_the_set(tmp_path):
+    assert error(tmp_path, GOOD, ["input.on_error=skip"]).startswith("--set input.on_error=skip: input: key 'on_error'")
+    assert error(tmp_path, GOOD, ["exact.normalize.nfkc=perhaps"]).startswith("--set exact.normalize.nfkc=perhaps: stage 'exact'")
+
+
+def test_yaml_keys_must_be_names_and_merges_may_be_overridden(tmp_path):
+    assert error(tmp_path, GOOD + "5: 1\n") == "p.yaml:9: keys are names, not int values (5)"
+    assert error(tmp_path, GOOD + "? [a, b]\n: 1\n") == "p.yaml:9: keys are names, not list values (['a', 'b'])"
+    merged = GOOD + "  - &base\n    name: f1\n    use: filter\n    keep: 'true'\n  - <<: *base\n    name: f2\n"
+    assert [s.name for s in load(tmp_path, merged).stages] == ["exact", "f1", "f2"]
+
+
+def test_a_custom_stage_module_that_fails_to_import_says_why(tmp_path):
+    text = GOOD.replace("use: exact_dedup", "use: no_such_module_here:Stage")
+    assert error(tmp_path, text) == "p.yaml:7: stage 'exact': cannot load 'no_such_module_here:Stage': ModuleNotFoundError: No module named 'no_such_module_here'"
 
 
 def test_missing_required_stage_key_and_bad_sql(tmp_path):

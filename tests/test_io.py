@@ -138,8 +138,84 @@ def test_compressed_jsonl(tmp_path, suffix):
 def test_corrupt_compressed_file(tmp_path):
     path = tmp_path / "in.jsonl.gz"
     path.write_bytes(b"\x1f\x8b\x08\x00garbage")
-    with pytest.raises(InputError, match="in.jsonl.gz: corrupt"):
+    with pytest.raises(InputError, match="in.jsonl.gz: truncated gzip data"):
         read([path])
+    path = tmp_path / "bad.jsonl.zst"
+    path.write_bytes(b"\x28\xb5\x2f\xfd" + b"\xff" * 64)
+    with pytest.raises(InputError, match="bad.jsonl.zst: corrupt zstd data"):
+        read([path])
+
+
+@pytest.mark.parametrize("suffix", ["jsonl.gz", "jsonl.zst"])
+@pytest.mark.parametrize("keep", [0.5, 0.9])
+def test_truncated_archive_is_never_a_silent_end_of_file(tmp_path, suffix, keep):
+    """Cut anywhere (even where a line ends), an archive that stops early is an error naming the file."""
+    path = write_jsonl(tmp_path / f"in.{suffix}", [{"text": f"record number {i} " + "z" * (i % 50)} for i in range(60_000)])
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(InputError, match=rf"in.{suffix}: truncated .* after line \d+"):
+        read([path], quarantine=True)
+
+
+def test_zstd_with_several_frames(tmp_path):
+    import zstandard
+
+    frames = b"".join(zstandard.ZstdCompressor().compress(f'{{"text": "frame {i}"}}\n'.encode()) for i in range(3))
+    (tmp_path / "in.jsonl.zst").write_bytes(frames)
+    got, _ = read([tmp_path / "in.jsonl.zst"])
+    assert got["text"].to_list() == ["frame 0", "frame 1", "frame 2"]
+
+
+def test_integers_beyond_int128_are_kept_exactly(tmp_path):
+    huge = 10**40 + 1
+    path = write_jsonl(tmp_path / "in.jsonl", [b'{"id": %d, "text": "t", "n": %d}' % (huge, huge), {"id": 2, "text": "u", "n": 1}])
+    got, _ = read([path], id_explicit=True)
+    assert got["id"].to_list() == [str(huge), "2"]
+    assert got["n"].to_list() == [str(huge), "1"]
+
+
+def test_slow_path_combines_types_as_the_fast_path_does(tmp_path):
+    records = [{"text": "a", "answer": [1]}, {"text": "b", "answer": "x"}]
+    fast, _ = read([write_jsonl(tmp_path / "fast.jsonl", records)])
+    slow, bad = read([write_jsonl(tmp_path / "slow.jsonl", records + ["garbage"])], quarantine=True)
+    assert bad.height == 1 and slow.drop(ORDER, "id").equals(fast.drop(ORDER, "id"))
+    literal = write_jsonl(tmp_path / "lit.jsonl", [{"text": "a \\ud800 literal, not an escape"}, {"text": "b", "answer": [1]}, {"text": "c", "answer": "x"}])
+    got, _ = read([literal])
+    assert got["text"][0] == "a \\ud800 literal, not an escape"
+
+
+def test_rename_swaps_and_clashes(tmp_path):
+    records = [{"a": "A", "b": "B", "text": "t"}]
+    for name, extra in (("fast.jsonl", []), ("slow.jsonl", ["garbage"])):
+        got, _ = read([write_jsonl(tmp_path / name, records + extra)], quarantine=True, rename={"a": "b", "b": "a"})
+        assert got.row(0, named=True)["a"] == "B" and got.row(0, named=True)["b"] == "A"
+    with pytest.raises(InputError, match="input.rename: 'body' -> 'text', but the input already has a field 'text'"):
+        read([write_jsonl(tmp_path / "clash.jsonl", [{"body": "x", "text": "y"}])], rename={"body": "text"})
+
+
+def test_reserved_field_names_and_deep_nesting(tmp_path):
+    with pytest.raises(InputError, match="input field '__curate_order': names starting with '__curate_' are curate's own"):
+        read([write_jsonl(tmp_path / "r.jsonl", [{"text": "t", "__curate_order": 1}])])
+    for depth in (70, 1000):
+        deep = b'{"text": "t", "x": ' + b"[" * depth + b"]" * depth + b"}"
+        got, bad = read([write_jsonl(tmp_path / f"d{depth}.jsonl", [{"text": "ok", "x": [1]}, deep])], quarantine=True)
+        assert got["text"].to_list() == ["ok"]
+        assert bad[ERROR][0] in ("nested deeper than 64 levels", "malformed JSON: nested too deeply")
+
+
+def test_empty_parquet_file_has_no_chunks(tmp_path):
+    (tmp_path / "empty.parquet").write_bytes(b"")
+    assert plan_chunks(find_input_files([str(tmp_path / "empty.parquet")]), 1 << 20) == []
+
+
+def test_run_directory_and_repeated_paths_are_not_input(tmp_path):
+    for name in ["data/a.jsonl", "data/run/kept/part.parquet", "data/run/_work/input/x.parquet", "data/.cache/b.jsonl"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    found = find_input_files([str(tmp_path / "data"), str(tmp_path / "data" / "a.jsonl"), str(tmp_path / "data" / "**" / "*")], exclude=tmp_path / "data" / "run")
+    assert [f.relpath for f in found] == ["a.jsonl"]
+    with pytest.raises(InputError, match="is inside the run directory"):
+        find_input_files([str(tmp_path / "data" / "run" / "kept" / "part.parquet")], exclude=tmp_path / "data" / "run")
 
 
 def test_parquet_checks_types_and_nulls(tmp_path):

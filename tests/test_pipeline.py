@@ -227,10 +227,49 @@ def test_group_stages_back_to_back_and_mixed_schemas(tmp_path, ray_address):
     assert result.kept().collect().columns == ["id", "text", "x", "y"]
 
 
-def test_output_inside_the_input_is_refused(tmp_path, ray_address):
+def test_a_file_named_inside_the_run_directory_is_refused(tmp_path, ray_address):
     write_jsonl(tmp_path / "data" / "a.jsonl", corpus(5))
-    config = pipeline(tmp_path, path=str(tmp_path / "data" / "**" / "*.jsonl"))
-    config["output"] = str(tmp_path / "data" / "run")
     write_jsonl(tmp_path / "data" / "run" / "stray.jsonl", corpus(5))
-    with pytest.raises(ConfigError, match="is inside the run directory"):
+    config = pipeline(tmp_path, path=[str(tmp_path / "data" / "a.jsonl"), str(tmp_path / "data" / "run" / "stray.jsonl")])
+    config["output"] = str(tmp_path / "data" / "run")
+    with pytest.raises(InputError, match="stray.jsonl is inside the run directory"):
         curate.run(config, ray_address=ray_address)
+
+
+def test_everything_quarantined_still_completes(tmp_path, ray_address):
+    write_jsonl(tmp_path / "in" / "a.jsonl", ["garbage", "{bad", b'{"id": "x", "text": 5}'])
+    result = run(tmp_path, ray_address=ray_address, on_error="quarantine")
+    assert result.stats["kept"] == 0 and result.stats["removed_by_reason"] == {"bad_input": 3}
+    assert result.kept().collect().height == 0
+
+
+def test_position_ids_of_quarantined_repeats_must_be_unique(tmp_path, ray_address):
+    write_jsonl(tmp_path / "in" / "a.jsonl", [{"id": "a", "text": "x"}, {"id": "a", "text": "y"}, {"id": "a.jsonl:2", "text": "z"}])
+    with pytest.raises(InputError, match=r"a.jsonl:2: a repeated id cannot be quarantined: its position id 'a.jsonl:2' is already the id of the record at .*a.jsonl:3"):
+        run(tmp_path, ray_address=ray_address, on_error="quarantine")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_repeated_id_keeps_the_record_as_read(tmp_path, ray_address):
+    write_jsonl(tmp_path / "in" / "a.jsonl", [{"id": "a", "text": "x", "n": 1}, {"id": "a", "text": "y"}])
+    write_jsonl(tmp_path / "in" / "b.jsonl", [{"id": "b", "text": "z", "m": "other file"}])
+    result = run(tmp_path, ray_address=ray_address, on_error="quarantine")
+    as_read = json.loads(result.removed(stage="input").collect()["raw"][0])
+    assert {k: v for k, v in as_read.items() if v is not None} == {"id": "a", "text": "y"}  # not the other file's "m"
+    assert "m" not in as_read
+
+
+def test_run_directory_inside_a_directory_input(tmp_path, ray_address):
+    write_jsonl(tmp_path / "data" / "a.jsonl", corpus(20))
+    config = pipeline(tmp_path, path=str(tmp_path / "data"))
+    config["output"] = str(tmp_path / "data" / "run")
+    first = curate.run(config, ray_address=ray_address)
+    again = curate.run(config, ray_address=ray_address)  # the run's own files are not input: still complete
+    assert again.stats == first.stats and first.stats["input"] == 20
+
+
+def test_filter_must_be_boolean_before_any_stage_runs(tmp_path, ray_address):
+    write_jsonl(tmp_path / "in" / "a.jsonl", corpus(5))
+    with pytest.raises(ConfigError, match=r"stage 'f' \(filter\): keep expression 'length\(text\)' gives UInt32, not a boolean"):
+        run(tmp_path, [{"name": "f", "use": "filter", "keep": "length(text)"}], ray_address=ray_address)
+    assert not (tmp_path / "out").exists()

@@ -8,12 +8,11 @@ import subprocess
 import time
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 import curate
 from curate.columns import ORDER_CHUNK_SHIFT
-from tests.conftest import CURATE, ROOT
+from tests.conftest import CURATE, subprocess_env
 
 PIPELINE = """\
 name: resumable
@@ -51,8 +50,7 @@ def test_kill_9_then_resume(tmp_path, ray_address):
             handle.write(json.dumps({"id": f"r{i}", "text": f"record {i % 3100} " + "x" * (i % 40)}) + "\n")
     out = tmp_path / "out"
     pipeline = write(tmp_path, "p.yaml", out, 0.4)
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    env.update(PYTHONPATH=str(ROOT), SLOW_LOG=str(tmp_path / "log1"))
+    env = subprocess_env(SLOW_LOG=str(tmp_path / "log1"))
 
     # run 1: its own local Ray, killed with SIGKILL (the whole process group) in the middle of the stages
     first = subprocess.Popen([CURATE, "run", str(pipeline), "--quiet", "--num-cpus", "2"], env=env, start_new_session=True)

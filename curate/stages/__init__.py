@@ -20,7 +20,9 @@ def stage_type(use: str) -> type[Stage]:
     if ":" not in use:
         raise KeyError(use)
     module_name, _, class_name = use.partition(":")
-    cls = getattr(importlib.import_module(module_name), class_name, None)
+    if not module_name or not class_name:
+        raise KeyError(use)
+    cls = getattr(importlib.import_module(module_name), class_name, None)  # import errors reach the user as they are
     if not (isinstance(cls, type) and issubclass(cls, (MapStage, GroupStage))):
         raise KeyError(use)
     return cls

@@ -50,6 +50,10 @@ class Stage:
         """The reasons the stage can give, for documentation and `curate stats`."""
         return ()
 
+    def check_schema(self, schema: dict[str, pl.DataType]) -> None:
+        """Called with the columns the stage will see, once the input is read and before any stage runs;
+        raise ValueError to stop the run with a configuration error."""
+
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "use": self.use or type(self).__qualname__, **self.params.model_dump(mode="json")}
 

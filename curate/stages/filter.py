@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 from pydantic import field_validator
 
 from curate.columns import DROP
 from curate.stages.base import MapStage, StageParams
 
+# A filter sees one batch at a time, so an expression over several records (an aggregate, a window,
+# a row number) would give different answers for different batch sizes: refused.
+_ACROSS_RECORDS = re.compile(
+    r"\.(?:mean|sum|min|max|count|std|var|median|quantile|first|last|n_unique|over|rank|shift|diff|implode|mode|unique"
+    r"|sort|sort_by|arg_min|arg_max|arg_sort|head|tail|reverse|gather|cum_\w+|rolling\w*|ewm_\w+|pct_change|null_count|len)\("
+    r"|\blen\(\)|\bint_range\("
+)
+
 
 class FilterParams(StageParams):
     keep: str
-    """A SQL boolean expression over the record's fields, e.g. "length(trim(text)) >= 20"; null removes."""
+    """A SQL boolean expression over one record's fields, e.g. "length(trim(text)) >= 20"; null removes."""
     reason: str = "filtered"
     """The reason given to every record this stage removes."""
 
@@ -19,9 +29,11 @@ class FilterParams(StageParams):
     @classmethod
     def _parses(cls, value: str) -> str:
         try:
-            pl.sql_expr(value)
+            expression = pl.sql_expr(value)
         except Exception as err:  # polars raises several types for bad SQL
             raise ValueError(f"not a valid SQL expression: {str(err).splitlines()[0]}") from None
+        if _ACROSS_RECORDS.search(str(expression)):
+            raise ValueError("must look at one record at a time: aggregates (avg, count, max, ...), windows (OVER) and row numbers depend on how records are batched")
         return value
 
 
@@ -36,9 +48,14 @@ class Filter(MapStage):
     def reasons(self) -> tuple[str, ...]:
         return (self.params.reason,)
 
+    def check_schema(self, schema: dict[str, pl.DataType]) -> None:
+        dtype = pl.DataFrame(schema=schema).with_columns(pl.sql_expr(self.params.keep).alias(DROP)).schema[DROP]
+        if dtype not in (pl.Boolean, pl.Null):
+            raise ValueError(f"keep expression {self.params.keep!r} gives {dtype}, not a boolean")
+
     def apply(self, df: pl.DataFrame) -> pl.DataFrame:
         keep = df.with_columns(pl.sql_expr(self.params.keep).alias(DROP)).get_column(DROP)  # broadcasts literals
-        if keep.dtype != pl.Boolean:
+        if keep.dtype not in (pl.Boolean, pl.Null):
             raise TypeError(f"keep expression {self.params.keep!r} gives {keep.dtype}, not a boolean")
         drop = pl.when(keep.fill_null(False)).then(None).otherwise(pl.lit(self.params.reason))
         return df.with_columns(drop.alias(DROP))

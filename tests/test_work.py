@@ -1,0 +1,55 @@
+"""Task bodies called directly, without Ray: each reads and writes files under a run directory."""
+
+import polars as pl
+import pytest
+
+from curate.columns import DROP, ORDER
+from curate.errors import StageError
+from curate.io import ReadOptions, find_input_files, plan_chunks
+from curate.layout import RunLayout
+from curate.stages.exact_dedup import ExactDedup
+from curate.stages.filter import Filter
+from curate.work import DecisionSet, IngestSpec, ReduceSpec, SegmentSpec, VerifySpec, ingest, reduce_group, run_segment, verify_files
+from tests.conftest import write_jsonl
+from tests.helpers.stages import LosesRows
+
+
+def test_ingest_segment_reduce_by_hand(tmp_path):
+    path = write_jsonl(tmp_path / "a.jsonl", [{"id": f"r{i}", "text": f"Text {i % 3}"} for i in range(6)] + ['{"broken'])
+    layout = RunLayout(tmp_path / "out")
+    chunk = plan_chunks(find_input_files([str(path)]), 1 << 20)[0]
+    options = ReadOptions(["text"], "id", False, quarantine=True)
+
+    read = ingest(IngestSpec(chunk, options, layout, id_partitions=2))
+    assert read["records"] == 6 and read["bad"] == 1 and read["lines"] == 7
+    assert read["stages"]["input"]["removed"] == {"bad_input": 1}
+    assert pl.read_parquet(layout.removed_part("input", "000000-00000"))["id"].to_list() == ["a.jsonl:7"]
+    part = read["parts"][0]
+
+    exact = ExactDedup("exact")
+    keys = run_segment(SegmentSpec(part["shard"], str(layout.input_part(part["shard"])), part["lo"], part["hi"], layout, "id",
+                                   record=DecisionSet("input", []), group=exact, partitions=2))
+    assert keys["stages"]["exact"]["in"] == 6 and keys["stages"]["input"]["out"] == 6
+    paths = {int(p): [v] for p, v in keys["shuffle"].items()}
+    decisions = [reduce_group(ReduceSpec(exact, p, paths.get(p, []), layout)) for p in range(2)]
+    decided = DecisionSet("exact", [d for r in decisions for d in r["decisions"]])
+
+    final = run_segment(SegmentSpec(part["shard"], str(layout.input_part(part["shard"])), part["lo"], part["hi"], layout, "id",
+                                    record=decided, stages=[Filter("all", keep="true")], output=str(layout.kept_part(part["shard"])), final=True))
+    assert final["stages"]["exact"] == {"out": 3, "removed": {"exact_duplicate": 3}, "seconds": final["stages"]["exact"]["seconds"]}
+    kept = pl.read_parquet(layout.kept_part(part["shard"]))
+    assert kept["id"].to_list() == ["r0", "r1", "r2"] and ORDER not in kept.columns
+    removed = verify_files(VerifySpec([str(p) for p in layout.staged_removed.glob("*.parquet")], "id", removed=True))
+    assert removed["rows"] == 4 and removed["by_reason"] == {"input\tbad_input": 1, "exact\texact_duplicate": 3}
+
+
+def test_segment_reports_a_broken_stage_with_its_shard(tmp_path):
+    layout = RunLayout(tmp_path / "out")
+    frame = pl.DataFrame({"id": ["a", "b"], "text": ["x", "y"], ORDER: [0, 1]})
+    base = tmp_path / "base.parquet"
+    frame.write_parquet(base)
+    with pytest.raises(StageError, match="stage 'loses' .* same records in the same order"):
+        run_segment(SegmentSpec("s", str(base), 0, 1, layout, "id", stages=[LosesRows("loses")]))
+    out = run_segment(SegmentSpec("s", str(base), 0, 1, layout, "id", stages=[Filter("f", keep="text = 'x'", reason="not_x")]))
+    assert out["rows"] == 1 and out["stages"]["f"]["removed"] == {"not_x": 1}
+    assert DROP not in pl.read_parquet(layout.removed_part("f", "s")).columns
