@@ -75,6 +75,8 @@ class Chunk:
     stop: int = -1
     first_row: int = 0
     """Parquet: the file row of the chunk's first row."""
+    rows: int = -1
+    """Parquet: the chunk's number of rows (-1 where unknown before reading)."""
 
 
 @dataclass
@@ -207,9 +209,22 @@ def _parquet_chunks(file: InputFile, target_bytes: int, first_index: int) -> lis
         size += meta.row_group(group).total_byte_size
         row += meta.row_group(group).num_rows
         if size >= target_bytes or group == meta.num_row_groups - 1:
-            chunks.append(Chunk(first_index + len(chunks), file, group_start, group + 1, first_row))
+            chunks.append(Chunk(first_index + len(chunks), file, group_start, group + 1, first_row, row - first_row))
             group_start, size, first_row = group + 1, 0, row
     return chunks or [Chunk(first_index, file, 0, 0, 0)]
+
+
+def estimated_records(chunks: list[Chunk]) -> int:
+    """Before reading: Parquet row counts are known; JSONL is taken at 50 bytes a record (compressed, 5x)."""
+    total = 0
+    for chunk in chunks:
+        if chunk.rows >= 0:
+            total += chunk.rows
+        elif chunk.file.format == "jsonl":
+            total += (chunk.stop - chunk.start) // 50
+        else:
+            total += chunk.file.size * 5 // 50
+    return total
 
 
 def file_digest(path: str) -> str:
@@ -405,13 +420,15 @@ def _parse_jsonl(
 def _parse_fast(data: bytes, expected: int, options: ReadOptions) -> pl.DataFrame | None:
     """The whole block at once, or None when anything needs a closer look."""
     try:
-        data.decode("utf-8")
+        text = data.decode("utf-8")
         frame = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
     except Exception:  # any parse problem: the slow path finds and names it
         return None
     if (b"\\ud" in data or b"\\uD" in data) and _LONE_HIGH_SURROGATE.search(data):
         return None
-    if frame.height != expected or _HUGE_INT.search(data) or any(_dtype_depth(t) >= _MAX_DEPTH for t in frame.dtypes):
+    if frame.height != expected or any(_dtype_depth(t) >= _MAX_DEPTH for t in frame.dtypes):
+        return None
+    if pl.Series([text]).str.contains(_HUGE_INT.pattern.decode()).item():  # Rust regex: ~5x Python's here
         return None
     frame = _rename(frame, options)
     suspect = False

@@ -59,7 +59,7 @@ CHUNK_MIN = 4 << 20
 CHUNK_MAX = 64 << 20
 CHUNKS_WANTED = 64
 KEYS_PER_PARTITION = 500_000
-ID_BYTES_PER_PARTITION = 256 << 20
+IDS_PER_PARTITION = 1_000_000
 VERIFY_FILES_PER_TASK = 64
 
 
@@ -188,7 +188,7 @@ class Runner:
         )
 
         # ingest: every chunk read and validated before any stage runs
-        id_partitions = max(1, min(512, math.ceil(sum(f.size for f in files) / ID_BYTES_PER_PARTITION)))
+        id_partitions = max(1, min(1024, math.ceil(cio.estimated_records(chunks) / IDS_PER_PARTITION)))
         ingest_tasks = [(str(c.index), work.ingest, work.IngestSpec(c, options, layout, id_partitions)) for c in chunks]
         ingested = self._phase("ingest", "read input", ingest_tasks, records=lambda r: r["records"] + r["bad"])
         digests = self._phase("digest", "fingerprint input", [(str(i), cio.file_digest, f.path) for i, f in enumerate(files)])
