@@ -6,11 +6,14 @@ Private columns start with `__curate_`; they never reach kept/ or removed/.
 STAGE = "stage"
 REASON = "reason"
 DUPLICATE_OF = "duplicate_of"
-ERROR = "error"
-SOURCE = "source"
-RAW = "raw"
+# Columns of quarantined records (reason bad_input), which could not be read as records.
+ERROR = "input_error"
+SOURCE = "input_position"
+RAW = "input_raw"
 # Columns every file in removed/ has, whatever the stage.
 REMOVED_COLUMNS = (STAGE, REASON, DUPLICATE_OF)
+# Names an input field may not have (input.rename fixes a clash).
+RESERVED_FIELDS = (*REMOVED_COLUMNS, ERROR, SOURCE, RAW)
 # The reason of every record that could not be read (input.on_error: quarantine).
 BAD_INPUT = "bad_input"
 # The pseudo-stage that reads and validates the input.

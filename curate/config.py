@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from curate.columns import INPUT_STAGE, REMOVED_COLUMNS
+from curate.columns import INPUT_STAGE, REMOVED_COLUMNS, RESERVED_FIELDS
 from curate.errors import ConfigError
 from curate.stages import BUILTIN, Stage, stage_type
 
@@ -41,7 +41,23 @@ class InputConfig(BaseModel):
     chunk_bytes: int | None = Field(default=None, ge=1)
     """Input bytes per read task; default: total / 64, between 4 MB and 64 MB. Smaller bounds memory per task."""
     rename: dict[str, str] = {}
-    """Input field -> name in the pipeline, for fields that clash with `stage`, `reason`, `duplicate_of` or a stage's column."""
+    """Input field -> name in the pipeline, for fields that clash with the run directory's columns or a stage's."""
+
+    @field_validator("rename")
+    @classmethod
+    def _distinct_targets(cls, value: dict[str, str]) -> dict[str, str]:
+        targets = list(value.values())
+        twice = sorted({t for t in targets if targets.count(t) > 1})
+        if twice:
+            raise ValueError(f"two fields renamed to {twice[0]!r}")
+        return value
+
+    @field_validator("id_field")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED_FIELDS:
+            raise ValueError(f"{value!r} is a column removed/ adds; rename the field with input.rename")
+        return value
 
     @field_validator("path", mode="before")
     @classmethod
@@ -83,6 +99,7 @@ class PipelineConfig:
             "name": self.name,
             "description": self.description,
             "input": self.input.model_dump(mode="json"),
+            "id_required": self.id_field_explicit,
             "text_fields": self.text_fields(),
             "output": self.output,
             "stages": [stage.describe() for stage in self.stages],

@@ -43,9 +43,13 @@ _BOM = b"\xef\xbb\xbf"
 # Text values polars may have produced from a JSON number, boolean, object or list (it turns them into
 # text); only these need the typed re-check.
 _COERCED_LIKE = r"(?s)^(?:[-+0-9.eE]+|true|false|[\[{].*)$"
+# ...and for ids, which may be integers: anything but digits that looks like a JSON value
+_ID_COERCED_LIKE = r"(?s)^(?:-?[0-9]*[.eE][-+0-9.eE]*|true|false|[\[{].*)$"
 # Integers polars cannot hold (beyond Int128) come back as null: such chunks take the slow path, where
 # they are kept exactly, as text.
 _HUGE_INT = re.compile(rb"[0-9]{39,}")
+# ...as a JSON number, that is, after `:`, `,` or `[` (a quoted number may match too: the slow path sorts it out)
+_HUGE_NUMBER = r"[:,\[]\s*-?[0-9]{39,}"
 _MAX_DEPTH = 64
 _RESERVED_PREFIX = "__curate_"
 # polars decodes a lone high surrogate escape to NUL instead of failing: such chunks take the slow path.
@@ -295,7 +299,7 @@ def _read_jsonl_stream(chunk: Chunk, options: ReadOptions, summary: ChunkRead) -
                 continue
         data = b"".join(pending)
         cut = len(data) if not block else data.rfind(b"\n") + 1
-        if cut == 0:
+        if cut == 0 and block:  # no line ends yet: read on
             continue
         data, rest = data[:cut], data[cut:]
         pending, pending_size, pending_lines = ([rest], len(rest), 0) if rest else ([], 0, 0)
@@ -426,9 +430,11 @@ def _parse_fast(data: bytes, expected: int, options: ReadOptions) -> pl.DataFram
         return None
     if (b"\\ud" in data or b"\\uD" in data) and _LONE_HIGH_SURROGATE.search(data):
         return None
-    if frame.height != expected or any(_dtype_depth(t) >= _MAX_DEPTH for t in frame.dtypes):
+    if frame.height != expected:
         return None
-    if pl.Series([text]).str.contains(_HUGE_INT.pattern.decode()).item():  # Rust regex: ~5x Python's here
+    if pl.Series([text]).str.contains(_HUGE_NUMBER).item():  # Rust regex: ~5x Python's here
+        return None
+    if _any_too_deep(data, text):
         return None
     frame = _rename(frame, options)
     suspect = False
@@ -442,31 +448,38 @@ def _parse_fast(data: bytes, expected: int, options: ReadOptions) -> pl.DataFram
             return None
         if options.id_explicit and ids.null_count():
             return None
+        # polars turns a float, boolean, list or object beside string ids into text: those need a look
+        suspect = suspect or (ids.dtype == pl.String and bool(ids.str.contains(_ID_COERCED_LIKE).any()))
     elif options.id_explicit:
         return None
-    if suspect and not _text_fields_are_strings(data, options):
+    if suspect and not _typed_fields_hold(data, options):
         return None
     return frame
 
 
-def _text_fields_are_strings(data: bytes, options: ReadOptions) -> bool:
-    """pyarrow's typed reader rejects a number or boolean where a string is declared; polars would coerce."""
+def _typed_fields_hold(data: bytes, options: ReadOptions) -> bool:
+    """pyarrow's typed reader rejects a number, boolean, list or object where a string is declared;
+    polars would have turned it into text. Ids may be strings or integers."""
     import pyarrow as pa
     import pyarrow.json as pj
 
-    names = [source for source, target in _source_names(options) if target in options.text_fields]
+    back = {target: source for source, target in options.rename.items()}
+    names = [back.get(name, name) for name in options.text_fields]
     parse = pj.ParseOptions(explicit_schema=pa.schema([(n, pa.string()) for n in names]), unexpected_field_behavior="ignore")
+    read = pj.ReadOptions(use_threads=False, block_size=max(len(data), 1 << 20))
     try:
-        pj.read_json(io.BytesIO(data), parse_options=parse, read_options=pj.ReadOptions(use_threads=False, block_size=max(len(data), 1 << 20)))
+        pj.read_json(io.BytesIO(data), parse_options=parse, read_options=read)
     except Exception:
         return False
-    return True
-
-
-def _source_names(options: ReadOptions) -> list[tuple[str, str]]:
-    """(name in the file, name in the pipeline) for the text fields, undoing input.rename."""
-    back = {target: source for source, target in options.rename.items()}
-    return [(back.get(name, name), name) for name in options.text_fields]
+    id_name = back.get(options.id_field, options.id_field)
+    for id_type in (pa.string(), pa.int64()):
+        try:  # all string, or all integer (with nulls) is fine; a mix of the two is checked line by line
+            parse = pj.ParseOptions(explicit_schema=pa.schema([(id_name, id_type)]), unexpected_field_behavior="ignore")
+            pj.read_json(io.BytesIO(data), parse_options=parse, read_options=read)
+            return True
+        except Exception:
+            continue
+    return False
 
 
 def _rename(frame: pl.DataFrame, options: ReadOptions) -> pl.DataFrame:
@@ -509,68 +522,77 @@ def _first_wins(pairs: list[tuple[str, object]]) -> dict:
 _JSON_TYPE = {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object", type(None): "null"}
 
 
-def _check_record(raw: bytes, options: ReadOptions) -> tuple[str | None, dict | None]:
+def _check_record(raw: bytes, options: ReadOptions) -> str | None:
+    """What is wrong with one line, or None."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        return f"invalid UTF-8 (byte {err.start + 1} of the line)", None
+        return f"invalid UTF-8 (byte {err.start + 1} of the line)"
+    if raw.count(b"[") + raw.count(b"{") > _MAX_DEPTH and _json_depth(raw) > _MAX_DEPTH:
+        return f"nested deeper than {_MAX_DEPTH} levels"
     try:
         obj = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_first_wins)
     except _Reject as err:
-        return f"malformed JSON: {err}", None
+        return f"malformed JSON: {err}"
     except json.JSONDecodeError as err:
-        return f"malformed JSON: {err.msg} (column {err.colno})", None
-    except RecursionError:
-        return "malformed JSON: nested too deeply", None
+        return f"malformed JSON: {err.msg} (column {err.colno})"
+    except RecursionError:  # not reached with _MAX_DEPTH far below Python's limit; kept as a guard
+        return f"nested deeper than {_MAX_DEPTH} levels"
     if not isinstance(obj, dict):
-        return f"not a JSON object (found {_JSON_TYPE.get(type(obj), type(obj).__name__)})", None
+        return f"not a JSON object (found {_JSON_TYPE.get(type(obj), type(obj).__name__)})"
     if "\\ud" in text.lower():
         try:
             json.dumps(obj, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
-            return "unpaired UTF-16 surrogate escape (not valid Unicode)", None
+            return "unpaired UTF-16 surrogate escape (not valid Unicode)"
     if options.rename:
         _check_rename({k: v for k, v in options.rename.items() if k in obj}, list(obj))
         obj = {options.rename.get(k, k): v for k, v in obj.items()}
     _check_reserved(list(obj))
-    if _too_deep(obj):
-        return f"nested deeper than {_MAX_DEPTH} levels", None
-    if _HUGE_INT.search(raw):
-        obj = _huge_ints_as_text(obj)
     for name in options.text_fields:
         if name not in obj:
-            return f"missing text field {name!r}", None
+            return f"missing text field {name!r}"
         value = obj[name]
         if not isinstance(value, str):
-            return f"field {name!r} is {_JSON_TYPE.get(type(value), type(value).__name__)}, expected a string", None
+            return f"field {name!r} is {_JSON_TYPE.get(type(value), type(value).__name__)}, expected a string"
     id_value = obj.get(options.id_field)
     if id_value is None:
         if options.id_explicit:
-            return f"missing id field {options.id_field!r}", None
+            return f"missing id field {options.id_field!r}"
     elif isinstance(id_value, bool) or not isinstance(id_value, (str, int)):
-        return f"id field {options.id_field!r} is {_JSON_TYPE.get(type(id_value), type(id_value).__name__)}, expected a string or an integer", None
-    return None, obj
+        return f"id field {options.id_field!r} is {_JSON_TYPE.get(type(id_value), type(id_value).__name__)}, expected a string or an integer"
+    return None
 
 
-def _dtype_depth(dtype: pl.DataType) -> int:
-    if isinstance(dtype, (pl.List, pl.Array)):
-        return 1 + _dtype_depth(dtype.inner)
-    if isinstance(dtype, pl.Struct):
-        return 1 + max((_dtype_depth(f.dtype) for f in dtype.fields), default=0)
-    return 0
+def _json_depth(raw: bytes) -> int:
+    """Nesting depth of a JSON text, brackets inside strings not counted; no recursion."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
 
 
-def _too_deep(value: object) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > _MAX_DEPTH:
-            return True
-        if isinstance(item, dict):
-            stack += [(v, depth + 1) for v in item.values()]
-        elif isinstance(item, list):
-            stack += [(v, depth + 1) for v in item]
-    return False
+def _any_too_deep(data: bytes, text: str) -> bool:
+    """Only lines with more than _MAX_DEPTH opening brackets can be too deep: counted in Rust, then exact."""
+    if data.count(b"[") + data.count(b"{") <= _MAX_DEPTH:
+        return False
+    lines = pl.Series([text]).str.split("\n").explode()
+    many = lines.str.count_matches(r"[\[{]") > _MAX_DEPTH
+    return any(_json_depth(line.encode("utf-8")) > _MAX_DEPTH for line in lines.filter(many).to_list())
 
 
 def _huge_ints_as_text(value: object) -> object:
@@ -596,22 +618,19 @@ def _parse_slow(
     line_of: Callable[[int], int],
 ) -> tuple[pl.DataFrame, np.ndarray, pl.DataFrame | None]:
     good: list[int] = []
-    objects: list[dict] = []
     bad_lines: list[int] = []
     errors: list[str] = []
     for index in lines.tolist():
-        raw = data[starts[index] : ends[index]]
-        problem, obj = _check_record(raw, options)
+        problem = _check_record(data[starts[index] : ends[index]], options)
         if problem is None:
             good.append(index)
-            objects.append(obj)
             continue
         if not options.quarantine:
             where = f"{chunk.file.display}:{line_of(first_line + index)}"
             raise InputError(f"{where}: {problem} (set input.on_error: quarantine to route bad records to removed/)")
         bad_lines.append(index)
         errors.append(problem)
-    records = _frame_of_good_lines([data[starts[i] : ends[i]] for i in good], objects, chunk, options, lambda: line_of(first_line + good[0]))
+    records = _frame_of_good_lines([data[starts[i] : ends[i]] for i in good], chunk, options, lambda: line_of(first_line + good[0]))
     bad = None
     if bad_lines:
         numbers = [str(line_of(first_line + i)) for i in bad_lines]
@@ -620,23 +639,25 @@ def _parse_slow(
     return records, np.asarray(good, dtype=np.int64), bad
 
 
-def _frame_of_good_lines(lines: list[bytes], objects: list[dict], chunk: Chunk, options: ReadOptions, first_line: Callable[[], int]) -> pl.DataFrame:
-    """The valid lines of a chunk, combined by the same parser as the fast path (so that types come out
-    the same whichever path a chunk took); from the parsed objects when polars cannot hold a value."""
-    if not objects:
+def _frame_of_good_lines(lines: list[bytes], chunk: Chunk, options: ReadOptions, first_line: Callable[[], int]) -> pl.DataFrame:
+    """The valid lines of a chunk, combined by the same parser as the fast path, so that types come out
+    the same whichever path a chunk took. Lines holding integers beyond Int128 are re-encoded first,
+    with those integers as text (under the file's own field names: renaming comes after)."""
+    if not lines:
         return pl.DataFrame()
-    if not any(_HUGE_INT.search(line) for line in lines):
-        try:
-            return _rename(pl.read_ndjson(io.BytesIO(b"\n".join(lines)), infer_schema_length=None), options)
-        except InputError:
-            raise
-        except Exception:
-            pass
+    lines = [
+        json.dumps(_huge_ints_as_text(json.loads(line, object_pairs_hook=_first_wins)), ensure_ascii=False).encode("utf-8")
+        if _HUGE_INT.search(line)
+        else line
+        for line in lines
+    ]
     try:
-        return pl.DataFrame(objects, strict=False, infer_schema_length=None)
+        return _rename(pl.read_ndjson(io.BytesIO(b"\n".join(lines)), infer_schema_length=None), options)
+    except InputError:
+        raise
     except Exception as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InputError(f"{chunk.file.display}: records from line {first_line()} on disagree on a field's type and cannot be combined ({first})") from None
+        raise InputError(f"{chunk.file.display}: records from line {first_line()} on cannot be combined ({first})") from None
 
 
 def bad_records(

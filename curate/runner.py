@@ -47,7 +47,7 @@ import ray
 
 from curate import io as cio
 from curate import ledger, work
-from curate.columns import INPUT_STAGE, REMOVED_COLUMNS, is_private
+from curate.columns import INPUT_STAGE, RESERVED_FIELDS, is_private
 from curate.config import PipelineConfig
 from curate.errors import ConfigError, CurateError, InputError, RunDirError, StageError
 from curate.layout import RunLayout
@@ -431,19 +431,20 @@ class Runner:
         """Fresh, resumable, complete or refused. Returns the stats of an identical completed run."""
         layout = self.layout
         root = layout.root
-        if layout.plan.exists():
+        if layout.manifest.exists():  # written last by a completed run (its _work may be half deleted)
+            previous = json.loads(layout.manifest.read_text()).get("fingerprint")
+            if previous == fingerprint and not self.overwrite:
+                shutil.rmtree(layout.work, ignore_errors=True)
+                return json.loads(layout.stats.read_text())
+            if not self.overwrite:
+                raise RunDirError(f"output {root}: holds a completed run of a different pipeline or input; pass --overwrite to replace it")
+            self._clear()
+        elif layout.plan.exists():
             previous = json.loads(layout.plan.read_text()).get("fingerprint")
             if previous == fingerprint and not self.overwrite:
                 return None
             if not self.overwrite:
                 raise RunDirError(f"output {root}: holds an unfinished run of a different pipeline or input; pass --overwrite to discard it")
-            self._clear()
-        elif layout.manifest.exists():
-            previous = json.loads(layout.manifest.read_text()).get("fingerprint")
-            if previous == fingerprint and not self.overwrite:
-                return json.loads(layout.stats.read_text())
-            if not self.overwrite:
-                raise RunDirError(f"output {root}: holds a completed run of a different pipeline or input; pass --overwrite to replace it")
             self._clear()
         root.mkdir(parents=True, exist_ok=True)
         return None
@@ -493,7 +494,7 @@ class Runner:
         except Exception as err:
             raise InputError(f"input: records disagree on a field's type across files and cannot be combined: {str(err).splitlines()[0]}") from None
         fields = [c for c in schema if not is_private(c)]
-        for column in REMOVED_COLUMNS:
+        for column in RESERVED_FIELDS:
             if column in fields:
                 raise ConfigError(f"input field {column!r} clashes with the column removed/ adds; rename it with input.rename: {{{column}: ...}}")
         available = set(fields)
@@ -508,6 +509,8 @@ class Runner:
                 stage.check_schema({c: t for c, t in schema.items() if c in available and not is_private(c)})
             except ValueError as err:
                 raise ConfigError(f"stage {stage.name!r} ({stage.use}): {err}") from None
+            except Exception as err:  # a stage's own check crashed: still one line, naming the stage
+                raise ConfigError(f"stage {stage.name!r} ({stage.use}): checking its input failed: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from None
             available.update(stage.writes())
         return schema
 

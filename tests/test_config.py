@@ -145,3 +145,27 @@ def test_shipped_pipelines_parse():
     root = Path(__file__).resolve().parents[1] / "pipelines"
     for path in root.glob("*.yaml"):
         load_pipeline(path)
+
+
+def test_rename_targets_must_be_distinct_and_ids_not_reserved(tmp_path):
+    text = GOOD.replace("  path: data/*.jsonl", "  path: data/*.jsonl\n  rename: {p: z, q: z}")
+    assert "two fields renamed to 'z'" in error(tmp_path, text)
+    text = GOOD.replace("  path: data/*.jsonl", "  path: data/*.jsonl\n  id_field: reason")
+    assert "'reason' is a column removed/ adds" in error(tmp_path, text)
+
+
+def test_filters_that_look_across_records_are_refused(tmp_path):
+    for keep in ("length(text) > avg(length(text))", "a > covar_samp(a, b)", "corr(a, b) > 0", "row_number() over () > 1", "count(*) > 1"):
+        text = GOOD + f"  - name: f\n    use: filter\n    keep: '{keep}'\n"
+        assert "must look at one record at a time" in error(tmp_path, text), keep
+
+
+def test_filter_check_against_the_input_schema():
+    import polars as pl
+
+    from curate.stages.filter import Filter
+
+    Filter("f", keep="length(text) > 3 AND n > 1").check_schema({"text": pl.String, "n": pl.Int64})
+    Filter("f", keep="score > 0.5").check_schema({"text": pl.String})  # an earlier stage writes score: later
+    with pytest.raises(ValueError, match="gives UInt32, not a boolean"):
+        Filter("f", keep="length(text)").check_schema({"text": pl.String})

@@ -12,9 +12,9 @@ from curate.io import ChunkRead, ReadOptions, find_input_files, infer_format, pl
 from tests.conftest import write_jsonl
 
 
-def read(patterns, quarantine=False, chunk_bytes=1 << 20, text_fields=("text",), id_field="id", id_explicit=False, rename=None):
+def read(patterns, quarantine=False, chunk_bytes=1 << 20, text_fields=("text",), id_field="id", id_explicit=False, rename=None, part_bytes=64 << 20):
     files = find_input_files([str(p) for p in patterns])
-    options = ReadOptions(list(text_fields), id_field, id_explicit, quarantine, rename or {})
+    options = ReadOptions(list(text_fields), id_field, id_explicit, quarantine, rename or {}, part_bytes)
     records, bad = [], []
     for chunk in plan_chunks(files, chunk_bytes):
         for batch in read_chunk(chunk, options, ChunkRead()):
@@ -266,3 +266,72 @@ def test_finding_files(tmp_path):
     with pytest.raises(InputError, match="cannot tell the format"):
         find_input_files([str(tmp_path / "notes.txt")])
     assert infer_format("x.JSONL.ZST") == "jsonl.zst" and infer_format("x.ndjson") == "jsonl"
+
+
+def within(seconds, function):
+    """Run `function` in a daemon thread; fail (instead of hanging the suite) if it does not return."""
+    import threading
+
+    box = {}
+
+    def target():
+        try:
+            box["value"] = function()
+        except BaseException as err:  # re-raised below
+            box["error"] = err
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"did not return within {seconds} s"
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+@pytest.mark.parametrize("suffix", ["jsonl.gz", "jsonl.zst"])
+def test_compressed_streams_end_when_the_data_ends(tmp_path, suffix):
+    empty = write_jsonl(tmp_path / f"empty.{suffix}", [])
+    got, bad = within(20, lambda: read([empty]))
+    assert got.height == 0 and bad is None
+    lines = [{"text": f"r{i:04d}"} for i in range(1000)]  # 16 bytes a line
+    exact = write_jsonl(tmp_path / f"exact.{suffix}", lines)
+    for part_bytes in (16_000, 8_000, 4_096, 1_000_000):  # parts that end exactly at the end of the data, and not
+        got, _ = within(20, lambda: read([exact], part_bytes=part_bytes))
+        assert got["text"].to_list() == [r["text"] for r in lines]
+
+
+def test_an_id_must_be_a_string_or_an_integer_whatever_its_neighbours(tmp_path):
+    for value in (b"1.5", b"true", b"[1, 2]", b'{"k": 1}'):
+        path = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": "x"}, b'{"id": ' + value + b', "text": "y"}'])
+        with pytest.raises(InputError, match=r"in.jsonl:2: id field 'id' is"):
+            read([path])
+    mixed = write_jsonl(tmp_path / "mixed.jsonl", [{"id": "a", "text": "x"}, {"id": 7, "text": "y"}])
+    assert read([mixed])[0]["id"].to_list() == ["a", "7"]
+
+
+def test_the_nesting_limit_does_not_depend_on_neighbours(tmp_path):
+    deep = b'{"id": "b", "text": "y", "d": ' + b"[" * 80 + b"]" * 80 + b"}"
+    alone = write_jsonl(tmp_path / "alone.jsonl", [deep])
+    beside = write_jsonl(tmp_path / "beside.jsonl", [{"id": "a", "text": "x", "d": "s"}, deep])
+    for path in (alone, beside):
+        with pytest.raises(InputError, match="nested deeper than 64 levels"):
+            read([path])
+    braces = write_jsonl(tmp_path / "latex.jsonl", [{"text": "\\frac{" * 70 + "}" * 70}])  # inside a string: fine
+    assert read([braces])[0].height == 1
+
+
+def test_long_numbers_in_text_do_not_change_how_types_combine(tmp_path):
+    records = [{"id": "a", "text": "x", "ans": {"k": 1}}, {"id": "b", "text": "y", "ans": "s"}]
+    plain, _ = read([write_jsonl(tmp_path / "plain.jsonl", records)])
+    digits = "1234567890" * 4
+    with_digits, _ = read([write_jsonl(tmp_path / "digits.jsonl", records + [{"id": "z", "text": f"what is {digits} mod 7"}])])
+    assert with_digits.head(2).drop(ORDER).equals(plain.drop(ORDER))
+    huge = write_jsonl(tmp_path / "huge.jsonl", records + [b'{"id": "h", "text": "t", "ans": ' + digits.encode() + b"}"])
+    assert read([huge])[0]["ans"].to_list()[2] == digits
+
+
+def test_a_huge_integer_is_not_a_string(tmp_path):
+    path = write_jsonl(tmp_path / "in.jsonl", [b'{"id": "a", "text": 1234567890123456789012345678901234567890}'])
+    with pytest.raises(InputError, match="in.jsonl:1: field 'text' is a number, expected a string"):
+        read([path])

@@ -110,7 +110,7 @@ def test_bad_input_fails_before_any_output_or_is_quarantined(tmp_path, ray_addre
     assert result.stats["input"] == 51 and result.stats["stages"][0]["removed"] == {"bad_input": 1}
     bad = result.removed(stage="input").collect()
     assert bad["id"].to_list() == ["a.jsonl:31"] and bad["reason"].to_list() == ["bad_input"]
-    assert bad["error"][0].startswith(message) and bad["source"][0].endswith("a.jsonl:31")
+    assert bad["input_error"][0].startswith(message) and bad["input_position"][0].endswith("a.jsonl:31")
 
 
 def test_empty_file_and_missing_path(tmp_path, ray_address):
@@ -137,8 +137,8 @@ def test_duplicate_ids(tmp_path, ray_address):
         run(tmp_path, ray_address=ray_address)
     result = run(tmp_path, ray_address=ray_address, on_error="quarantine")
     bad = result.removed(stage="input").collect()
-    assert bad["id"].to_list() == ["a.jsonl:21"] and "duplicate id 'r5'" in bad["error"][0]
-    assert json.loads(bad["raw"][0])["text"] == records[20]["text"]
+    assert bad["id"].to_list() == ["a.jsonl:21"] and "duplicate id 'r5'" in bad["input_error"][0]
+    assert json.loads(bad["input_raw"][0])["text"] == records[20]["text"]
     assert result.stats["input"] == 30 and result.stats["stages"][0]["out"] == 29
 
 
@@ -254,7 +254,7 @@ def test_a_repeated_id_keeps_the_record_as_read(tmp_path, ray_address):
     write_jsonl(tmp_path / "in" / "a.jsonl", [{"id": "a", "text": "x", "n": 1}, {"id": "a", "text": "y"}])
     write_jsonl(tmp_path / "in" / "b.jsonl", [{"id": "b", "text": "z", "m": "other file"}])
     result = run(tmp_path, ray_address=ray_address, on_error="quarantine")
-    as_read = json.loads(result.removed(stage="input").collect()["raw"][0])
+    as_read = json.loads(result.removed(stage="input").collect()["input_raw"][0])
     assert {k: v for k, v in as_read.items() if v is not None} == {"id": "a", "text": "y"}  # not the other file's "m"
     assert "m" not in as_read
 
@@ -273,3 +273,29 @@ def test_filter_must_be_boolean_before_any_stage_runs(tmp_path, ray_address):
     with pytest.raises(ConfigError, match=r"stage 'f' \(filter\): keep expression 'length\(text\)' gives UInt32, not a boolean"):
         run(tmp_path, [{"name": "f", "use": "filter", "keep": "length(text)"}], ray_address=ray_address)
     assert not (tmp_path / "out").exists()
+
+
+def test_filter_on_a_score_an_earlier_stage_writes(tmp_path, ray_address):
+    """Score first, threshold later: the README's pattern."""
+    from tests.helpers.stages import WordCount
+
+    write_jsonl(tmp_path / "in" / "a.jsonl", [{"id": "1", "text": "one"}, {"id": "2", "text": "two words"}, {"id": "3", "text": "and three words"}])
+    result = run(tmp_path, [WordCount("count"), {"name": "enough", "use": "filter", "keep": "n_words >= 2", "reason": "few_words"}], ray_address=ray_address)
+    assert result.kept().collect()["n_words"].to_list() == [2, 3]
+    assert result.removed().collect().select("id", "n_words", "reason").rows() == [("1", 1, "few_words")]
+
+
+def test_a_completed_run_whose_cleanup_was_interrupted_is_complete(tmp_path, ray_address):
+    write_jsonl(tmp_path / "in" / "a.jsonl", corpus(20))
+    first = run(tmp_path, ray_address=ray_address)
+    (tmp_path / "out" / "_work" / "done").mkdir(parents=True)  # as if killed while deleting _work
+    (tmp_path / "out" / "_work" / "plan.json").write_text(json.dumps({"fingerprint": "x", "started": "2026-01-01T00:00:00+00:00"}))
+    again = run(tmp_path, ray_address=ray_address)
+    assert again.stats == first.stats and not (tmp_path / "out" / "_work").exists()
+
+
+def test_requiring_ids_is_part_of_what_a_run_is(tmp_path, ray_address):
+    write_jsonl(tmp_path / "in" / "a.jsonl", [{"text": "no id"}, {"id": "x", "text": "has one"}])
+    assert run(tmp_path, ray_address=ray_address).stats["kept"] == 2
+    with pytest.raises(RunDirError, match="different pipeline"):
+        run(tmp_path, ray_address=ray_address, id_field="id")

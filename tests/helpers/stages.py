@@ -58,3 +58,13 @@ class UndeclaredColumn(MapStage):
 class Crashes(MapStage):
     def apply(self, df: pl.DataFrame) -> pl.DataFrame:
         raise ValueError("boom")
+
+
+class WordCount(MapStage):
+    """Scores only: the number of words, in `n_words`."""
+
+    def writes(self) -> tuple[str, ...]:
+        return ("n_words",)
+
+    def apply(self, df: pl.DataFrame) -> pl.DataFrame:
+        return df.with_columns(pl.col("text").str.count_matches(r"\S+").cast(pl.Int64).alias("n_words"))
