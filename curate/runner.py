@@ -176,9 +176,8 @@ class Runner:
             self.progress.close()
 
     def _execute(self, files: list[cio.InputFile], chunks: list[cio.Chunk], fingerprint: str, started_at: datetime, started: float) -> dict[str, Any]:
-        config, layout = self.config, self.layout
-        stages = config.stages
-        book = ledger.Ledger([(INPUT_STAGE, "read")] + [(s.name, s.use or type(s).__qualname__) for s in stages])
+        config = self.config
+        book = ledger.Ledger([(INPUT_STAGE, "read")] + [(s.name, s.use or type(s).__qualname__) for s in config.stages])
         options = cio.ReadOptions(
             text_fields=config.text_fields(),
             id_field=config.input.id_field,
@@ -186,141 +185,22 @@ class Runner:
             quarantine=config.input.on_error == "quarantine",
             rename=dict(config.input.rename),
         )
-
-        # ingest: every chunk read and validated before any stage runs
         id_partitions = max(1, min(1024, math.ceil(cio.estimated_records(chunks) / IDS_PER_PARTITION)))
-        ingest_tasks = [(str(c.index), work.ingest, work.IngestSpec(c, options, layout, id_partitions)) for c in chunks]
-        ingested = self._phase("ingest", "read input", ingest_tasks, records=lambda r: r["records"] + r["bad"])
-        digests = self._phase("digest", "fingerprint input", [(str(i), cio.file_digest, f.path) for i, f in enumerate(files)])
-        results = [ingested[str(c.index)] for c in chunks]
-        for result in results:
-            book.add(result["stages"])
+        results, digests = self._ingest(files, chunks, options, id_partitions, book)
+        total_input = sum(r["records"] + r["bad"] for r in results)
         input_ids = ledger.EMPTY
         for result in results:
             input_ids = ledger.add(input_ids, tuple(result["ids"]))
-        total_input = sum(r["records"] + r["bad"] for r in results)
-        self._check_blank_files(files, chunks, results)
-
-        shards = [
-            Shard(p["shard"], str(layout.input_part(p["shard"])), p["rows"], p["lo"], p["hi"], [], raw=True)
-            for r in results
-            for p in r["parts"]
-        ]
+        shards = [Shard(p["shard"], str(self.layout.input_part(p["shard"])), p["rows"], p["lo"], p["hi"], [], raw=True) for r in results for p in r["parts"]]
         schema = self._unified_schema(shards)
-
-        # unique ids
-        chunk_sources = self._chunk_sources(chunks, results)
-        id_paths: dict[int, list[str]] = {}
-        for result in results:
-            for partition, paths in result["shuffle"].items():
-                id_paths.setdefault(int(partition), []).extend(paths)
-        id_tasks = [
-            (str(p), work.check_ids, work.IdCheckSpec(p, sorted(id_paths.get(p, [])), layout, options.quarantine, chunk_sources, id_partitions))
-            for p in range(id_partitions)
-        ]
-        checked = self._phase("ids", "check ids are unique", id_tasks)
-        positions: dict[int, list] = {}
-        for result in checked.values():
-            for partition, pairs in result.get("positions", {}).items():
-                positions.setdefault(int(partition), []).extend(tuple(pair) for pair in pairs)
-        if positions:  # quarantined repeats got position ids: those must be unique as well
-            second = [
-                (str(p), work.check_position_ids, work.IdCheckSpec(p, sorted(id_paths.get(p, [])), layout, True, chunk_sources, id_partitions, sorted(pairs)))
-                for p, pairs in sorted(positions.items())
-            ]
-            self._phase("ids-positions", "check quarantine ids", second)
-        id_decisions = work.DecisionSet(INPUT_STAGE, sorted(p for r in checked.values() for p in r["decisions"]))
-        for result in checked.values():
-            input_ids = ledger.add(input_ids, tuple(result["ids_delta"]))
-            book.add({INPUT_STAGE: {"seconds": result["seconds"]}})
-
-        # segments
-        record = id_decisions
-        kept_results: list[dict[str, Any]] = []
-        for index, (maps, group) in enumerate(_segments(stages)):
-            final = group is None
-            rows_in = sum(s.rows for s in shards)
-            partitions = max(1, min(1024, math.ceil(rows_in / KEYS_PER_PARTITION)))
-            specs = []
-            for shard in shards:
-                if final:
-                    output = str(layout.kept_part(shard.name))
-                elif maps:
-                    output = str(layout.segment_part(index, shard.name))
-                else:
-                    output = None
-                specs.append(
-                    (
-                        shard.name,
-                        work.run_segment,
-                        work.SegmentSpec(
-                            shard=shard.name,
-                            base=shard.base,
-                            lo=shard.lo,
-                            hi=shard.hi,
-                            layout=layout,
-                            id_field=options.id_field,
-                            schema=schema if shard.raw else None,
-                            settled=shard.settled,
-                            record=record,
-                            stages=maps,
-                            group=group,
-                            partitions=partitions,
-                            output=output,
-                            final=final,
-                        ),
-                    )
-                )
-            label = " → ".join([s.name for s in maps] + ([f"{group.name} keys"] if group else ["write kept"]))
-            done = self._phase(f"segment-{index}", label, specs, records=lambda r: r["rows"])
-            next_shards = []
-            for shard in shards:
-                result = done[shard.name]
-                book.add(result["stages"])
-                if final:
-                    kept_results.append(result)
-                elif result["rows"]:
-                    if result.get("output"):
-                        next_shards.append(Shard(shard.name, result["output"], result["rows"], shard.lo, shard.hi, []))
-                    else:
-                        next_shards.append(Shard(shard.name, shard.base, result["rows"], shard.lo, shard.hi, shard.settled + [record], shard.raw))
-            if final:
-                break
-            shuffle: dict[int, list[str]] = {}
-            for shard in shards:
-                for partition, paths in done[shard.name].get("shuffle", {}).items():
-                    shuffle.setdefault(int(partition), []).append(paths)
-            reduce_tasks = [
-                (str(p), work.reduce_group, work.ReduceSpec(group, p, sorted(shuffle.get(p, [])), layout)) for p in range(partitions)
-            ]
-            reduced = self._phase(f"reduce-{group.name}", f"{group.name} group", reduce_tasks)
-            for result in reduced.values():
-                book.add(result["stages"])
-            record = work.DecisionSet(group.name, sorted(p for r in reduced.values() for p in r["decisions"]))
-            shards = next_shards
-
-        # the ledger, from the reports and from the files themselves
-        kept_rows = sum(r["rows"] for r in kept_results)
-        book.check_counts(total_input, kept_rows)
-        kept_files = sorted(str(p) for p in layout.staged_kept.glob("*.parquet"))
-        removed_files = sorted(str(p) for p in layout.staged_removed.glob("*.parquet"))
-        kept_check = self._verify(kept_files, options.id_field, removed=False)
-        removed_check = self._verify(removed_files, options.id_field, removed=True)
-        ledger.check_files(
-            book,
-            input_ids,
-            kept_check["rows"],
-            tuple(kept_check["ids"]),
-            tuple(removed_check["ids"]),
-            {tuple(k.split("\t")): v for k, v in removed_check["by_reason"].items()},
-        )
-
-        removed_total = total_input - kept_rows
+        id_decisions, ids_delta = self._check_ids(chunks, results, options, id_partitions, book)
+        kept_rows = self._run_segments(shards, schema, id_decisions, options, book)
+        self._check_ledger(book, total_input, kept_rows, ledger.add(input_ids, ids_delta), options.id_field)
         stats = {
             "pipeline": config.name,
             "input": total_input,
             "kept": kept_rows,
-            "removed": removed_total,
+            "removed": total_input - kept_rows,
             "removed_by_reason": _by_reason(book),
             "stages": book.stage_dicts(),
             "input_files": len(files),
@@ -328,9 +208,108 @@ class Runner:
             "tasks": dict(self.tasks),
             "ledger": "balanced",
         }
-        manifest = self._manifest(files, digests, fingerprint, started_at)
-        self._publish(stats, manifest)
+        self._publish(stats, self._manifest(files, digests, fingerprint, started_at))
         return stats
+
+    def _ingest(self, files: list[cio.InputFile], chunks: list[cio.Chunk], options: cio.ReadOptions, id_partitions: int, book: ledger.Ledger) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Every chunk read and validated before any stage runs; and each file's digest, for the manifest."""
+        tasks = [(str(c.index), work.ingest, work.IngestSpec(c, options, self.layout, id_partitions)) for c in chunks]
+        ingested = self._phase("ingest", "read input", tasks, records=lambda r: r["records"] + r["bad"])
+        digests = self._phase("digest", "fingerprint input", [(str(i), cio.file_digest, f.path) for i, f in enumerate(files)])
+        results = [ingested[str(c.index)] for c in chunks]
+        for result in results:
+            book.add(result["stages"])
+        self._check_blank_files(files, chunks, results)
+        return results, digests
+
+    def _check_ids(
+        self, chunks: list[cio.Chunk], results: list[dict[str, Any]], options: cio.ReadOptions, id_partitions: int, book: ledger.Ledger
+    ) -> tuple[work.DecisionSet, ledger.Fingerprint]:
+        """Ids are unique: a shuffle by id hash, a reduce per partition; a second round when quarantined
+        repeats got position ids. Returns the decisions (repeats to quarantine) and the id fingerprint change."""
+        chunk_sources = self._chunk_sources(chunks, results)
+        paths: dict[int, list[str]] = {}
+        for result in results:
+            for partition, files in result["shuffle"].items():
+                paths.setdefault(int(partition), []).extend(files)
+
+        def spec(partition: int, positions: list | None = None) -> work.IdCheckSpec:
+            return work.IdCheckSpec(partition, sorted(paths.get(partition, [])), self.layout, options.quarantine, chunk_sources, id_partitions, positions or [])
+
+        checked = self._phase("ids", "check ids are unique", [(str(p), work.check_ids, spec(p)) for p in range(id_partitions)])
+        positions: dict[int, list] = {}
+        for result in checked.values():
+            for partition, pairs in result.get("positions", {}).items():
+                positions.setdefault(int(partition), []).extend(tuple(pair) for pair in pairs)
+        if positions:
+            self._phase("ids-positions", "check quarantine ids", [(str(p), work.check_position_ids, spec(p, sorted(pairs))) for p, pairs in sorted(positions.items())])
+        delta = ledger.EMPTY
+        for result in checked.values():
+            delta = ledger.add(delta, tuple(result["ids_delta"]))
+            book.add({INPUT_STAGE: {"seconds": result["seconds"]}})
+        return work.DecisionSet(INPUT_STAGE, sorted(p for r in checked.values() for p in r["decisions"])), delta
+
+    def _run_segments(self, shards: list[Shard], schema: dict[str, pl.DataType], record: work.DecisionSet, options: cio.ReadOptions, book: ledger.Ledger) -> int:
+        """Each shard through [decisions of the last group stage] + map stages + [keys of the next group
+        stage], then that group stage's reduce; the last segment writes kept/. Returns the records kept."""
+        layout = self.layout
+        kept_rows = 0
+        for index, (maps, group) in enumerate(_segments(self.config.stages)):
+            final = group is None
+            partitions = max(1, min(1024, math.ceil(sum(s.rows for s in shards) / KEYS_PER_PARTITION)))
+            specs = []
+            for shard in shards:
+                output = str(layout.kept_part(shard.name)) if final else str(layout.segment_part(index, shard.name)) if maps else None
+                segment = work.SegmentSpec(
+                    shard=shard.name,
+                    base=shard.base,
+                    lo=shard.lo,
+                    hi=shard.hi,
+                    layout=layout,
+                    id_field=options.id_field,
+                    schema=schema if shard.raw else None,
+                    settled=shard.settled,
+                    record=record,
+                    stages=maps,
+                    group=group,
+                    partitions=partitions,
+                    output=output,
+                    final=final,
+                )
+                specs.append((shard.name, work.run_segment, segment))
+            label = " → ".join([s.name for s in maps] + ([f"{group.name} keys"] if group else ["write kept"]))
+            done = self._phase(f"segment-{index}", label, specs, records=lambda r: r["rows"])
+            next_shards = []
+            for shard in shards:
+                result = done[shard.name]
+                book.add(result["stages"])
+                if final:
+                    kept_rows += result["rows"]
+                elif result["rows"] and result.get("output"):  # rewritten by its map stages
+                    next_shards.append(Shard(shard.name, result["output"], result["rows"], shard.lo, shard.hi, []))
+                elif result["rows"]:  # untouched: the same file, with these decisions applied on reading
+                    next_shards.append(Shard(shard.name, shard.base, result["rows"], shard.lo, shard.hi, shard.settled + [record], shard.raw))
+            if final:
+                return kept_rows
+            shuffle: dict[int, list[str]] = {}
+            for shard in shards:
+                for partition, path in done[shard.name].get("shuffle", {}).items():
+                    shuffle.setdefault(int(partition), []).append(path)
+            tasks = [(str(p), work.reduce_group, work.ReduceSpec(group, p, sorted(shuffle.get(p, [])), layout)) for p in range(partitions)]
+            reduced = self._phase(f"reduce-{group.name}", f"{group.name} group", tasks)
+            for result in reduced.values():
+                book.add(result["stages"])
+            record = work.DecisionSet(group.name, sorted(p for r in reduced.values() for p in r["decisions"]))
+            shards = next_shards
+        raise AssertionError("the last segment always writes kept/")
+
+    def _check_ledger(self, book: ledger.Ledger, total_input: int, kept_rows: int, input_ids: ledger.Fingerprint, id_field: str) -> None:
+        """From the tasks' reports, then from the staged files themselves: nothing published otherwise."""
+        book.check_counts(total_input, kept_rows)
+        kept = self._verify(sorted(str(p) for p in self.layout.staged_kept.glob("*.parquet")), id_field, removed=False)
+        removed = self._verify(sorted(str(p) for p in self.layout.staged_removed.glob("*.parquet")), id_field, removed=True)
+        by_reason = {tuple(k.split("\t")): v for k, v in removed["by_reason"].items()}
+        ledger.check_files(book, input_ids, kept["rows"], tuple(kept["ids"]), tuple(removed["ids"]), by_reason)
 
     # ------------------------------------------------------------ phases
 
