@@ -106,9 +106,6 @@ class ChunkRead:
     """What a whole chunk held: the number of lines (or rows) it owns, for turning positions into lines."""
 
     lines: int = 0
-    records: int = 0
-    bad: int = 0
-    digest: str = ""
 
 
 # ---------------------------------------------------------------- finding files

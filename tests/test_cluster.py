@@ -7,7 +7,7 @@ import sys
 import pytest
 
 import curate
-from tests.conftest import ROOT, subprocess_env
+from tests.conftest import ROOT, subprocess_env, write_jsonl
 
 PIPELINE = """\
 name: cluster
@@ -27,9 +27,7 @@ stages:
 
 @pytest.mark.slow
 def test_two_node_cluster_matches_local(tmp_path, ray_address):
-    with open(tmp_path / "in.jsonl", "w") as handle:
-        for i in range(3000):
-            handle.write(json.dumps({"id": f"r{i}", "text": f"Record {i % 2300} " + "y" * (i % 9)}) + "\n")
+    write_jsonl(tmp_path / "in.jsonl", [{"id": f"r{i}", "text": f"Record {i % 2300} " + "y" * (i % 9)} for i in range(3000)])
     pipeline = tmp_path / "p.yaml"
     pipeline.write_text(PIPELINE.format(input=tmp_path / "in.jsonl", output=tmp_path / "local"))
     local = curate.run(pipeline, ray_address=ray_address)

@@ -12,7 +12,7 @@ import pytest
 
 import curate
 from curate.columns import ORDER_CHUNK_SHIFT
-from tests.conftest import CURATE, subprocess_env
+from tests.conftest import CURATE, subprocess_env, write_jsonl
 
 PIPELINE = """\
 name: resumable
@@ -45,9 +45,7 @@ def chunks_logged(path: Path) -> set[int]:
 
 @pytest.mark.slow
 def test_kill_9_then_resume(tmp_path, ray_address):
-    with open(tmp_path / "in.jsonl", "w") as handle:
-        for i in range(4000):
-            handle.write(json.dumps({"id": f"r{i}", "text": f"record {i % 3100} " + "x" * (i % 40)}) + "\n")
+    write_jsonl(tmp_path / "in.jsonl", [{"id": f"r{i}", "text": f"record {i % 3100} " + "x" * (i % 40)} for i in range(4000)])
     out = tmp_path / "out"
     pipeline = write(tmp_path, "p.yaml", out, 0.4)
     env = subprocess_env(SLOW_LOG=str(tmp_path / "log1"))
