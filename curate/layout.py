@@ -2,6 +2,7 @@
 
     OUT/kept/part-CCCCCC-PPPPP.parquet      surviving records; file names sort in input order
     OUT/removed/STAGE-CCCCCC-PPPPP.parquet  removed records with `stage`, `reason`, `duplicate_of`
+    OUT/clusters/STAGE-....parquet          near-duplicate clusters, when a stage is asked to write them
     OUT/stats.json, OUT/manifest.json
     OUT/_work/                              the run in progress: plan, done-markers, staged files;
                                             deleted when the run completes and its ledger balances
@@ -26,8 +27,8 @@ class RunLayout:
         self.work = self.root / "_work"
         self.plan = self.work / "plan.json"
         self.lock = self.root / ".lock"
-        self.staged_kept = self.work / "out" / "kept"
-        self.staged_removed = self.work / "out" / "removed"
+        self.staged_kept = self.staged("kept")
+        self.staged_removed = self.staged("removed")
 
     def done(self, phase: str, key: str) -> Path:
         return self.work / "done" / phase / f"{key}.json"
@@ -38,11 +39,19 @@ class RunLayout:
     def segment_part(self, segment: int, shard: str) -> Path:
         return self.work / f"segment-{segment}" / f"{shard}.parquet"
 
-    def shuffle(self, stage: str, shard: str, partition: int) -> Path:
-        return self.work / "shuffle" / stage / f"{shard}-p{partition:05d}.parquet"
+    def shuffle(self, stage: str, shard: str, partition: int, name: str = "keys") -> Path:
+        return self.work / "shuffle" / stage / name / f"{shard}-p{partition:05d}.parquet"
 
     def decisions(self, stage: str, partition: int) -> Path:
         return self.work / "decisions" / stage / f"p{partition:05d}.parquet"
+
+    def step(self, stage: str, step: str, partition: int, target: int) -> Path:
+        """Output of an engine round: from input partition `partition`, for output partition `target`."""
+        return self.work / "steps" / stage / step / f"p{partition:05d}-q{target:05d}.parquet"
+
+    def staged(self, folder: str) -> Path:
+        """Where outputs wait until the ledger balances: `_work/out/<folder>`, renamed to OUT/<folder>."""
+        return self.work / "out" / folder
 
     def kept_part(self, shard: str, staged: bool = True) -> Path:
         return (self.staged_kept if staged else self.kept) / f"part-{shard}.parquet"

@@ -31,6 +31,7 @@ import logging
 import math
 import os
 import platform
+import re
 import shutil
 import sys
 import time
@@ -49,6 +50,7 @@ from curate import io as cio
 from curate import ledger, work
 from curate.columns import INPUT_STAGE, RESERVED_FIELDS, is_private
 from curate.config import PipelineConfig
+from curate.engine import Dataset
 from curate.errors import ConfigError, CurateError, InputError, RunDirError, StageError
 from curate.layout import RunLayout
 from curate.stages.base import GroupStage, MapStage
@@ -291,15 +293,17 @@ class Runner:
                     next_shards.append(Shard(shard.name, shard.base, result["rows"], shard.lo, shard.hi, shard.settled + [record], shard.raw))
             if final:
                 return kept_rows
-            shuffle: dict[int, list[str]] = {}
+            keys: dict[str, Dataset] = {}
             for shard in shards:
-                for partition, path in done[shard.name].get("shuffle", {}).items():
-                    shuffle.setdefault(int(partition), []).append(path)
-            tasks = [(str(p), work.reduce_group, work.ReduceSpec(group, p, sorted(shuffle.get(p, [])), layout)) for p in range(partitions)]
-            reduced = self._phase(f"reduce-{group.name}", f"{group.name} group", tasks)
-            for result in reduced.values():
-                book.add(result["stages"])
-            record = work.DecisionSet(group.name, sorted(p for r in reduced.values() for p in r["decisions"]))
+                for name, files in done[shard.name].get("shuffle", {}).items():
+                    dataset = keys.setdefault(name, Dataset(name, partitions))
+                    for partition, path in files.items():
+                        dataset.files.setdefault(int(partition), []).append(path)
+            for dataset in keys.values():
+                dataset.files = {p: sorted(f) for p, f in sorted(dataset.files.items())}
+            keys.setdefault("keys", Dataset("keys", partitions))
+            decisions = group.decide(_RayEngine(self, group, partitions, book), keys)
+            record = work.DecisionSet(group.name, sorted(p for files in decisions.files.values() for p in files))
             shards = next_shards
         raise AssertionError("the last segment always writes kept/")
 
@@ -432,7 +436,7 @@ class Runner:
         layout = self.layout
         for path in (layout.stats, layout.manifest):  # first, so that a half-cleared directory never looks complete
             path.unlink(missing_ok=True)
-        for path in (layout.kept, layout.removed, layout.work):
+        for path in (layout.kept, layout.removed, layout.root / "clusters", layout.work):
             shutil.rmtree(path, ignore_errors=True)
 
     def _check_empty_files(self, files: list[cio.InputFile]) -> None:
@@ -514,7 +518,9 @@ class Runner:
     def _publish(self, stats: dict[str, Any], manifest: dict[str, Any]) -> None:
         """Rename staged files into kept/ and removed/, then write stats and manifest, then drop _work."""
         layout = self.layout
-        for staged, public in ((layout.staged_kept, layout.kept), (layout.staged_removed, layout.removed)):
+        staged_folders = sorted(p.name for p in (layout.work / "out").iterdir() if p.is_dir()) if (layout.work / "out").exists() else []
+        for folder in sorted({"kept", "removed", *staged_folders}):
+            staged, public = layout.staged(folder), layout.root / folder
             public.mkdir(parents=True, exist_ok=True)
             if staged.exists():
                 for path in sorted(staged.glob("*.parquet")):
@@ -547,6 +553,46 @@ class Runner:
         finally:
             if started_here:
                 ray.shutdown()
+
+
+class _RayEngine:
+    """The runner's side of `curate.engine.Engine`: each reduce call is one resumable phase."""
+
+    def __init__(self, runner: Runner, stage: GroupStage, partitions: int, book: ledger.Ledger):
+        self.runner, self.stage, self._partitions, self.book = runner, stage, partitions, book
+        self.names: set[str] = set()
+
+    @property
+    def partitions(self) -> int:
+        return self._partitions
+
+    def reduce(self, name: str, inputs: list[Dataset], fn: Any, *, by: str | None = None, partitions: int | None = None, publish: str | None = None) -> tuple[Dataset, dict[str, float]]:
+        if name in self.names or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]*$", name):
+            raise StageError(f"stage {self.stage.name!r}: engine step name {name!r} must be unique within the stage, of letters, digits, '_' and '-'")
+        self.names.add(name)
+        width = {d.partitions for d in inputs}
+        if len(width) != 1:
+            raise StageError(f"stage {self.stage.name!r}: step {name!r} joins datasets split into different numbers of partitions {sorted(width)}")
+        count = width.pop()
+        out = partitions or count
+        tasks = [
+            (
+                str(p),
+                work.reduce_step,
+                work.StepSpec(self.stage.name, self.stage.use, name, p, [d.files.get(p, []) for d in inputs], fn, by, out, self.runner.layout, publish),
+            )
+            for p in range(count)
+        ]
+        results = self.runner._phase(f"{self.stage.name}.{name}", f"{self.stage.name} {name}", tasks, records=lambda r: r["rows"])
+        dataset, counters = Dataset(name, out), {}
+        for key in sorted(results, key=int):
+            result = results[key]
+            self.book.add(result["stages"])
+            for target, path in result["files"].items():
+                dataset.files.setdefault(int(target), []).append(path)
+            for counter, value in result["counters"].items():
+                counters[counter] = counters.get(counter, 0) + value
+        return dataset, counters
 
 
 def connect(address: str | None = None, num_cpus: int | None = None) -> bool:

@@ -11,6 +11,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import polars as pl
@@ -33,6 +34,7 @@ from curate.columns import (
     STAGE,
     is_private,
 )
+from curate.engine import partition_of
 from curate.errors import InputError, StageError
 from curate.io import Chunk, ChunkRead, ReadOptions, read_chunk, write_parquet
 from curate.layout import RunLayout, shard_name
@@ -231,8 +233,7 @@ def run_segment(spec: SegmentSpec) -> dict[str, Any]:
     result: dict[str, Any] = {"shard": spec.shard, "rows": frame.height, "stages": counts}
     if spec.group is not None:
         started = time.perf_counter()
-        keys = _group_keys(spec.group, frame, spec)
-        result["shuffle"] = {str(k): v for k, v in _partition(keys, spec.partitions, spec.layout, spec.group.name, spec.shard).items()}
+        result["shuffle"] = _group_keys(spec.group, frame, spec)
         counts[spec.group.name] = {"in": frame.height, "seconds": time.perf_counter() - started}
     if spec.output and frame.height:
         if spec.final:
@@ -261,6 +262,8 @@ def _record_decisions(frame: pl.DataFrame, as_read: pl.DataFrame, spec: SegmentS
     started = time.perf_counter()
     decisions = _decisions(spec.record, spec)
     stage = spec.record.stage
+    if decisions.height and (decisions[DROP].null_count() or decisions[ORDER].n_unique() != decisions.height):
+        raise StageError(f"stage {stage!r}: its decisions must name each removed record once, with a reason")
     removed = frame.join(decisions, on=ORDER, how="inner", maintain_order="left")
     if removed.height:
         if stage == INPUT_STAGE:  # a repeated id: the record goes to removed/ as bad input, under its position
@@ -331,62 +334,83 @@ def _check_contract(stage: Stage, before: pl.DataFrame, after: Any) -> None:
         raise StageError(f"{where}: the DROP column must hold reason strings, not {after[DROP].dtype}")
 
 
-def _group_keys(stage: GroupStage, frame: pl.DataFrame, spec: SegmentSpec) -> pl.DataFrame:
+def _group_keys(stage: GroupStage, frame: pl.DataFrame, spec: SegmentSpec) -> dict[str, dict[str, str]]:
+    """The stage's keys for this shard, each frame split by KEY % partitions: name -> partition -> file."""
+    where = f"stage {stage.name!r} ({stage.use})"
     try:
-        keys = stage.keys(frame)
+        keys = stage.keys(frame.with_columns(pl.col(spec.id_field).cast(pl.String).alias(ID)))
     except Exception as err:
-        raise StageError(f"stage {stage.name!r} ({stage.use}) failed on shard {spec.shard}: {_one_line(err)}") from err
-    if keys.height != frame.height or KEY not in keys.columns or keys[KEY].dtype != pl.UInt64:
-        raise StageError(f"stage {stage.name!r} ({stage.use}): keys() must return one row per record with a UInt64 {KEY}")
-    return keys.with_columns(frame[ORDER], frame[spec.id_field].cast(pl.String).alias(ID))
+        raise StageError(f"{where} failed on shard {spec.shard}: {_one_line(err)}") from err
+    written = {}
+    for name, keyed in (keys if isinstance(keys, dict) else {"keys": keys}).items():
+        if KEY not in keyed.columns or keyed[KEY].dtype != pl.UInt64:
+            raise StageError(f"{where}: keys() frame {name!r} must have a UInt64 {KEY}")
+        written[name] = {str(k): v for k, v in _partition(keyed, spec.partitions, spec.layout, stage.name, spec.shard, name).items()}
+    return written
 
 
-def _partition(keys: pl.DataFrame, partitions: int, layout: RunLayout, stage: str, shard: str) -> dict[int, str]:
+def _partition(keys: pl.DataFrame, partitions: int, layout: RunLayout, stage: str, shard: str, name: str = "keys") -> dict[int, str]:
     """Write a shard's keys, split by KEY % partitions; returns partition -> file."""
     if not keys.height:
         return {}
     written = {}
     split = keys.with_columns((pl.col(KEY) % partitions).cast(pl.Int64).alias("_partition"))
     for (partition,), part in split.partition_by("_partition", as_dict=True, include_key=False).items():
-        path = layout.shuffle(stage, shard, partition)
+        path = layout.shuffle(stage, shard, partition, name)
         write_parquet(part, path, compression=WORK_COMPRESSION)
         written[partition] = str(path)
     return written
 
 
-# ---------------------------------------------------------------- group reduce
+# ---------------------------------------------------------------- engine rounds
 
 
 @dataclass
-class ReduceSpec:
-    stage: GroupStage
+class StepSpec:
+    """One partition of one `engine.reduce` round of a group stage."""
+
+    stage: str
+    use: str
+    step: str
     partition: int
-    paths: list[str]
+    inputs: list[list[str]]
+    """Per input dataset, its files at this partition."""
+    fn: Callable[..., Any]
+    by: str | None
+    partitions: int
     layout: RunLayout
+    publish: str | None = None
 
 
-def reduce_group(spec: ReduceSpec) -> dict[str, Any]:
+def reduce_step(spec: StepSpec) -> dict[str, Any]:
     started = time.perf_counter()
-    stage = spec.stage
-    if not spec.paths:
-        return {"decisions": [], "stages": {stage.name: {"seconds": time.perf_counter() - started}}}
-    keys = pl.concat([pl.read_parquet(p) for p in spec.paths], how="vertical_relaxed")
+    frames = [pl.concat([pl.read_parquet(p) for p in files], how="vertical_relaxed") if files else pl.DataFrame() for files in spec.inputs]
+    if not any(frame.height for frame in frames):  # nothing in, nothing out: fn is not called
+        return {"files": {}, "counters": {}, "rows": 0, "stages": {spec.stage: {"seconds": time.perf_counter() - started}}}
     try:
-        decisions = stage.reduce(keys)
+        out = spec.fn(*frames)
     except Exception as err:
-        raise StageError(f"stage {stage.name!r} ({stage.use}) failed reducing partition {spec.partition}: {_one_line(err)}") from err
-    missing = [c for c in (ORDER, DROP, DROP_DUPLICATE_OF) if c not in decisions.columns]
-    if missing:
-        raise StageError(f"stage {stage.name!r} ({stage.use}): reduce() must return {ORDER}, {DROP}, {DROP_DUPLICATE_OF}; missing {missing}")
-    decisions = decisions.select(ORDER, pl.col(DROP).cast(pl.String), pl.col(DROP_DUPLICATE_OF).cast(pl.String))
-    if decisions[DROP].null_count() or decisions[ORDER].n_unique() != decisions.height or not decisions[ORDER].is_in(keys[ORDER].implode()).all():
-        raise StageError(f"stage {stage.name!r} ({stage.use}): reduce() must name each removed record of its partition once, with a reason")
-    paths = []
-    if decisions.height:
-        path = spec.layout.decisions(stage.name, spec.partition)
-        write_parquet(decisions.sort(ORDER), path, compression=WORK_COMPRESSION)
-        paths.append(str(path))
-    return {"decisions": paths, "stages": {stage.name: {"seconds": time.perf_counter() - started}}}
+        raise StageError(f"stage {spec.stage!r} ({spec.use}) failed in step {spec.step!r}, partition {spec.partition}: {_one_line(err)}") from err
+    counters: dict[str, float] = {}
+    if isinstance(out, tuple):
+        out, counters = out
+    if not isinstance(out, pl.DataFrame):
+        raise StageError(f"stage {spec.stage!r} ({spec.use}): step {spec.step!r} returned {type(out).__name__}, not a polars DataFrame")
+    files: dict[str, str] = {}
+    if out.height:
+        if spec.by is None:
+            parts = {spec.partition: out}
+        else:
+            split = out.with_columns(partition_of(out, spec.by, spec.partitions).alias("_partition"))
+            parts = {k[0]: v for k, v in split.partition_by("_partition", as_dict=True, include_key=False).items()}
+        for target, part in parts.items():
+            path = spec.layout.step(spec.stage, spec.step, spec.partition, target)
+            write_parquet(part, path, compression=WORK_COMPRESSION)
+            files[str(target)] = str(path)
+        if spec.publish:
+            public = spec.layout.staged(spec.publish) / f"{spec.stage}-{spec.step}-p{spec.partition:05d}.parquet"
+            write_parquet(out, public, compression=OUTPUT_COMPRESSION)
+    return {"files": files, "counters": counters, "rows": out.height, "stages": {spec.stage: {"seconds": time.perf_counter() - started}}}
 
 
 # ---------------------------------------------------------------- verification
@@ -432,13 +456,13 @@ __all__ = [
     "DecisionSet",
     "IdCheckSpec",
     "IngestSpec",
-    "ReduceSpec",
+    "StepSpec",
     "SegmentSpec",
     "VerifySpec",
     "check_ids",
     "check_position_ids",
     "ingest",
-    "reduce_group",
+    "reduce_step",
     "run_segment",
     "verify_files",
 ]

@@ -9,8 +9,8 @@ from curate.text import Normalize
 
 
 def keys_and_reduce(stage, texts, order=None):
-    df = pl.DataFrame({"text": texts})
-    keys = stage.keys(df).with_columns(pl.Series(ORDER, order or list(range(len(texts))), dtype=pl.Int64), pl.Series(ID, [f"r{i}" for i in range(len(texts))]))
+    df = pl.DataFrame({"text": texts, ORDER: pl.Series(order or list(range(len(texts))), dtype=pl.Int64), ID: [f"r{i}" for i in range(len(texts))]})
+    keys = stage.keys(df)
     return keys, stage.reduce(keys)
 
 

@@ -9,7 +9,7 @@ from curate.io import ReadOptions, find_input_files, plan_chunks
 from curate.layout import RunLayout
 from curate.stages.exact_dedup import ExactDedup
 from curate.stages.filter import Filter
-from curate.work import DecisionSet, IngestSpec, ReduceSpec, SegmentSpec, VerifySpec, ingest, reduce_group, run_segment, verify_files
+from curate.work import DecisionSet, IngestSpec, SegmentSpec, StepSpec, VerifySpec, ingest, reduce_step, run_segment, verify_files
 from tests.conftest import write_jsonl
 from tests.helpers.stages import LosesRows
 
@@ -30,9 +30,9 @@ def test_ingest_segment_reduce_by_hand(tmp_path):
     keys = run_segment(SegmentSpec(part["shard"], str(layout.input_part(part["shard"])), part["lo"], part["hi"], layout, "id",
                                    record=DecisionSet("input", []), group=exact, partitions=2))
     assert keys["stages"]["exact"]["in"] == 6 and keys["stages"]["input"]["out"] == 6
-    paths = {int(p): [v] for p, v in keys["shuffle"].items()}
-    decisions = [reduce_group(ReduceSpec(exact, p, paths.get(p, []), layout)) for p in range(2)]
-    decided = DecisionSet("exact", [d for r in decisions for d in r["decisions"]])
+    paths = {int(p): [v] for p, v in keys["shuffle"]["keys"].items()}
+    decisions = [reduce_step(StepSpec("exact", "exact_dedup", "reduce", p, [paths.get(p, [])], exact.reduce, None, 2, layout)) for p in range(2)]
+    decided = DecisionSet("exact", [f for r in decisions for f in r["files"].values()])
 
     final = run_segment(SegmentSpec(part["shard"], str(layout.input_part(part["shard"])), part["lo"], part["hi"], layout, "id",
                                     record=decided, stages=[Filter("all", keep="true")], output=str(layout.kept_part(part["shard"])), final=True))

@@ -6,10 +6,12 @@ Two kinds:
   columns the stage declares in `writes()` added, and optionally a `DROP` column whose non-null value is
   the machine-readable reason the record is removed. Scores stay on the record, so a user can
   re-threshold later without recomputing.
-* `GroupStage` needs every record at once (dedup): `keys(df)` computes per-record keys with a UInt64
-  `KEY`; the runner partitions the keys of all batches by `KEY % partitions` (to disk, across the
-  cluster) and calls `reduce(keys)` per partition, which names the records to remove, with a reason and
-  the id of the record kept instead. Nothing ever gathers all records on one process.
+* `GroupStage` needs every record at once (dedup). `keys(df)` computes per-record keys: one frame, or
+  several by name, each with a UInt64 `KEY`; the runner splits each by `KEY % partitions` across the
+  cluster (to disk). `decide(engine, keys)` then describes, on the driver, rounds of partitioned
+  reduces over those datasets (see `curate.engine`) and returns the records to remove. Most group
+  stages need one round: they implement `reduce(keys)` and keep the default `decide`. Nothing ever
+  gathers all records on one process.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any, ClassVar
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict
+
+from curate.engine import Dataset, Engine
 
 
 class StageParams(BaseModel):
@@ -67,13 +71,18 @@ class MapStage(Stage):
 
 
 class GroupStage(Stage):
-    def keys(self, df: pl.DataFrame) -> pl.DataFrame:
-        """One row per record of `df`, in order, with a UInt64 `KEY` and whatever `reduce` needs.
-
-        The runner adds `ORDER` (input position) and `ID` (record id) before shuffling.
-        """
+    def keys(self, df: pl.DataFrame) -> pl.DataFrame | dict[str, pl.DataFrame]:
+        """Keys of the records of `df`, which has their fields plus `ORDER` (input position) and `ID`
+        (the record id as a string). Any number of rows; each frame needs a UInt64 `KEY`. One frame is
+        named "keys"; to co-partition a frame with an engine dataset split `by` column c, use
+        `KEY = c.hash()`."""
         raise NotImplementedError
 
     def reduce(self, keys: pl.DataFrame) -> pl.DataFrame:
         """From all keys of one partition, the records to remove: `ORDER`, `DROP` (reason), `DROP_DUPLICATE_OF`."""
         raise NotImplementedError
+
+    def decide(self, engine: Engine, keys: dict[str, Dataset]) -> Dataset:
+        """The records to remove (`ORDER`, `DROP`, `DROP_DUPLICATE_OF`), as a dataset. Default: one reduce."""
+        decisions, _ = engine.reduce("reduce", [keys["keys"]], self.reduce)
+        return decisions

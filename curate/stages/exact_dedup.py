@@ -33,7 +33,7 @@ class ExactDedup(GroupStage):
 
     def keys(self, df: pl.DataFrame) -> pl.DataFrame:
         text = df.select(normalized(pl.col(self.params.field), self.params.normalize)).to_series()
-        return pl.DataFrame({KEY: text.hash(seed=_SEEDS[0]), _SECOND_HASH: text.hash(seed=_SEEDS[1])})
+        return pl.DataFrame({KEY: text.hash(seed=_SEEDS[0]), _SECOND_HASH: text.hash(seed=_SEEDS[1]), ORDER: df[ORDER], ID: df[ID]})
 
     def reduce(self, keys: pl.DataFrame) -> pl.DataFrame:
         group = [KEY, _SECOND_HASH]
