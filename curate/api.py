@@ -24,6 +24,7 @@ from curate.config import PipelineConfig, build_pipeline, load_pipeline
 from curate.errors import CurateError
 from curate.layout import RunLayout
 from curate.runner import Progress, Runner
+from curate.stages import stage_type
 from curate.stages.base import Stage
 
 
@@ -138,7 +139,22 @@ class Run:
         if partner_id:
             partner = self._find(partner_id)
             answer["duplicate"] = partner if partner is not None else {"id": partner_id, "status": "missing"}
+            stage = self._stage(found.get("stage"))
+            if partner is not None and hasattr(stage, "explain_pair"):
+                answer["similarity"] = stage.explain_pair(found["record"], partner["record"])
         return answer
+
+    def _stage(self, name: str | None) -> Any:
+        """The stage as it ran (from the manifest), to recompute what it saw."""
+        for entry in self.manifest["pipeline"]["stages"]:
+            if entry["name"] == name:
+                params = {k: v for k, v in entry.items() if k not in ("name", "use")}
+                try:
+                    cls = stage_type(entry["use"])
+                    return cls(name, cls.Params.model_validate({k: v for k, v in params.items() if k in cls.Params.model_fields}))
+                except Exception:  # a custom stage no longer importable: explain without it
+                    return None
+        return None
 
     def _find(self, record_id: str) -> dict[str, Any] | None:
         for status, files in (("kept", sorted(self.layout.kept.glob("*.parquet"))), ("removed", sorted(self.layout.removed.glob("*.parquet")))):

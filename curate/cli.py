@@ -142,6 +142,9 @@ def _explain(answer: dict[str, Any]) -> None:
     if duplicate:
         status = duplicate.get("status")
         out.print(f"\nduplicate of [bold]{duplicate['id']}[/], which was {status}" + (f" ({duplicate['file']})" if duplicate.get("file") else ""))
+        similarity = answer.get("similarity")
+        if similarity:
+            out.print("  " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in similarity.items()))
         if duplicate.get("record"):
             _record(duplicate["record"])
 

@@ -60,5 +60,9 @@ class Engine(Protocol):
         """The number of partitions the runner chose for this stage's keys."""
         ...
 
+    def report(self, **values: float) -> None:
+        """Figures for the stage's entry in stats.json (pairs, clusters, ...)."""
+        ...
+
 
 __all__ = ["Dataset", "Engine", "ReduceFn", "partition_of"]

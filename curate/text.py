@@ -33,3 +33,22 @@ def normalized(expr: pl.Expr, options: Normalize) -> pl.Expr:
     if options.whitespace:
         expr = expr.str.replace_all(r"\s+", " ").str.strip_chars()
     return expr
+
+
+_NON_ASCII = r"[^\x00-\x7F]"
+
+
+def fold_non_ascii(text: pl.Series, options: Normalize) -> pl.Series:
+    """NFKC and full case folding where they can change anything: rows with a non-ASCII character.
+
+    ASCII is left as it is (the tokenizer lowercases it as it reads): NFKC is the identity on ASCII,
+    and so is case folding but for A-Z. Most rows of most corpora are ASCII, and NFKC runs at ~80 MB/s.
+    """
+    if not (options.nfkc or options.casefold):
+        return text
+    rows = text.str.contains(_NON_ASCII).fill_null(False)
+    if not rows.any():
+        return text
+    where = rows.arg_true()
+    folded = text.gather(where).to_frame("t").select(normalized(pl.col("t"), Normalize(nfkc=options.nfkc, casefold=options.casefold, whitespace=False))).to_series()
+    return text.clone().scatter(where, folded)

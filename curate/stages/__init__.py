@@ -7,8 +7,9 @@ import importlib
 from curate.stages.base import GroupStage, MapStage, Stage, StageParams
 from curate.stages.exact_dedup import ExactDedup
 from curate.stages.filter import Filter
+from curate.stages.minhash_dedup import MinHashDedup
 
-BUILTIN: dict[str, type[Stage]] = {cls.use: cls for cls in (ExactDedup, Filter)}
+BUILTIN: dict[str, type[Stage]] = {cls.use: cls for cls in (ExactDedup, Filter, MinHashDedup)}
 
 __all__ = ["BUILTIN", "GroupStage", "MapStage", "Stage", "StageParams", "stage_type"]
 

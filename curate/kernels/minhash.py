@@ -1,0 +1,257 @@
+"""MinHash signatures, LSH band keys and Jaccard, compiled with numba.
+
+Semantics follow datasketch 2.0's default "affine32" scheme exactly: a 32-bit input hash `hv` is
+pre-mixed with the MurmurHash3 32-bit finalizer, then each permutation k gives `a_k * h + b_k mod 2^32`
+(a_k odd), and the signature keeps the minimum per permutation. `a`, `b` come from
+`numpy.random.RandomState(seed)` as datasketch draws them. Given the same shingles, hash function and
+seed, our signatures equal `datasketch.MinHash(scheme="affine32")`'s (tests/test_minhash_kernel.py).
+
+The input hash of a shingle (datasketch's `hashfunc`) is ours, not SHA1: each token (a word, or one
+character) is hashed with FNV-1a 64 over its UTF-8 bytes and MurmurHash3's 64-bit finalizer; a shingle
+of n tokens combines their hashes (FNV-style multiply-xor), finalizes, and keeps the low 32 bits. It
+is deterministic across runs, machines and versions.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+MASK32 = np.uint64(0xFFFFFFFF)
+EMPTY = np.uint32(0xFFFFFFFF)
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+_SHINGLE_SEED = np.uint64(0x9E3779B97F4A7C15)
+
+
+def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch 2.0's affine32 parameters: a odd, b any, both uint32, drawn in this order."""
+    generator = np.random.RandomState(seed)
+    a = generator.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = generator.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
+
+
+@nb.njit(cache=True, inline="always")
+def _fmix32(h):
+    h = np.uint64(h) & MASK32
+    h ^= h >> np.uint64(16)
+    h = (h * np.uint64(0x85EBCA6B)) & MASK32
+    h ^= h >> np.uint64(13)
+    h = (h * np.uint64(0xC2B2AE35)) & MASK32
+    h ^= h >> np.uint64(16)
+    return h
+
+
+@nb.njit(cache=True, inline="always")
+def _fmix64(h):
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    h ^= h >> np.uint64(33)
+    return h
+
+
+@nb.njit(cache=True, inline="always")
+def _is_space(cp):
+    """Unicode White_Space (what polars' and Python's regex `\\s` match)."""
+    if cp <= 0x20:
+        return cp == 0x20 or (0x09 <= cp <= 0x0D)
+    if cp < 0x85:
+        return False
+    return (
+        cp == 0x85
+        or cp == 0xA0
+        or cp == 0x1680
+        or (0x2000 <= cp <= 0x200A)
+        or cp == 0x2028
+        or cp == 0x2029
+        or cp == 0x202F
+        or cp == 0x205F
+        or cp == 0x3000
+    )
+
+
+@nb.njit(cache=True, inline="always")
+def _decode(data, i, stop):
+    """(code point, length) of the UTF-8 sequence at data[i] (input is valid UTF-8)."""
+    c = np.int64(data[i])
+    if c < 0x80:
+        return c, 1
+    if c < 0xE0:
+        return ((c & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F), 2
+    if c < 0xF0:
+        return ((c & 0x0F) << 12) | ((np.int64(data[i + 1]) & 0x3F) << 6) | (np.int64(data[i + 2]) & 0x3F), 3
+    return ((c & 0x07) << 18) | ((np.int64(data[i + 1]) & 0x3F) << 12) | ((np.int64(data[i + 2]) & 0x3F) << 6) | (np.int64(data[i + 3]) & 0x3F), 4
+
+
+@nb.njit(cache=True)
+def _tokens(data, start, stop, chars, fold_ascii, collapse_space, out):
+    """Token hashes of one text into `out` (grown when needed); returns (out, count).
+
+    Words: maximal runs of non-whitespace. Characters: every code point, each whitespace run as one
+    space (and none at the ends) when `collapse_space`. ASCII letters are lowercased when `fold_ascii`
+    (the rest of case folding is done before, on the rows that need it).
+    """
+    count = 0
+    i = start
+    h = _FNV_OFFSET
+    in_word = False
+    pending_space = False
+    while i < stop:
+        cp, size = _decode(data, i, stop)
+        space = _is_space(cp)
+        if chars:
+            if space and collapse_space:
+                pending_space = count > 0
+                i += size
+                continue
+            if count + 2 > out.shape[0]:
+                grown = np.empty(out.shape[0] * 2, np.uint64)
+                grown[:count] = out[:count]
+                out = grown
+            if pending_space:
+                out[count] = _fmix64((_FNV_OFFSET ^ np.uint64(0x20)) * _FNV_PRIME)
+                count += 1
+                pending_space = False
+            h = _FNV_OFFSET
+            for k in range(size):
+                byte = np.uint64(data[i + k])
+                if fold_ascii and 0x41 <= byte <= 0x5A:
+                    byte += np.uint64(0x20)
+                h = (h ^ byte) * _FNV_PRIME
+            out[count] = _fmix64(h)
+            count += 1
+        elif space:
+            if in_word:
+                if count >= out.shape[0]:
+                    grown = np.empty(out.shape[0] * 2, np.uint64)
+                    grown[:count] = out[:count]
+                    out = grown
+                out[count] = _fmix64(h)
+                count += 1
+                h = _FNV_OFFSET
+                in_word = False
+        else:
+            for k in range(size):
+                byte = np.uint64(data[i + k])
+                if fold_ascii and 0x41 <= byte <= 0x5A:
+                    byte += np.uint64(0x20)
+                h = (h ^ byte) * _FNV_PRIME
+            in_word = True
+        i += size
+    if in_word:
+        if count >= out.shape[0]:
+            grown = np.empty(out.shape[0] * 2, np.uint64)
+            grown[:count] = out[:count]
+            out = grown
+        out[count] = _fmix64(h)
+        count += 1
+    return out, count
+
+
+@nb.njit(cache=True, inline="always")
+def _shingle_hash(tokens, first, n):
+    h = _SHINGLE_SEED
+    for j in range(n):
+        h = (h ^ tokens[first + j]) * _FNV_PRIME
+    return _fmix64(h) & MASK32
+
+
+@nb.njit(cache=True)
+def signatures(data, offsets, chars, n, fold_ascii, collapse_space, a, b, out, shingles):
+    """For each text (Arrow large_string buffers: `data`, `offsets`), its MinHash signature into
+    `out[i]` and its number of shingles into `shingles[i]` (0: no token, signature all EMPTY). A text
+    with fewer than n tokens is one shingle of all its tokens."""
+    num_perm = a.shape[0]
+    tokens = np.empty(1024, np.uint64)
+    for d in range(offsets.shape[0] - 1):
+        tokens, count = _tokens(data, offsets[d], offsets[d + 1], chars, fold_ascii, collapse_space, tokens)
+        sig = out[d]
+        for p in range(num_perm):
+            sig[p] = EMPTY
+        if count == 0:
+            shingles[d] = 0
+            continue
+        width = n if count >= n else count
+        shingles[d] = count - width + 1
+        for s in range(count - width + 1):
+            h = _fmix32(_shingle_hash(tokens, s, width))
+            for p in range(num_perm):
+                v = np.uint32((np.uint64(a[p]) * h + np.uint64(b[p])) & MASK32)
+                if v < sig[p]:
+                    sig[p] = v
+
+
+@nb.njit(cache=True)
+def shingle_sets(data, offsets, chars, n, fold_ascii, collapse_space, set_offsets):
+    """The sorted, distinct 32-bit shingle hashes of each text, concatenated; `set_offsets` (len + 1)
+    is filled with where each text's set starts. For exact Jaccard between candidate pairs."""
+    tokens = np.empty(1024, np.uint64)
+    values = np.empty(max(1024, (offsets[-1] - offsets[0]) // 4), np.uint32)
+    filled = 0
+    set_offsets[0] = 0
+    for d in range(offsets.shape[0] - 1):
+        tokens, count = _tokens(data, offsets[d], offsets[d + 1], chars, fold_ascii, collapse_space, tokens)
+        width = n if count >= n else count
+        total = count - width + 1 if count else 0
+        hashes = np.empty(total, np.uint32)
+        for s in range(total):
+            hashes[s] = np.uint32(_shingle_hash(tokens, s, width))
+        hashes = np.unique(hashes)
+        if filled + hashes.shape[0] > values.shape[0]:
+            grown = np.empty(max(values.shape[0] * 2, filled + hashes.shape[0]), np.uint32)
+            grown[:filled] = values[:filled]
+            values = grown
+        values[filled : filled + hashes.shape[0]] = hashes
+        filled += hashes.shape[0]
+        set_offsets[d + 1] = filled
+    return values[:filled]
+
+
+@nb.njit(cache=True)
+def band_keys(signatures, bands, rows, out):
+    """A 64-bit key per (text, band): the band's `rows` values, hashed with the band's index."""
+    for d in range(signatures.shape[0]):
+        for band in range(bands):
+            h = _FNV_OFFSET ^ np.uint64(band)
+            for r in range(rows):
+                h = (h ^ np.uint64(signatures[d, band * rows + r])) * _FNV_PRIME
+            out[d, band] = _fmix64(h)
+
+
+@nb.njit(cache=True)
+def jaccard_sorted(values, offsets, left, right, out):
+    """Exact Jaccard between pairs of sorted distinct sets (`left[i]`, `right[i]` index into `offsets`)."""
+    for i in range(left.shape[0]):
+        a0, a1 = offsets[left[i]], offsets[left[i] + 1]
+        b0, b1 = offsets[right[i]], offsets[right[i] + 1]
+        common = 0
+        x, y = a0, b0
+        while x < a1 and y < b1:
+            if values[x] == values[y]:
+                common += 1
+                x += 1
+                y += 1
+            elif values[x] < values[y]:
+                x += 1
+            else:
+                y += 1
+        union = (a1 - a0) + (b1 - b0) - common
+        out[i] = common / union if union else 0.0
+
+
+@nb.njit(cache=True)
+def token_hash(word):
+    """The hash of one token's UTF-8 bytes (ASCII letters already lowercased as they should be)."""
+    h = _FNV_OFFSET
+    for byte in word:
+        h = (h ^ np.uint64(byte)) * _FNV_PRIME
+    return _fmix64(h)
+
+
+@nb.njit(cache=True)
+def combine_tokens(hashes):
+    """The 32-bit shingle hash (datasketch's hashfunc value) of a sequence of token hashes."""
+    return _shingle_hash(hashes, 0, hashes.shape[0])

@@ -1,0 +1,153 @@
+"""minhash_dedup end to end on the session's Ray."""
+
+import random
+
+import polars as pl
+import pytest
+
+import curate
+from curate.config import build_pipeline
+from curate.errors import ConfigError
+from tests.conftest import pipeline, write_jsonl
+
+WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau upsilon phi chi psi omega".split()
+
+
+def corpus(originals=200, length=120, every=4, changes=1, seed=3):
+    """Random texts; every `every`-th one gets a near-copy with `changes` words replaced."""
+    rng = random.Random(seed)
+    records, pairs = [], []
+    for i in range(originals):
+        words = [rng.choice(WORDS) for _ in range(length)]
+        records.append({"id": f"d{i}", "text": " ".join(words), "q": rng.random()})
+        if i % every == 0:
+            copy = list(words)
+            for _ in range(changes):
+                copy[rng.randrange(length)] = "CHANGED"
+            records.append({"id": f"d{i}-copy", "text": " ".join(copy), "q": rng.random()})
+            pairs.append((f"d{i}", f"d{i}-copy"))
+    return records, pairs
+
+
+def near(**params):
+    return [{"name": "near", "use": "minhash_dedup", "field": "text", **params}]
+
+
+def run(tmp_path, stages, *, ray_address, name="out", **input_options):
+    config = pipeline(tmp_path, stages, **input_options)
+    config["output"] = str(tmp_path / name)
+    return curate.run(config, ray_address=ray_address)
+
+
+def test_planted_copies_are_removed_with_their_original(tmp_path, ray_address):
+    records, pairs = corpus()
+    write_jsonl(tmp_path / "in" / "a.jsonl", records)
+    result = run(tmp_path, near(write_clusters=True), ray_address=ray_address)
+    removed = result.removed().collect()
+    assert dict(zip(removed["id"], removed["duplicate_of"])) == {copy: original for original, copy in pairs}
+    assert set(removed["reason"]) == {"near_duplicate"}
+    stage = result.stats["stages"][1]
+    assert stage["candidate_pairs"] == len(pairs) and stage["clusters"] == len(pairs)
+    clusters = pl.read_parquet(tmp_path / "out" / "clusters" / "*.parquet")
+    assert clusters.height == 2 * len(pairs) and clusters.filter("kept")["id"].sort().to_list() == sorted(o for o, _ in pairs)
+    answer = result.explain(pairs[0][1])
+    assert answer["duplicate"]["id"] == pairs[0][0]
+    assert answer["similarity"]["true_jaccard"] == pytest.approx(111 / 121, abs=0.03)
+    assert 0.7 < answer["similarity"]["estimated_jaccard"] <= 1.0
+
+
+def test_results_do_not_depend_on_workers_tasks_or_partitions(tmp_path, ray_address, monkeypatch):
+    records, _ = corpus(originals=400, every=2, changes=3)
+    write_jsonl(tmp_path / "in" / "a.jsonl", records)
+    one = run(tmp_path, near(), ray_address=ray_address, name="one")
+    monkeypatch.setattr("curate.runner.KEYS_PER_PARTITION", 37)
+    many = run(tmp_path, near(), ray_address=ray_address, name="many", chunk_bytes=4000)
+    assert len(list((tmp_path / "many" / "kept").iterdir())) > 10
+    assert one.removed().collect().height > 50
+    assert one.kept().collect().equals(many.kept().collect())
+    assert one.removed().collect().sort("id").equals(many.removed().collect().sort("id"))
+
+
+@pytest.mark.parametrize("keep", ["longest", "max:q"])
+def test_keep_policies(tmp_path, ray_address, keep):
+    rng = random.Random(5)
+    base = " ".join(rng.choice(WORDS) for _ in range(100))
+    records = [
+        {"id": "short", "text": base, "q": 0.1},
+        {"id": "long", "text": base + " omega", "q": 0.2},
+        {"id": "best", "text": base + " psi", "q": 0.9},
+    ]
+    write_jsonl(tmp_path / "in" / "a.jsonl", records)
+    kept = run(tmp_path, near(keep=keep), ray_address=ray_address).kept().collect()["id"].to_list()
+    assert kept == (["long"] if keep == "longest" else ["best"])
+
+
+def test_verify_jaccard_drops_false_candidates(tmp_path, ray_address):
+    rng = random.Random(9)
+    records = []
+    for i in range(40):  # pairs at true Jaccard about 0.5: candidates with one-row bands, not duplicates at 0.8
+        words = [rng.choice(WORDS) + str(rng.randint(0, 9)) for _ in range(100)]
+        records.append({"id": f"a{i}", "text": " ".join(words)})
+        records.append({"id": f"b{i}", "text": " ".join(words[:66] + [w + "x" for w in words[66:]])})
+    write_jsonl(tmp_path / "in" / "a.jsonl", records)
+    loose = run(tmp_path, near(bands=64, rows=2), ray_address=ray_address, name="loose")
+    strict = run(tmp_path, near(bands=64, rows=2, verify_jaccard=True), ray_address=ray_address, name="strict")
+    assert loose.stats["removed"] >= 30
+    assert strict.stats["removed"] == 0 and strict.stats["stages"][1]["rejected_pairs"] >= 30
+
+
+def test_character_shingles(tmp_path, ray_address):
+    write_jsonl(tmp_path / "in" / "a.jsonl", [
+        {"id": "1", "text": "Near-duplicate detection with character shingles works on short texts too."},
+        {"id": "2", "text": "Near-duplicate detection with character shingles works on short texts, too."},
+        {"id": "3", "text": "Something else entirely, with no words in common at all, and longer."},
+    ])
+    result = run(tmp_path, near(tokenize="chars", ngram=4, threshold=0.7), ray_address=ray_address)
+    assert result.removed().collect()["id"].to_list() == ["2"]
+
+
+def test_near_dedup_pipeline_ships(tmp_path, ray_address):
+    from tests.conftest import ROOT
+
+    records, pairs = corpus(originals=60)
+    records.append(dict(records[0], id="exact-copy"))
+    write_jsonl(tmp_path / "data" / "a.jsonl", records)
+    result = curate.run(ROOT / "pipelines" / "near-dedup.yaml", input=str(tmp_path / "data" / "*.jsonl"), output=tmp_path / "run", set=["near.threshold=0.75"], ray_address=ray_address)
+    assert result.stats["removed_by_reason"] == {"exact_duplicate": 1, "near_duplicate": len(pairs)}
+    assert result.manifest["pipeline"]["stages"][1]["threshold"] == 0.75
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"bands": 4}, "give both bands and rows"),
+        ({"bands": 20, "rows": 10}, "exceeds num_perm"),
+        ({"keep": "biggest"}, "use first, longest, or max:<column>"),
+        ({"tokenize": "sentences"}, "Input should be 'words' or 'chars'"),
+    ],
+)
+def test_parameter_errors(params, message):
+    with pytest.raises(ConfigError, match=message):
+        build_pipeline({"name": "x", "input": "a.jsonl", "output": "o", "stages": near(**params)})
+
+
+@pytest.mark.slow
+def test_accuracy_on_gutenberg(tmp_path, ray_address, shared_data):
+    """Small version of benchmarks/near_dedup_accuracy.py: recall >= 0.95 for pairs with true Jaccard
+    >= threshold + 0.1; with verification, no removed record below threshold - 0.1 of its kept one."""
+    from benchmarks.near_dup_corpus import evaluate, gutenberg_documents, plant_near_copies
+    from curate.minhash import MinHasher
+
+    documents = gutenberg_documents(books=30, root=shared_data)
+    documents, labels = plant_near_copies(documents, 400)
+    write_jsonl(tmp_path / "in" / "docs.jsonl", documents.to_dicts())
+    texts = dict(zip(documents["id"], documents["text"]))
+    for verify in (False, True):
+        result = run(tmp_path, near(verify_jaccard=verify), ray_address=ray_address, name=f"out-{verify}")
+        removed = result.removed().collect()
+        scores = evaluate(labels, removed, set(), texts, MinHasher(), 0.8)
+        high = scores["labels"].filter(pl.col("jaccard") >= 0.9)
+        assert high.height >= 50 and high["found"].mean() >= 0.95, high["found"].mean()
+        if verify:
+            assert (scores["removed_jaccard"] < 0.7).sum() == 0
+            assert (scores["removed_jaccard"] >= 0.8).mean() >= 0.99
