@@ -69,7 +69,9 @@ class MinHasher:
         return _cached_permutations(self.num_perm, self.seed)
 
     def _prepared(self, text: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-        return arrow_buffers(fold_non_ascii(text, self.normalize))
+        """Words split at any whitespace; characters see whitespace as one space when it is collapsed."""
+        spaces = self.tokenize == "words" or self.normalize.whitespace
+        return arrow_buffers(fold_non_ascii(text, self.normalize, spaces=spaces))
 
     def signatures(self, text: pl.Series) -> tuple[np.ndarray, np.ndarray]:
         """(signatures: records x num_perm uint32, shingle counts: int64; 0 means no token)."""

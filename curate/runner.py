@@ -75,6 +75,8 @@ class Shard:
     settled: list[work.DecisionSet]
     raw: bool = False
     """`base` is an input part, not yet given the unified schema."""
+    source: tuple[cio.Chunk, int, cio.ReadOptions] | None = None
+    """A Parquet input part is not copied: it is read again from its chunk of the input."""
 
 
 class Progress:
@@ -142,6 +144,7 @@ class Runner:
         self.cpus = 1
         self.nodes: set[str] = set()
         self.tasks = {"total": 0, "resumed": 0}
+        self.phases: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------ entry point
 
@@ -187,13 +190,18 @@ class Runner:
             quarantine=config.input.on_error == "quarantine",
             rename=dict(config.input.rename),
         )
-        id_partitions = max(1, min(1024, math.ceil(cio.estimated_records(chunks) / IDS_PER_PARTITION)))
+        # at least two: the reduce never holds a whole (small) input on one core; results do not depend on it
+        id_partitions = max(2, min(1024, math.ceil(cio.estimated_records(chunks) / IDS_PER_PARTITION)))
         results, digests = self._ingest(files, chunks, options, id_partitions, book)
         total_input = sum(r["records"] + r["bad"] for r in results)
         input_ids = ledger.EMPTY
         for result in results:
             input_ids = ledger.add(input_ids, tuple(result["ids"]))
-        shards = [Shard(p["shard"], str(self.layout.input_part(p["shard"])), p["rows"], p["lo"], p["hi"], [], raw=True) for r in results for p in r["parts"]]
+        shards = [
+            Shard(p["shard"], str(self.layout.input_part(p["shard"])), p["rows"], p["lo"], p["hi"], [], raw=True, source=(chunk, p["part"], options) if p["virtual"] else None)
+            for chunk, r in zip(chunks, results)
+            for p in r["parts"]
+        ]
         schema = self._unified_schema(shards)
         id_decisions, ids_delta = self._check_ids(chunks, results, options, id_partitions, book)
         kept_rows = self._run_segments(shards, schema, id_decisions, options, book)
@@ -208,6 +216,7 @@ class Runner:
             "input_files": len(files),
             "seconds": round(time.perf_counter() - started, 3),
             "tasks": dict(self.tasks),
+            "phases": self.phases,
             "ledger": "balanced",
         }
         self._publish(stats, self._manifest(files, digests, fingerprint, started_at))
@@ -216,8 +225,9 @@ class Runner:
     def _ingest(self, files: list[cio.InputFile], chunks: list[cio.Chunk], options: cio.ReadOptions, id_partitions: int, book: ledger.Ledger) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Every chunk read and validated before any stage runs; and each file's digest, for the manifest."""
         tasks = [(str(c.index), work.ingest, work.IngestSpec(c, options, self.layout, id_partitions)) for c in chunks]
-        ingested = self._phase("ingest", "read input", tasks, records=lambda r: r["records"] + r["bad"])
-        digests = self._phase("digest", "fingerprint input", [(str(i), cio.file_digest, f.path) for i, f in enumerate(files)])
+        tasks += [(f"digest-{i}", cio.file_digest, f.path) for i, f in enumerate(files)]  # in the same phase: overlapped
+        ingested = self._phase("ingest", "read input", tasks, records=lambda r: r["records"] + r["bad"] if isinstance(r, dict) else 0)
+        digests = {str(i): ingested[f"digest-{i}"] for i in range(len(files))}
         results = [ingested[str(c.index)] for c in chunks]
         for result in results:
             book.add(result["stages"])
@@ -270,6 +280,7 @@ class Runner:
                     layout=layout,
                     id_field=options.id_field,
                     schema=schema if shard.raw else None,
+                    source=shard.source,
                     settled=shard.settled,
                     record=record,
                     stages=maps,
@@ -290,7 +301,7 @@ class Runner:
                 elif result["rows"] and result.get("output"):  # rewritten by its map stages
                     next_shards.append(Shard(shard.name, result["output"], result["rows"], shard.lo, shard.hi, []))
                 elif result["rows"]:  # untouched: the same file, with these decisions applied on reading
-                    next_shards.append(Shard(shard.name, shard.base, result["rows"], shard.lo, shard.hi, shard.settled + [record], shard.raw))
+                    next_shards.append(Shard(shard.name, shard.base, result["rows"], shard.lo, shard.hi, shard.settled + [record], shard.raw, shard.source))
             if final:
                 return kept_rows
             keys: dict[str, Dataset] = {}
@@ -339,6 +350,7 @@ class Runner:
         self.tasks["total"] += len(tasks)
         self.tasks["resumed"] += len(results)
         handle = self.progress.phase(label, len(tasks), len(results), records is not None)
+        phase_started = time.perf_counter()
         window = max(4, 2 * self.cpus)
         in_flight: dict[Any, str] = {}
         position = 0
@@ -357,6 +369,7 @@ class Runner:
                         raise InputError(result["error"])
                     results[key] = self._noted(result)
                     self.progress.advance(handle, records(result) if records else 0)
+            self.phases.append({"phase": name, "tasks": len(tasks), "resumed": len(tasks) - len(todo), "seconds": round(time.perf_counter() - phase_started, 3)})
         except BaseException:
             refs = list(in_flight)
             for ref in refs:

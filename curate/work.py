@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
@@ -69,13 +69,17 @@ def ingest(spec: IngestSpec) -> dict[str, Any]:
     fingerprint = ledger.EMPTY
     records = bad = 0
     try:
-        for number, batch in enumerate(read_chunk(chunk, spec.options, summary)):
+        # Parquet parts are read again from the source when needed (cheaper than a copy): here only
+        # their ids are read and their schema written. JSONL parts are kept: parsing twice costs more.
+        virtual = chunk.file.format == "parquet"
+        for number, batch in enumerate(read_chunk(chunk, spec.options, summary, light=virtual)):
             shard = shard_name(chunk.index, number)
             id_frames = []
             if batch.records.height:
-                write_parquet(batch.records, layout.input_part(shard), compression=WORK_COMPRESSION)
+                schema = batch.schema or batch.records.schema
+                write_parquet(pl.DataFrame(schema=schema) if virtual else batch.records, layout.input_part(shard), compression=WORK_COMPRESSION)
                 order = batch.records[ORDER]
-                parts.append({"shard": shard, "rows": batch.records.height, "lo": order[0], "hi": order[-1]})
+                parts.append({"shard": shard, "rows": batch.records.height, "lo": order[0], "hi": order[-1], "part": number, "virtual": virtual})
                 records += batch.records.height
                 id_frames.append(batch.records.select(pl.col(spec.options.id_field).alias(ID), ORDER, pl.lit(False).alias("bad")))
             if batch.bad is not None and batch.bad.height:
@@ -217,11 +221,13 @@ class SegmentSpec:
     output: str | None = None
     """Where to write the surviving records: a new base, or the staged kept/ file; None writes nothing."""
     final: bool = False
+    source: tuple[Chunk, int, ReadOptions] | None = None
+    """For a Parquet input part: (chunk, part number, read options), read again from the input."""
 
 
 def run_segment(spec: SegmentSpec) -> dict[str, Any]:
     counts: dict[str, dict[str, Any]] = {}
-    frame = as_read = pl.read_parquet(spec.base)
+    frame = as_read = _read_base(spec)
     if spec.schema is not None:
         frame = _conform(frame, spec.schema)
     for decisions in spec.settled:
@@ -242,6 +248,19 @@ def run_segment(spec: SegmentSpec) -> dict[str, Any]:
             write_parquet(frame, spec.output, compression=WORK_COMPRESSION)
         result["output"] = spec.output
     return result
+
+
+def _read_base(spec: SegmentSpec) -> pl.DataFrame:
+    if spec.source is None:
+        return pl.read_parquet(spec.base)
+    chunk, part, options = spec.source
+    for number, batch in enumerate(read_chunk(chunk, replace(options, quarantine=True), ChunkRead())):
+        if number == part:
+            frame = batch.records
+            if frame.height and frame[ORDER][0] == spec.lo and frame[ORDER][-1] == spec.hi:
+                return frame
+            break
+    raise InputError(f"{chunk.file.display}: the file changed during the run; run again with --overwrite")
 
 
 def _conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:

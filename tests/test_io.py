@@ -335,3 +335,28 @@ def test_a_huge_integer_is_not_a_string(tmp_path):
     path = write_jsonl(tmp_path / "in.jsonl", [b'{"id": "a", "text": 1234567890123456789012345678901234567890}'])
     with pytest.raises(InputError, match="in.jsonl:1: field 'text' is a number, expected a string"):
         read([path])
+
+
+@pytest.mark.parametrize(
+    "frame, write",
+    [
+        (pl.DataFrame({"id": ["a", "b", "c"], "text": ["x", "y", "z"], "n": [1, 2, 3]}), {}),
+        (pl.DataFrame({"id": ["a", "b", "c"], "text": ["x", None, "z"]}), {}),  # a null: the full read reports it
+        (pl.DataFrame({"text": ["x", "y", "x"]}), {}),  # no ids: generated from the text
+        (pl.DataFrame({"id": [1, 2, 3], "text": ["x", "y", "z"]}, schema={"id": pl.Int64, "text": pl.Categorical}), {}),
+        (pl.DataFrame({"id": ["a", "b", "c"], "text": ["x", "y", "z"]}), {"statistics": False}),
+        (pl.DataFrame({"id": [f"r{i}" for i in range(5000)], "text": [f"t{i}" for i in range(5000)]}), {"row_group_size": 700}),
+    ],
+)
+def test_light_parquet_reads_agree_with_full_reads(tmp_path, frame, write):
+    path = tmp_path / "a.parquet"
+    frame.write_parquet(path, **write)
+    options = ReadOptions(["text"], "id", False, True, {}, part_bytes=20_000)
+    for chunk in plan_chunks(find_input_files([str(path)]), 10_000):
+        full = list(read_chunk(chunk, options, ChunkRead()))
+        light = list(read_chunk(chunk, options, ChunkRead(), light=True))
+        assert len(full) == len(light)
+        for f, l in zip(full, light):
+            assert f.records.select(ORDER, "id").equals(l.records.select(ORDER, "id"))
+            assert (f.bad is None) == (l.bad is None)
+            assert dict(f.records.schema) == (l.schema or dict(l.records.schema))

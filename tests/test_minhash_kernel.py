@@ -13,7 +13,7 @@ from curate.kernels.minhash import combine_tokens, token_hash
 from curate.minhash import MinHasher, candidate_probability, optimal_bands_rows
 from curate.text import Normalize, normalized
 
-ALPHABET = list("abcdefghij ABCDE  ") + ["é", "ß", "Σ", "ς", "ﬁ", "中", "文", "\u00a0", "\u2003", "\t", "\n", ".", ",", "😀"]
+ALPHABET = list("abcdefghij ABCDE  ") + ["é", "É", "ß", "Σ", "ς", "ﬁ", "Ⓐ", "ǅ", "中", "文", "\u00a0", "\u2003", "\u2028", "\u0085", "\t", "\n", ".", ",", "😀"]
 
 
 def random_texts(count, seed):

@@ -4,7 +4,7 @@ import polars as pl
 import pytest
 
 from curate.columns import DROP, ORDER
-from curate.errors import StageError
+from curate.errors import InputError, StageError
 from curate.io import ReadOptions, find_input_files, plan_chunks
 from curate.layout import RunLayout
 from curate.stages.exact_dedup import ExactDedup
@@ -53,3 +53,22 @@ def test_segment_reports_a_broken_stage_with_its_shard(tmp_path):
     out = run_segment(SegmentSpec("s", str(base), 0, 1, layout, "id", stages=[Filter("f", keep="text = 'x'", reason="not_x")]))
     assert out["rows"] == 1 and out["stages"]["f"]["removed"] == {"not_x": 1}
     assert DROP not in pl.read_parquet(layout.removed_part("f", "s")).columns
+
+
+def test_parquet_parts_are_read_again_not_copied(tmp_path):
+    source = tmp_path / "a.parquet"
+    pl.DataFrame({"id": ["a", "b", "c"], "text": ["x", None, "z"]}).write_parquet(source)
+    layout = RunLayout(tmp_path / "out")
+    chunk = plan_chunks(find_input_files([str(source)]), 1 << 20)[0]
+    options = ReadOptions(["text"], "id", False, quarantine=True)
+    read = ingest(IngestSpec(chunk, options, layout, id_partitions=1))
+    part = read["parts"][0]
+    assert part["virtual"] and pl.read_parquet(layout.input_part(part["shard"])).height == 0  # schema only
+    spec = SegmentSpec(part["shard"], str(layout.input_part(part["shard"])), part["lo"], part["hi"], layout, "id",
+                       output=str(layout.kept_part(part["shard"])), final=True, source=(chunk, part["part"], options))
+    assert run_segment(spec)["rows"] == 2
+    assert pl.read_parquet(layout.kept_part(part["shard"]))["id"].to_list() == ["a", "c"]  # the bad row stays out
+
+    pl.DataFrame({"id": ["a"], "text": ["changed"]}).write_parquet(source)
+    with pytest.raises(InputError, match="a.parquet: the file changed during the run"):
+        run_segment(spec)

@@ -53,102 +53,84 @@ def _fmix64(h):
     return h
 
 
-@nb.njit(cache=True, inline="always")
-def _is_space(cp):
-    """Unicode White_Space (what polars' and Python's regex `\\s` match)."""
-    if cp <= 0x20:
-        return cp == 0x20 or (0x09 <= cp <= 0x0D)
-    if cp < 0x85:
-        return False
-    return (
-        cp == 0x85
-        or cp == 0xA0
-        or cp == 0x1680
-        or (0x2000 <= cp <= 0x200A)
-        or cp == 0x2028
-        or cp == 0x2029
-        or cp == 0x202F
-        or cp == 0x205F
-        or cp == 0x3000
-    )
+# ASCII whitespace (Unicode whitespace beyond ASCII is turned into spaces before the kernels run), and
+# ASCII lowercasing; bytes of multi-byte UTF-8 characters pass unchanged.
+_SPACE = np.zeros(256, dtype=np.bool_)
+_SPACE[[0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20]] = True
+_LOWER = np.arange(256, dtype=np.uint8)
+_LOWER[0x41:0x5B] += 0x20
+_SAME = np.arange(256, dtype=np.uint8)
+# UTF-8 sequence length from its first byte (continuation bytes never start a character)
+_LENGTH = np.ones(256, dtype=np.int64)
+_LENGTH[0xC0:0xE0] = 2
+_LENGTH[0xE0:0xF0] = 3
+_LENGTH[0xF0:0x100] = 4
 
 
 @nb.njit(cache=True, inline="always")
-def _decode(data, i, stop):
-    """(code point, length) of the UTF-8 sequence at data[i] (input is valid UTF-8)."""
-    c = np.int64(data[i])
-    if c < 0x80:
-        return c, 1
-    if c < 0xE0:
-        return ((c & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F), 2
-    if c < 0xF0:
-        return ((c & 0x0F) << 12) | ((np.int64(data[i + 1]) & 0x3F) << 6) | (np.int64(data[i + 2]) & 0x3F), 3
-    return ((c & 0x07) << 18) | ((np.int64(data[i + 1]) & 0x3F) << 12) | ((np.int64(data[i + 2]) & 0x3F) << 6) | (np.int64(data[i + 3]) & 0x3F), 4
+def _push(out, count, value):
+    if count >= out.shape[0]:
+        grown = np.empty(out.shape[0] * 2, np.uint64)
+        grown[:count] = out[:count]
+        out = grown
+    out[count] = value
+    return out
 
 
 @nb.njit(cache=True)
-def _tokens(data, start, stop, chars, fold_ascii, collapse_space, out):
-    """Token hashes of one text into `out` (grown when needed); returns (out, count).
-
-    Words: maximal runs of non-whitespace. Characters: every code point, each whitespace run as one
-    space (and none at the ends) when `collapse_space`. ASCII letters are lowercased when `fold_ascii`
-    (the rest of case folding is done before, on the rows that need it).
-    """
+def _word_tokens(data, start, stop, fold, out):
+    """Hashes of the maximal runs of non-whitespace bytes; two tight loops, one branch miss a word."""
     count = 0
     i = start
-    h = _FNV_OFFSET
-    in_word = False
-    pending_space = False
     while i < stop:
-        cp, size = _decode(data, i, stop)
-        space = _is_space(cp)
-        if chars:
-            if space and collapse_space:
-                pending_space = count > 0
-                i += size
-                continue
-            if count + 2 > out.shape[0]:
-                grown = np.empty(out.shape[0] * 2, np.uint64)
-                grown[:count] = out[:count]
-                out = grown
-            if pending_space:
-                out[count] = _fmix64((_FNV_OFFSET ^ np.uint64(0x20)) * _FNV_PRIME)
-                count += 1
-                pending_space = False
-            h = _FNV_OFFSET
-            for k in range(size):
-                byte = np.uint64(data[i + k])
-                if fold_ascii and 0x41 <= byte <= 0x5A:
-                    byte += np.uint64(0x20)
-                h = (h ^ byte) * _FNV_PRIME
-            out[count] = _fmix64(h)
-            count += 1
-        elif space:
-            if in_word:
-                if count >= out.shape[0]:
-                    grown = np.empty(out.shape[0] * 2, np.uint64)
-                    grown[:count] = out[:count]
-                    out = grown
-                out[count] = _fmix64(h)
-                count += 1
-                h = _FNV_OFFSET
-                in_word = False
-        else:
-            for k in range(size):
-                byte = np.uint64(data[i + k])
-                if fold_ascii and 0x41 <= byte <= 0x5A:
-                    byte += np.uint64(0x20)
-                h = (h ^ byte) * _FNV_PRIME
-            in_word = True
-        i += size
-    if in_word:
-        if count >= out.shape[0]:
-            grown = np.empty(out.shape[0] * 2, np.uint64)
-            grown[:count] = out[:count]
-            out = grown
-        out[count] = _fmix64(h)
+        while i < stop and _SPACE[data[i]]:
+            i += 1
+        if i >= stop:
+            break
+        h = _FNV_OFFSET
+        while i < stop and not _SPACE[data[i]]:
+            h = (h ^ np.uint64(fold[data[i]])) * _FNV_PRIME
+            i += 1
+        out = _push(out, count, _fmix64(h))
         count += 1
     return out, count
+
+
+@nb.njit(cache=True)
+def _char_tokens(data, start, stop, fold, collapse_space, out):
+    """Hashes of each character; with `collapse_space`, each whitespace run is one space, none at the ends."""
+    count = 0
+    i = start
+    pending_space = False
+    space = _fmix64((_FNV_OFFSET ^ np.uint64(0x20)) * _FNV_PRIME)
+    while i < stop:
+        c = data[i]
+        if collapse_space and _SPACE[c]:
+            pending_space = count > 0
+            i += 1
+            continue
+        if pending_space:
+            out = _push(out, count, space)
+            count += 1
+            pending_space = False
+        size = min(_LENGTH[c], stop - i)
+        h = _FNV_OFFSET
+        for k in range(size):
+            h = (h ^ np.uint64(fold[data[i + k]])) * _FNV_PRIME
+        out = _push(out, count, _fmix64(h))
+        count += 1
+        i += size
+    return out, count
+
+
+@nb.njit(cache=True, inline="always")
+def _tokens(data, start, stop, chars, fold_ascii, collapse_space, out):
+    """Token hashes of one text (grown `out`, count): words (split at whitespace) or characters.
+    ASCII letters are lowercased when `fold_ascii` (the rest of case folding is done before)."""
+    fold = _LOWER if fold_ascii else _SAME
+    if chars:
+        return _char_tokens(data, start, stop, fold, collapse_space, out)
+    return _word_tokens(data, start, stop, fold, out)
 
 
 @nb.njit(cache=True, inline="always")
@@ -177,11 +159,9 @@ def signatures(data, offsets, chars, n, fold_ascii, collapse_space, a, b, out, s
         width = n if count >= n else count
         shingles[d] = count - width + 1
         for s in range(count - width + 1):
-            h = _fmix32(_shingle_hash(tokens, s, width))
+            h = np.uint32(_fmix32(_shingle_hash(tokens, s, width)))
             for p in range(num_perm):
-                v = np.uint32((np.uint64(a[p]) * h + np.uint64(b[p])) & MASK32)
-                if v < sig[p]:
-                    sig[p] = v
+                sig[p] = min(sig[p], np.uint32(a[p] * h + b[p]))  # wraps mod 2^32 on the store
 
 
 @nb.njit(cache=True)
