@@ -21,6 +21,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/runner_overhead.py
+	$(BIN)/python benchmarks/near_dedup_speed.py
+	$(BIN)/python benchmarks/near_dedup_accuracy.py
+	$(BIN)/python benchmarks/near_dedup_memory.py
 
 clean:
 	rm -rf demo/run demo/data .pytest_cache

@@ -20,49 +20,15 @@ import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-DATA = HERE / "_data"
-ROOT = HERE.parent
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import DATA, ENV, PeakRss  # noqa: E402
+
 CURATE = str(Path(sys.executable).with_name("curate"))
-ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(ROOT)}
-
-
-# ---------------------------------------------------------------- measuring one thing, in a child
-
-
-class PeakRss:
-    """Sum of RSS over this process and every descendant, sampled in a thread."""
-
-    def __init__(self) -> None:
-        import psutil
-
-        self.root = psutil.Process()
-        self.peak = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._sample, daemon=True)
-        self.thread.start()
-
-    def _sample(self) -> None:
-        import psutil
-
-        while not self.stop.is_set():
-            total = 0
-            for process in [self.root, *self.root.children(recursive=True)]:
-                try:
-                    total += process.memory_info().rss
-                except psutil.Error:
-                    pass
-            self.peak = max(self.peak, total)
-            time.sleep(0.05)
-
-    def finish(self) -> int:
-        self.stop.set()
-        self.thread.join()
-        return self.peak
 
 
 def measure(mode: str, source: str, out: str) -> dict:

@@ -19,6 +19,12 @@ stages:
   - name: exact
     use: exact_dedup
     field: text
+  - name: near
+    use: minhash_dedup
+    field: text
+    tokenize: chars
+    ngram: 3
+    threshold: 0.6
   - name: short
     use: filter
     keep: "length(text) > 14"
@@ -31,6 +37,7 @@ def test_two_node_cluster_matches_local(tmp_path, ray_address):
     pipeline = tmp_path / "p.yaml"
     pipeline.write_text(PIPELINE.format(input=tmp_path / "in.jsonl", output=tmp_path / "local"))
     local = curate.run(pipeline, ray_address=ray_address)
+    assert local.stats["removed_by_reason"].get("near_duplicate", 0) > 100
 
     done = subprocess.run(
         [sys.executable, "-m", "tests.helpers.two_node", str(pipeline), str(tmp_path / "cluster")],

@@ -96,6 +96,23 @@ def test_verify_jaccard_drops_false_candidates(tmp_path, ray_address):
     assert strict.stats["removed"] == 0 and strict.stats["stages"][1]["rejected_pairs"] >= 30
 
 
+def test_verify_jaccard_keeps_chain_members_far_from_the_kept_record(tmp_path, ray_address):
+    """a ~ b and b ~ c, but c is far from a: without verification c goes as a duplicate of a (clusters
+    are transitive); with it, every removed record is within the threshold of the record kept for it."""
+    rng = random.Random(4)
+    a = [f"{rng.choice(WORDS)}{i}" for i in range(300)]
+    b = [w if i % 30 else "B" for i, w in enumerate(a)]  # 10 words changed at positions 0, 30, ...
+    c = [w if (i - 15) % 30 else "C" for i, w in enumerate(b)]  # 10 more, at 15, 45, ...
+    write_jsonl(tmp_path / "in" / "a.jsonl", [{"id": "a", "text": " ".join(a)}, {"id": "b", "text": " ".join(b)}, {"id": "c", "text": " ".join(c)}])
+    hasher = curate.minhash.MinHasher()
+    assert hasher.similarity(" ".join(a), " ".join(b))[1] >= 0.7 and hasher.similarity(" ".join(a), " ".join(c))[1] < 0.6
+    loose = run(tmp_path, near(threshold=0.65, bands=42, rows=3), ray_address=ray_address, name="loose")
+    strict = run(tmp_path, near(threshold=0.65, bands=42, rows=3, verify_jaccard=True), ray_address=ray_address, name="strict")
+    assert sorted(loose.removed().collect()["id"]) == ["b", "c"]
+    assert strict.removed().collect()["id"].to_list() == ["b"] and strict.kept().collect()["id"].to_list() == ["a", "c"]
+    assert strict.stats["stages"][1]["kept_far_from_representative"] == 1
+
+
 def test_character_shingles(tmp_path, ray_address):
     write_jsonl(tmp_path / "in" / "a.jsonl", [
         {"id": "1", "text": "Near-duplicate detection with character shingles works on short texts too."},

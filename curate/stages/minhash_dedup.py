@@ -141,6 +141,10 @@ class MinHashDedup(GroupStage):
             edges, counters = engine.reduce("verify", [left, keys["sets"]], partial(verified, threshold=self.params.threshold), by="u")
             engine.report(verified_pairs=int(counters.get("kept", 0)), rejected_pairs=int(counters.get("rejected", 0)))
         members = connected_components(engine, edges)
+        if verify:  # clusters chain: a member linked through others may be far from the one kept
+            rooted, _ = engine.reduce("check-root", [members, keys["sets"]], attach_root_set, by="u")
+            members, counters = engine.reduce("check", [rooted, keys["sets"]], partial(close_to_root, threshold=self.params.threshold), by="v")
+            engine.report(kept_far_from_representative=int(counters.get("far", 0)))
         decisions, counters = engine.reduce("decisions", [members], to_decisions)
         engine.report(clusters=int(counters.get("clusters", 0)))
         if self.params.write_clusters:
@@ -185,6 +189,23 @@ def verified(edges: pl.DataFrame, sets: pl.DataFrame, threshold: float) -> tuple
     scored = joined.with_columns((common / union).alias("jaccard"))
     kept = scored.filter(pl.col("jaccard") >= threshold)
     return both_ways(kept), {"kept": kept.height, "rejected": scored.height - kept.height}
+
+
+def attach_root_set(members: pl.DataFrame, sets: pl.DataFrame) -> pl.DataFrame:
+    """Partition of the root v: each member gets its root's shingle set."""
+    if not members.height:
+        return pl.DataFrame(schema=EDGE_SCHEMA)
+    return members.join(sets.select(pl.col(ORDER).alias("v"), pl.col("shingles").alias("sv")), on="v", how="inner")
+
+
+def close_to_root(members: pl.DataFrame, sets: pl.DataFrame, threshold: float) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Partition of u: the members whose true Jaccard to their root reaches the threshold; the others stay kept."""
+    if not members.height:
+        return pl.DataFrame(schema=EDGE_SCHEMA), {"far": 0}
+    joined = members.join(sets.select(pl.col(ORDER).alias("u"), pl.col("shingles").alias("su")), on="u", how="inner")
+    common = pl.col("su").list.set_intersection(pl.col("sv")).list.len()
+    close = joined.filter(common / (pl.col("su").list.len() + pl.col("sv").list.len() - common) >= threshold)
+    return close.drop("su", "sv"), {"far": joined.height - close.height}
 
 
 def to_decisions(members: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
