@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/curate demo-data demo/data
 	$(BIN)/curate run pipelines/demo.yaml --overwrite
+	$(BIN)/curate run pipelines/math-rl.yaml --input 'demo/data/problems-*' --output demo/math-rl --set 'decontaminate.against=[demo/data/benchmark.jsonl]' --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -26,4 +27,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/near_dedup_memory.py
 
 clean:
-	rm -rf demo/run demo/data .pytest_cache
+	rm -rf demo/run demo/math-rl demo/data .pytest_cache

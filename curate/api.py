@@ -122,6 +122,15 @@ class Run:
         """Surviving records, in input order."""
         return _scan(sorted(self.layout.kept.glob("*.parquet")))
 
+    def stage_stats(self, name: str) -> dict[str, Any]:
+        """One stage's entry in stats.json, with its rules (reasons) from the manifest where it lists them."""
+        for entry in self.stats["stages"]:
+            if entry["name"] == name:
+                described = next((s for s in self.manifest["pipeline"]["stages"] if s.get("name") == name), {})
+                rules = [r["reason"] for r in described.get("rules", [])]
+                return {**entry, **({"rules": rules} if rules else {})}
+        raise CurateError(f"{self.path}: no stage {name!r} (stages: {', '.join(s['name'] for s in self.stats['stages'])})")
+
     def removed(self, stage: str | None = None) -> pl.LazyFrame:
         """Removed records with `stage`, `reason` and `duplicate_of`; files of different stages have
         different columns (each stage's scores), so they are combined by name, missing ones null."""
@@ -188,3 +197,21 @@ def _scan(files: list[Path], removed: bool = False) -> pl.LazyFrame:
     if not files:
         return pl.LazyFrame(schema={STAGE: pl.String, REASON: pl.String, DUPLICATE_OF: pl.String} if removed else {})
     return pl.concat([pl.scan_parquet(p) for p in files], how="diagonal_relaxed")
+
+
+def train_classifier(
+    output: str,
+    *,
+    field: str = "text",
+    positives: list[str] | None = None,
+    negatives: list[str] | None = None,
+    data: list[str] | None = None,
+    label_field: str | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Train a fastText classifier (labels `positive`/`negative` from the two file lists, or the values
+    of `label_field` in `data`); returns held-out precision/recall per label, also saved as OUTPUT.json."""
+    from curate import training
+
+    table = training.labelled(field, positives or [], negatives or [], data or [], label_field)
+    return training.train(table, output, **options)

@@ -14,7 +14,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from curate import __version__
-from curate.errors import CurateError
+from curate.errors import ConfigError, CurateError
 
 app = typer.Typer(
     name="curate",
@@ -74,14 +74,22 @@ def run(
 @app.command()
 def stats(
     run_dir: str = typer.Argument(..., metavar="RUN_DIR", help="A run directory."),
-    as_json: bool = typer.Option(False, "--json", help="Print stats.json as it is."),
+    as_json: bool = typer.Option(False, "--json", help="Print stats.json as it is (or the stage's entry, with --stage)."),
+    stage: str | None = typer.Option(None, "--stage", metavar="NAME", help="One stage in detail: every rule's failures and each score's histogram."),
+    samples: str | None = typer.Option(None, "--samples", metavar="REASON", help="Print a few records removed for REASON."),
+    count: int = typer.Option(5, "--count", "-n", min=1, metavar="N", help="How many samples."),
 ) -> None:
     """Per stage: records in, out, removed by reason, and seconds."""
     from curate.api import open_run
 
     with _errors():
         result = open_run(run_dir)
-        if as_json:
+        if samples is not None:
+            _samples(result, samples, count, stage)
+        elif stage is not None:
+            entry = result.stage_stats(stage)
+            print(json.dumps(entry, indent=2)) if as_json else _stage_detail(entry)
+        elif as_json:
             print(json.dumps(result.stats, indent=2))
         else:
             _stats_table(result.stats)
@@ -102,6 +110,36 @@ def explain(
             print(json.dumps(answer, indent=2, default=str))
             return
         _explain(answer)
+
+
+@app.command("train-classifier")
+def train_classifier(
+    output: str = typer.Option(..., "--output", "-o", metavar="MODEL", help="Where to save the model (.bin); metrics go to MODEL.json."),
+    positives: list[str] = typer.Option([], "--positives", metavar="FILE", help="Files of positive examples (JSONL, JSON or Parquet)."),
+    negatives: list[str] = typer.Option([], "--negatives", metavar="FILE", help="Files of negative examples."),
+    data: list[str] = typer.Option([], "--data", metavar="FILE", help="Files with a label column (see --label-field)."),
+    label_field: Optional[str] = typer.Option(None, "--label-field", metavar="NAME", help="The label column of --data files."),
+    field: str = typer.Option("text", "--field", metavar="NAME", help="The text field."),
+    holdout: float = typer.Option(0.1, "--holdout", min=0.0, max=0.9, help="Share held out for precision/recall."),
+    epoch: int = typer.Option(10, "--epoch", min=1),
+    lr: float = typer.Option(0.5, "--lr", min=0.001),
+    word_ngrams: int = typer.Option(2, "--word-ngrams", min=1, max=5),
+    dim: int = typer.Option(64, "--dim", min=2),
+    threads: int = typer.Option(1, "--threads", min=1, help="fastText threads (1 gives the same model every time)."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Train a fastText quality classifier for the `classifier` stage; prints held-out precision and recall."""
+    from curate.api import train_classifier as train
+
+    with _errors():
+        metrics = train(output, field=field, positives=positives, negatives=negatives, data=data, label_field=label_field,
+                        holdout=holdout, epoch=epoch, lr=lr, word_ngrams=word_ngrams, dim=dim, threads=threads, seed=seed)
+        table = Table(title=f"{output}: trained on {metrics['train']:,}, held out {metrics['held_out']:,}", title_justify="left")
+        for column in ("label", "precision", "recall", "support"):
+            table.add_column(column, justify="left" if column == "label" else "right")
+        for label, values in (metrics.get("held_out_metrics") or {}).items():
+            table.add_row(label, *(f"{values[k]:.3f}" if values[k] is not None else "—" for k in ("precision", "recall")), f"{values['support']:,}")
+        out.print(table)
 
 
 @app.command("demo-data")
@@ -130,6 +168,49 @@ def _stats_table(stats: dict[str, Any]) -> None:
         reasons = "\n".join(f"{reason} {count:,}" for reason, count in stage["removed"].items())
         table.add_row(stage["name"], stage["use"], f"{stage['in']:,}", f"{stage['out']:,}", f"{removed:,}", reasons, f"{stage['seconds']:.2f}")
     out.print(table)
+
+
+def _stage_detail(stage: dict[str, Any]) -> None:
+    """Rules: records failing each (a record can fail several) beside those removed under it (the first
+    it failed); then each score's histogram."""
+    out.print(f"[bold]{stage['name']}[/] ({stage['use']}): {stage['in']:,} in, {stage['out']:,} out, {sum(stage['removed'].values()):,} removed")
+    failed = stage.get("failed")
+    reasons = list(dict.fromkeys([*(stage.get("rules") or []), *stage["removed"], *(failed or {})]))
+    if reasons:
+        table = Table(title_justify="left")
+        for column, justify in (("rule / reason", "left"), ("failed", "right"), ("removed under it", "right"), ("% of in", "right")):
+            table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        for reason in reasons:
+            fails = failed.get(reason, 0) if failed is not None else None
+            removed = stage["removed"].get(reason, 0)
+            share = (fails if fails is not None else removed) / stage["in"] if stage["in"] else 0.0
+            table.add_row(reason, f"{fails:,}" if fails is not None else "—", f"{removed:,}", f"{share:.1%}")
+        out.print(table)
+    for column, histogram in (stage.get("histograms") or {}).items():
+        edges, counts = histogram["edges"], histogram["counts"]
+        total = max(1, sum(counts) + histogram["null"])
+        table = Table(title=column, title_justify="left", box=None, padding=(0, 1))
+        for name, justify in (("bin", "left"), ("records", "right"), ("", "left")):
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for i, n in enumerate(counts):
+            low = "-inf" if i == 0 else f"{edges[i]:g}"
+            high = "+inf" if i == len(counts) - 1 else f"{edges[i + 1]:g}"
+            table.add_row(f"[{low}, {high})", f"{n:,}", "█" * round(40 * n / total))
+        if histogram["null"]:
+            table.add_row("null", f"{histogram['null']:,}", "")
+        out.print(table)
+
+
+def _samples(result: Any, reason: str, count: int, stage: str | None) -> None:
+    import polars as pl
+
+    frame = result.removed(stage=stage).filter(pl.col("reason") == reason).head(count).collect()
+    if not frame.height:
+        known = sorted(result.stats.get("removed_by_reason", {}))
+        raise ConfigError(f"no records removed for reason {reason!r}" + (f" by stage {stage!r}" if stage else "") + f" (reasons in this run: {', '.join(known) or 'none'})")
+    for number, record in enumerate(frame.iter_rows(named=True), 1):
+        out.print(f"[bold]{number}.[/] {record.get(result.id_field)}  stage [bold]{record['stage']}[/], reason [bold]{record['reason']}[/]")
+        _record({k: v for k, v in record.items() if k not in ("stage", "reason")})
 
 
 def _explain(answer: dict[str, Any]) -> None:

@@ -111,6 +111,19 @@ def demo_records(problems: int = 2000, seed: int = 7) -> tuple[list[dict[str, An
     for record in rng.sample(originals, problems // 50):
         records.append({**record, "id": f"demo-{len(records):05d}", "problem": record["problem"].replace("?", ", to the nearest whole number?"), "answer": ""})
         planted["no_answer"] += 1
+    for record in rng.sample(originals, problems // 50):  # rewards for these are easy to hack: math-problems removes them
+        kind = rng.choice(["multiple_choice", "proof", "yes_no"])
+        answer = record["answer"]
+        if kind == "multiple_choice":
+            options = [answer, str(rng.randint(1, 99)), str(rng.randint(100, 999)), str(rng.randint(1000, 9999))]
+            rng.shuffle(options)
+            text = record["problem"] + "\n" + "\n".join(f"({letter}) {option}" for letter, option in zip("ABCD", options))
+        elif kind == "proof":
+            text, answer = "Prove that " + record["problem"][0].lower() + record["problem"][1:].rstrip("?") + " has a unique answer.", "proof"
+        else:
+            text, answer = "Is the answer to the following a prime number? " + record["problem"], "no"
+        records.append({**record, "id": f"demo-{len(records):05d}", "problem": text, "answer": answer})
+        planted[kind] = planted.get(kind, 0) + 1
     rng.shuffle(records)
     for line in BAD_LINES:
         records.insert(rng.randrange(len(records)), line)
@@ -131,4 +144,9 @@ def write_demo_data(directory: str | Path, problems: int = 2000, seed: int = 7) 
     (directory / "problems-0.jsonl").write_text("\n".join(lines[:half]) + "\n", encoding="utf-8")
     data = ("\n".join(lines[half:]) + "\n").encode("utf-8")
     (directory / "problems-1.jsonl.zst").write_bytes(zstandard.ZstdCompressor(level=10).compress(data))
+    # a made-up "benchmark" that some training problems leak into: decontaminate removes them
+    leaked = [r for r in records if isinstance(r, dict) and r.get("answer")][: max(3, problems // 100)]
+    benchmark = [{"question": r["problem"], "answer": r["answer"]} for r in leaked]
+    (directory / "benchmark.jsonl").write_text("".join(json.dumps(b) + "\n" for b in benchmark), encoding="utf-8")
+    planted["benchmark_problems"] = len(benchmark)
     return {"records": len(lines), "planted": planted}

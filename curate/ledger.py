@@ -50,12 +50,21 @@ class StageCount:
     removed: Counter = field(default_factory=Counter)
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    failed: Counter | None = None
+    """Every rule that failed, per rule (a record failing several counts under each); removal counts only the first."""
+    histograms: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def add(self, part: dict[str, Any]) -> None:
         self.into += part.get("in", 0)
         self.out += part.get("out", 0)
         self.removed.update(part.get("removed", {}))
         self.seconds += part.get("seconds", 0.0)
+        if "failed" in part:
+            self.failed = (self.failed or Counter()) + Counter(part["failed"])
+        for column, histogram in part.get("histograms", {}).items():
+            total = self.histograms.setdefault(column, {"edges": histogram["edges"], "counts": [0] * len(histogram["counts"]), "null": 0})
+            total["counts"] = [a + b for a, b in zip(total["counts"], histogram["counts"])]
+            total["null"] += histogram["null"]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -65,6 +74,8 @@ class StageCount:
             "out": self.out,
             "removed": dict(sorted(self.removed.items())),
             "seconds": round(self.seconds, 3),
+            **({"failed": dict(sorted(self.failed.items()))} if self.failed is not None else {}),
+            **({"histograms": self.histograms} if self.histograms else {}),
             **self.extra,
         }
 

@@ -24,6 +24,7 @@ group reduce → … → verify (read back every output file) → publish (renam
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -152,6 +153,7 @@ class Runner:
         started_at = datetime.now(timezone.utc)
         started = time.perf_counter()
         files = cio.find_input_files(self.config.input.path, self.config.input.format, exclude=self.layout.root)
+        self._prepare_stages()
         fingerprint = self._fingerprint(files)
         self._check_foreign_directory()
         created = not self.layout.root.exists()
@@ -283,7 +285,7 @@ class Runner:
                     source=shard.source,
                     settled=shard.settled,
                     record=record,
-                    stages=maps,
+                    stages=[],  # sent once per phase (shared below), not with every task
                     group=group,
                     partitions=partitions,
                     output=output,
@@ -291,7 +293,7 @@ class Runner:
                 )
                 specs.append((shard.name, work.run_segment, segment))
             label = " → ".join([s.name for s in maps] + ([f"{group.name} keys"] if group else ["write kept"]))
-            done = self._phase(f"segment-{index}", label, specs, records=lambda r: r["rows"])
+            done = self._phase(f"segment-{index}", label, specs, records=lambda r: r["rows"], stages=maps)
             next_shards = []
             for shard in shards:
                 result = done[shard.name]
@@ -335,8 +337,11 @@ class Runner:
         tasks: list[tuple[str, Callable[[Any], Any], Any]],
         *,
         records: Callable[[dict[str, Any]], int] | None = None,
+        stages: list[MapStage] | None = None,
     ) -> dict[str, Any]:
-        """Run tasks that have no done-marker yet, a bounded number in flight; return every task's result."""
+        """Run tasks that have no done-marker yet, a bounded number in flight; return every task's result.
+        `stages` go to the object store once and replace each spec's `stages` on the worker (numpy state,
+        such as an n-gram index, is then shared by the workers of a node, not copied per task)."""
         results: dict[str, Any] = {}
         todo = []
         for key, fn, spec in tasks:
@@ -352,13 +357,14 @@ class Runner:
         handle = self.progress.phase(label, len(tasks), len(results), records is not None)
         phase_started = time.perf_counter()
         window = max(4, 2 * self.cpus)
+        shared = ray.put(stages) if stages and todo else None
         in_flight: dict[Any, str] = {}
         position = 0
         try:
             while position < len(todo) or in_flight:
                 while position < len(todo) and len(in_flight) < window:
                     key, fn, spec, marker = todo[position]
-                    in_flight[_task.remote(fn, spec, marker)] = key
+                    in_flight[_task.remote(fn, spec, marker, shared)] = key
                     position += 1
                 ready, _ = ray.wait(list(in_flight), num_returns=1)
                 ready, _ = ray.wait(list(in_flight), num_returns=len(in_flight), timeout=0)
@@ -401,6 +407,14 @@ class Runner:
         return totals
 
     # ------------------------------------------------------------ planning helpers
+
+    def _prepare_stages(self) -> None:
+        """Each stage's one-off work on the driver (a decontamination index): once per run, shared by all tasks."""
+        for stage in self.config.stages:
+            try:
+                stage.prepare()
+            except (ValueError, OSError) as err:
+                raise ConfigError(f"stage {stage.name!r} ({stage.use}): {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
 
     def _fingerprint(self, files: list[cio.InputFile]) -> str:
         data = {
@@ -641,9 +655,11 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
 # SPREAD: tasks go to every node from the start, as Ray Data does for reads; Ray's default would fill
 # the driver's node first and leave a cluster idle on small or quick phases.
 @ray.remote(num_cpus=1, max_retries=2, scheduling_strategy="SPREAD")
-def _task(fn: Callable[[Any], Any], spec: Any, marker: str) -> Any:
+def _task(fn: Callable[[Any], Any], spec: Any, marker: str, stages: list[MapStage] | None = None) -> Any:
     """Runs on a worker: the task body, then its done-marker (unless it reported bad input).
     Retried by Ray only when a worker or node dies, never on an exception."""
+    if stages is not None:
+        spec = dataclasses.replace(spec, stages=stages)
     result = fn(spec)
     if isinstance(result, dict):
         if "error" in result:

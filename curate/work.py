@@ -14,6 +14,7 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from curate import ledger
@@ -23,6 +24,7 @@ from curate.columns import (
     DROP_DUPLICATE_OF,
     DUPLICATE_OF,
     ERROR,
+    FAILED,
     ID,
     INPUT_STAGE,
     KEY,
@@ -319,6 +321,9 @@ def _apply_map_stage(stage: MapStage, frame: pl.DataFrame, spec: SegmentSpec, co
         except Exception as err:
             raise StageError(f"stage {stage.name!r} ({stage.use}) failed on shard {spec.shard}: {_one_line(err)}") from err
         _check_contract(stage, frame, out)
+        extra = _rule_counts(stage, out)
+        if FAILED in out.columns:
+            out = out.drop(FAILED)
         if DROP in out.columns:
             dropped = out[DROP].is_not_null()
             removed = out.filter(dropped)
@@ -332,9 +337,27 @@ def _apply_map_stage(stage: MapStage, frame: pl.DataFrame, spec: SegmentSpec, co
         else:
             reasons, frame = {}, out
     else:
-        reasons = {}
-    counts[stage.name] = {"in": into, "out": frame.height, "removed": reasons, "seconds": time.perf_counter() - started}
+        reasons, extra = {}, {}
+    counts[stage.name] = {"in": into, "out": frame.height, "removed": reasons, "seconds": time.perf_counter() - started, **extra}
     return frame
+
+
+def _rule_counts(stage: MapStage, out: pl.DataFrame) -> dict[str, Any]:
+    """Every failing rule of every record (not only the first, which is the removal reason), and the
+    score histograms, over all records the stage saw."""
+    extra: dict[str, Any] = {}
+    if FAILED in out.columns:
+        failed = out[FAILED].explode().drop_nulls()
+        extra["failed"] = dict(failed.value_counts().iter_rows()) if len(failed) else {}
+    histograms = {}
+    for column, edges in stage.histograms().items():
+        values = out[column].cast(pl.Float64).to_numpy()
+        missing = np.isnan(values)
+        bins = np.searchsorted(np.asarray(edges[1:-1], dtype=np.float64), values[~missing], side="right")
+        histograms[column] = {"edges": list(edges), "counts": np.bincount(bins, minlength=len(edges) - 1).tolist(), "null": int(missing.sum())}
+    if histograms:
+        extra["histograms"] = histograms
+    return extra
 
 
 def _check_contract(stage: Stage, before: pl.DataFrame, after: Any) -> None:
@@ -346,11 +369,16 @@ def _check_contract(stage: Stage, before: pl.DataFrame, after: Any) -> None:
     missing = [c for c in before.columns if c not in after.columns]
     if missing:
         raise StageError(f"{where}: apply() dropped columns {missing}")
-    undeclared = [c for c in after.columns if c not in before.columns and c != DROP and c not in stage.writes()]
+    undeclared = [c for c in after.columns if c not in before.columns and c not in (DROP, FAILED) and c not in stage.writes()]
     if undeclared:
         raise StageError(f"{where}: apply() added columns {undeclared} that writes() does not declare")
     if DROP in after.columns and after[DROP].dtype not in (pl.String, pl.Null):
         raise StageError(f"{where}: the DROP column must hold reason strings, not {after[DROP].dtype}")
+    if FAILED in after.columns and after[FAILED].dtype not in (pl.List(pl.String), pl.List(pl.Null), pl.Null):
+        raise StageError(f"{where}: the FAILED column must hold lists of rule names, not {after[FAILED].dtype}")
+    for column in stage.histograms() if isinstance(stage, MapStage) else ():
+        if column not in after.columns or not (after[column].dtype.is_numeric() or after[column].dtype == pl.Boolean):
+            raise StageError(f"{where}: histogram column {column!r} must be a numeric column the stage writes")
 
 
 def _group_keys(stage: GroupStage, frame: pl.DataFrame, spec: SegmentSpec) -> dict[str, dict[str, str]]:

@@ -48,3 +48,23 @@ def test_demo_pipeline_removes_what_was_planted(tmp_path, ray_address):
     assert expected["exact_duplicate"] >= planted["exact_duplicates"]
     assert run.stats["input"] == summary["records"] == len(records)
     assert json.loads((tmp_path / "run" / "stats.json").read_text())["ledger"] == "balanced"
+
+
+def test_math_rl_pipeline_on_the_demo_data(tmp_path, ray_address):
+    """pipelines/math-rl.yaml as `make demo` runs it: the planted unverifiable problems and the
+    problems leaked into the demo benchmark are removed, each under its reason."""
+    summary = write_demo_data(tmp_path / "data", problems=600, seed=11)
+    run = curate.run(
+        ROOT / "pipelines" / "math-rl.yaml",
+        input=str(tmp_path / "data" / "problems-*"),
+        output=tmp_path / "rl",
+        set=[f"decontaminate.against=[{tmp_path / 'data' / 'benchmark.jsonl'}]", "decontaminate.n=13"],
+        ray_address=ray_address,
+    )
+    by_reason = run.stats["removed_by_reason"]
+    planted = summary["planted"]
+    assert by_reason["multiple_choice"] == planted["multiple_choice"] and by_reason["proof"] == planted["proof"]
+    assert by_reason.get("yes_no", 0) + by_reason.get("yes_no_answer", 0) == planted["yes_no"]
+    assert by_reason["contaminated:benchmark.jsonl"] >= planted["benchmark_problems"] - 2  # some leaked ones go earlier, as duplicates
+    kept = run.kept().collect()
+    assert not kept["problem"].str.starts_with("Prove that").any() and run.stats["ledger"] == "balanced"

@@ -5,11 +5,15 @@ from __future__ import annotations
 import importlib
 
 from curate.stages.base import GroupStage, MapStage, Stage, StageParams
+from curate.stages.classifier import Classifier
+from curate.stages.decontaminate import Decontaminate
 from curate.stages.exact_dedup import ExactDedup
 from curate.stages.filter import Filter
+from curate.stages.filter_set import FilterSet
+from curate.stages.language import Language
 from curate.stages.minhash_dedup import MinHashDedup
 
-BUILTIN: dict[str, type[Stage]] = {cls.use: cls for cls in (ExactDedup, Filter, MinHashDedup)}
+BUILTIN: dict[str, type[Stage]] = {cls.use: cls for cls in (Classifier, Decontaminate, ExactDedup, Filter, FilterSet, Language, MinHashDedup)}
 
 __all__ = ["BUILTIN", "GroupStage", "MapStage", "Stage", "StageParams", "stage_type"]
 

@@ -58,6 +58,11 @@ class Stage:
         """Called with the columns the stage will see, once the input is read and before any stage runs;
         raise ValueError to stop the run with a configuration error."""
 
+    def prepare(self) -> None:
+        """One-off work on the driver before the run (load or build a model, an index), kept on `self`:
+        the runner ships the stage to the workers once per phase. Raise ValueError or OSError for a
+        configuration error."""
+
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "use": self.use or type(self).__qualname__, **self.params.model_dump(mode="json")}
 
@@ -68,6 +73,12 @@ class Stage:
 class MapStage(Stage):
     def apply(self, df: pl.DataFrame) -> pl.DataFrame:
         raise NotImplementedError
+
+    def histograms(self) -> dict[str, list[float]]:
+        """Score column -> bin edges. The runner counts every record the stage sees into fixed bins
+        (values below the first edge in the first bin, above the last in the last; nulls and NaN apart)
+        and stores the sums in stats.json."""
+        return {}
 
 
 class GroupStage(Stage):

@@ -1,0 +1,65 @@
+"""Word n-gram indexes for decontamination: which records share an n-gram with a benchmark text.
+
+Texts are compared after a normalisation that ignores formatting: NFKC, lowercase, every run of
+characters that are not letters or digits becomes a space (so `\\frac{1}{2}` and `frac 1 2`, or
+"x^2+1" and "x 2 1", compare equal), and each CJK character is a word of its own (Chinese and Japanese
+have no spaces between words).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from curate.kernels import ngrams as kernel
+from curate.minhash import arrow_buffers
+
+_CJK = r"([\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}])"
+
+
+def ngram_text(text: pl.Expr) -> pl.Expr:
+    """The normalised form that n-grams are taken from."""
+    return text.str.normalize("NFKC").str.to_lowercase().str.replace_all(r"[^\p{L}\p{N}]+", " ").str.replace_all(_CJK, " $1 ")
+
+
+def _buffers(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    clean = pl.DataFrame({"t": texts.cast(pl.String).fill_null("")}).select(ngram_text(pl.col("t"))).to_series()
+    return arrow_buffers(clean)
+
+
+@dataclass(frozen=True)
+class NgramIndex:
+    """Sorted distinct n-gram hashes of some texts, each with the owner (a source number) that has it
+    first; texts shorter than n words (but at least `min_words`) are indexed whole."""
+
+    n: int
+    hashes: np.ndarray
+    owners: np.ndarray
+    widths: np.ndarray
+    """The word counts of the short texts indexed whole: records are searched for these widths too."""
+
+    @classmethod
+    def build(cls, texts: pl.Series, owners: np.ndarray, n: int, min_words: int) -> NgramIndex:
+        data, offsets = _buffers(texts)
+        counts = np.empty(len(texts), dtype=np.int64)
+        hashes = kernel.ngram_hashes(data, offsets, n, min_words, counts)
+        owner_of = np.repeat(np.asarray(owners, dtype=np.int32), counts)
+        unique, first = np.unique(hashes, return_index=True)  # the first source that has an n-gram owns it
+        token_counts = _word_counts(texts)
+        short = token_counts[(token_counts < n) & (token_counts >= min_words)]
+        return cls(n, unique, owner_of[first], np.unique(short).astype(np.int64))
+
+    def match(self, texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+        """Per text: the number of its n-grams found in the index, and the owner of the first one (-1: none)."""
+        data, offsets = _buffers(texts)
+        found = np.empty(len(texts), dtype=np.int64)
+        first = np.empty(len(texts), dtype=np.int32)
+        kernel.match(data, offsets, self.n, self.widths, self.hashes, self.owners, first, found)
+        return found, first
+
+
+def _word_counts(texts: pl.Series) -> np.ndarray:
+    clean = pl.DataFrame({"t": texts.cast(pl.String).fill_null("")}).select(ngram_text(pl.col("t")))
+    return clean.select(pl.col("t").str.count_matches(r"\S+")).to_series().to_numpy().astype(np.int64)

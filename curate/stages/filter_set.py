@@ -1,0 +1,113 @@
+"""filter_set: apply every rule of a named filter set (filters/NAME.yaml) to one field.
+
+Score first: each rule's score becomes a column `<stage>_<score>` on every record, kept and removed, so
+thresholds can be changed later without recomputing. A record failing several rules is counted under
+each (stats: `failed`) and removed once, under the first failing rule in the set's order (`removed`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+from pydantic import field_validator, model_validator
+
+from curate import filter_sets
+from curate.columns import DROP, FAILED
+from curate.rules import SCORES
+from curate.stages.base import MapStage, StageParams
+
+
+class FilterSetParams(StageParams):
+    path: str
+    """A filter set: a YAML file, or the name of one of the project's (gopher-quality, c4, ...)."""
+    field: str = "text"
+    answer_field: str | None = None
+    """For rules on the reference answer (`field: answer` in the set); without it they are skipped."""
+    skip: list[str] = []
+    """Reasons of rules not to apply."""
+
+    @field_validator("path")
+    @classmethod
+    def _loads(cls, value: str) -> str:
+        filter_sets.load(value)  # a typo in the set fails with the pipeline's configuration errors
+        return value
+
+    @model_validator(mode="after")
+    def _skipped_rules_exist(self) -> FilterSetParams:
+        unknown = sorted(set(self.skip) - {r.reason for r in filter_sets.load(self.path).rules})
+        if unknown:
+            raise ValueError(f"skip: no rule {', '.join(unknown)} in {self.path}")
+        return self
+
+
+class FilterSet(MapStage):
+    use = "filter_set"
+    Params = FilterSetParams
+    params: FilterSetParams
+
+    def __init__(self, name: str, params: StageParams | None = None, **kwargs: Any):
+        super().__init__(name, params, **kwargs)
+        self.set = filter_sets.load(self.params.path)
+        self.rules = [r for r in self.set.rules if r.reason not in self.params.skip and (r.field == "text" or self.params.answer_field)]
+
+    def _column(self, rule: filter_sets.Rule) -> str:
+        return f"{self.name}_{rule.column_suffix}"
+
+    def _field(self, rule: filter_sets.Rule) -> str:
+        return self.params.answer_field if rule.field == "answer" else self.params.field
+
+    def text_fields(self) -> tuple[str, ...]:
+        return (self.params.field,)
+
+    def reads(self) -> tuple[str, ...]:
+        return (self.params.field,) + ((self.params.answer_field,) if self.params.answer_field else ())
+
+    def writes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self._column(r) for r in self.rules))
+
+    def reasons(self) -> tuple[str, ...]:
+        return tuple(r.reason for r in self.rules)
+
+    def histograms(self) -> dict[str, list[float]]:
+        return {self._column(r): _edges(r) for r in self.rules}
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "rules": [r.model_dump(exclude_none=True) for r in self.rules]}
+
+    def apply(self, df: pl.DataFrame) -> pl.DataFrame:
+        scores = {}
+        for rule in self.rules:
+            column = self._column(rule)
+            if column not in scores:
+                scores[column] = SCORES[rule.score](pl.col(self._field(rule)), **rule.args).cast(pl.Float64).alias(column)
+        scored = df.lazy().with_columns(scores.values())
+        failing = []
+        for rule in self.rules:
+            value = pl.col(self._column(rule))
+            fails = pl.lit(False)
+            if rule.min is not None:
+                fails = fails | (value < rule.min)
+            if rule.max is not None:
+                fails = fails | (value > rule.max)
+            failing.append(pl.when(fails.fill_null(False) & value.is_not_nan()).then(pl.lit(rule.reason)))
+        return scored.with_columns(
+            pl.coalesce(failing).alias(DROP),
+            pl.concat_list(failing).list.drop_nulls().alias(FAILED),
+        ).collect()
+
+
+def _edges(rule: filter_sets.Rule) -> list[float]:
+    """The rule's bins, or ten around its threshold(s): fixed per rule, so that shards' histograms add up."""
+    if rule.bins:
+        return list(rule.bins)
+    if rule.max == 0 and rule.min is None:  # a yes/no score
+        return [0.0, 0.5, 1.0]
+    low = rule.min if rule.min is not None else 0.0
+    high = rule.max if rule.max is not None else low * 4 if low > 0 else 1.0
+    if rule.min is not None and rule.max is None:
+        low, high = 0.0, rule.min * 2 if rule.min > 0 else 1.0
+    elif rule.min is None:
+        low, high = 0.0, rule.max * 2 if rule.max > 0 else 1.0
+    step = (high - low) / 10
+    return [round(low + i * step, 6) for i in range(11)]

@@ -1,0 +1,78 @@
+"""language: keep records in the allowed languages, by fastText's 176-language identifier (lid.176.ftz).
+
+Scores first: `<stage>_language` (the top language) and `<stage>_score` (its probability) stay on
+every record. Math in LaTeX confuses the identifier (an English problem full of `$...$` scores about
+0.5), so math and LaTeX commands are taken out before identification unless `strip_math: false`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+from pydantic import Field, field_validator
+
+from curate import fasttext_models
+from curate.columns import DROP
+from curate.stages.base import MapStage, StageParams
+
+_MATH = r"(?s)\$\$.*?\$\$|\$[^$]*\$|\\\(.*?\\\)|\\\[.*?\\\]|\\[A-Za-z]+|[{}^_]"
+
+
+class LanguageParams(StageParams):
+    field: str = "text"
+    languages: list[str] = Field(["en"], min_length=1)
+    """ISO 639 codes as lid.176 names them: en, de, fr, zh, ja, ru, ..."""
+    min_score: float = Field(0.65, ge=0.0, le=1.0)
+    """The top language's probability must reach this (0.65 as in FineWeb for English)."""
+    strip_math: bool = True
+
+    @field_validator("languages")
+    @classmethod
+    def _codes(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not v.replace("_", "").replace("-", "").isalnum()]
+        if bad:
+            raise ValueError(f"not language codes: {bad}")
+        return [v.removeprefix("__label__") for v in value]
+
+
+class Language(MapStage):
+    use = "language"
+    Params = LanguageParams
+    params: LanguageParams
+
+    def __init__(self, name: str, params: StageParams | None = None, **kwargs: Any):
+        super().__init__(name, params, **kwargs)
+        self.model_path: str | None = None
+
+    def prepare(self) -> None:
+        self.model_path = str(fasttext_models.lid176_path())
+        fasttext_models.load(self.model_path)
+
+    def text_fields(self) -> tuple[str, ...]:
+        return (self.params.field,)
+
+    def writes(self) -> tuple[str, ...]:
+        return (f"{self.name}_language", f"{self.name}_score")
+
+    def reasons(self) -> tuple[str, ...]:
+        return ("language:<code>", "language_score_low")
+
+    def histograms(self) -> dict[str, list[float]]:
+        return {f"{self.name}_score": [round(0.1 * i, 1) for i in range(11)]}
+
+    def apply(self, df: pl.DataFrame) -> pl.DataFrame:
+        model = fasttext_models.load(self.model_path or str(fasttext_models.lid176_path()))
+        text = df[self.params.field]
+        if self.params.strip_math:
+            text = text.str.replace_all(_MATH, " ")
+        labels, probabilities = fasttext_models.predict(model, fasttext_models.one_line(text), k=1)
+        language = pl.Series(f"{self.name}_language", [row[0] if row else None for row in labels], dtype=pl.String)
+        score = pl.Series(f"{self.name}_score", np.array([row[0] if len(row) else 0.0 for row in probabilities], dtype=np.float64))
+        allowed = language.is_in(self.params.languages)
+        drop = (
+            pl.when(~allowed).then(pl.lit("language:") + language)
+            .when(score < self.params.min_score).then(pl.lit("language_score_low"))
+        )
+        return df.with_columns(language, score).with_columns(drop.alias(DROP))

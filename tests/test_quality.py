@@ -1,0 +1,157 @@
+"""Quality stages end to end: filter_set (per-rule counts, histograms), decontaminate, language,
+classifier and train-classifier, and `curate stats --stage / --samples`."""
+
+import json
+import random
+
+import polars as pl
+import pytest
+
+import curate
+from curate.config import build_pipeline
+from curate.errors import ConfigError
+from curate.ngrams import _word_counts
+from tests.conftest import pipeline, run_cli, write_jsonl
+
+PROBLEMS = [
+    {"id": "ok1", "problem": "What is the remainder when 2208 is divided by 19?", "answer": "4"},
+    {"id": "proof", "problem": "Prove that there are infinitely many primes. (a) Find one. (b) Find two.", "answer": "2"},
+    {"id": "mc", "problem": "Which is prime?\n(A) 4\n(B) 6\n(C) 7\n(D) 9", "answer": "C"},
+    {"id": "yn", "problem": "Is 91 prime?", "answer": "No"},
+    {"id": "noans", "problem": "Compute $3 \\cdot 7$.", "answer": ""},
+    {"id": "ok2", "problem": "Find the sum of the roots of $x^2 - 5x + 6 = 0$.", "answer": "5"},
+]
+
+
+def run(tmp_path, stages, *, ray_address, **input_options):
+    config = pipeline(tmp_path, stages, **input_options)
+    return curate.run(config, ray_address=ray_address)
+
+
+def test_filter_set_counts_every_failing_rule_and_removes_under_the_first(tmp_path, ray_address):
+    write_jsonl(tmp_path / "in" / "a.jsonl", PROBLEMS)
+    result = run(tmp_path, [{"name": "math", "use": "filter_set", "path": "math-problems", "field": "problem", "answer_field": "answer"}], ray_address=ray_address, text_fields=["problem"])
+    stage = result.stats["stages"][1]
+    assert stage["removed"] == {"multiple_choice": 1, "no_answer": 1, "proof": 1, "yes_no": 1}
+    assert stage["failed"]["multi_part"] == 1 and stage["failed"]["proof"] == 1 and stage["failed"]["yes_no_answer"] == 1
+    assert stage["histograms"]["math_option_labels"]["counts"][-1] == 1 and sum(stage["histograms"]["math_proof"]["counts"]) == len(PROBLEMS)
+    kept = result.kept().collect()
+    assert kept["id"].to_list() == ["ok1", "ok2"] and kept["math_proof"].to_list() == [0.0, 0.0]  # scores stay on kept records
+    removed = result.removed().collect()
+    assert removed.filter(pl.col("id") == "proof")["math_multi_part"].item() == 1.0  # ... and on removed ones
+
+    detail = run_cli("stats", str(tmp_path / "out"), "--stage", "math")
+    assert detail.returncode == 0, detail.stderr
+    assert "multi_part" in detail.stdout and "math_option_labels" in detail.stdout
+    samples = run_cli("stats", str(tmp_path / "out"), "--samples", "yes_no")
+    assert samples.returncode == 0 and "Is 91 prime?" in samples.stdout
+    missing = run_cli("stats", str(tmp_path / "out"), "--samples", "nonsense")
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "reasons in this run" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"path": "no-such-set"}, "no filter set 'no-such-set'"),
+        ({"path": "math-problems", "skip": ["nope"]}, "skip: no rule nope"),
+    ],
+)
+def test_filter_set_errors_name_the_stage(params, message):
+    with pytest.raises(ConfigError, match=message):
+        build_pipeline({"name": "x", "input": "a.jsonl", "output": "o", "stages": [{"name": "q", "use": "filter_set", **params}]})
+
+
+def test_a_broken_filter_set_names_its_file_and_rule(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nrules:\n  - reason: short\n    score: no_such_score\n    min: 3\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: rules.0: .*unknown score 'no_such_score'"):
+        build_pipeline({"name": "x", "input": "a.jsonl", "output": "o", "stages": [{"name": "q", "use": "filter_set", "path": str(bad)}]})
+
+
+def test_decontaminate_against_benchmark_files(tmp_path, ray_address):
+    bench = tmp_path / "bench"
+    write_jsonl(bench / "aime.jsonl", [{"problem": "Every morning Aya goes for a $9$-kilometer-long walk and stops at a coffee shop afterwards. Find the time."}])
+    (bench / "math.json").write_text(json.dumps([{"question": "芳芳买了一本书有99页，看了90页，她还剩多少页没有看？", "answer": 9}]))
+    records = [
+        {"id": "copy", "text": "Intro. EVERY morning, Aya goes for a 9 kilometer long walk and stops at a coffee shop afterwards!"},
+        {"id": "zh", "text": "题目：芳芳买了一本书有99页，看了90页，她还剩多少页没有看？"},
+        {"id": "clean", "text": "Every morning Bob goes for a swim and then he has breakfast with his family at home."},
+    ]
+    write_jsonl(tmp_path / "in" / "a.jsonl", records)
+    stage = {"name": "decon", "use": "decontaminate", "against": [str(bench / "*.json*")], "n": 8}
+    result = run(tmp_path, [stage], ray_address=ray_address)
+    assert result.stats["removed_by_reason"] == {"contaminated:aime.jsonl": 1, "contaminated:math.json": 1}
+    assert result.kept().collect()["decon_matches"].to_list() == [0]
+    assert {b["name"] for b in result.manifest["pipeline"]["stages"][0]["benchmarks"]} == {"aime.jsonl", "math.json"}
+
+
+def test_decontaminate_errors_before_any_work(tmp_path, ray_address):
+    write_jsonl(tmp_path / "in" / "a.jsonl", [{"id": "1", "text": "x"}])
+    write_jsonl(tmp_path / "b.jsonl", [{"other": "field"}])
+    for against, message in (([str(tmp_path / "none*.jsonl")], "no benchmark files match"), ([str(tmp_path / "b.jsonl")], "none of the fields")):
+        with pytest.raises(ConfigError, match=message):
+            run(tmp_path, [{"name": "decon", "use": "decontaminate", "against": against}], ray_address=ray_address)
+        assert not (tmp_path / "out").exists()
+
+
+def test_decontaminate_on_the_real_benchmarks(tmp_path, ray_address, shared_data):
+    math500 = pl.read_ndjson(shared_data / "math" / "math500" / "test.jsonl")
+    train = pl.read_ndjson(shared_data / "math" / "gsm8k" / "train.jsonl").head(300)
+    problems = math500["problem"].head(50)
+    records = [{"id": f"m{i}", "text": p} for i, p in enumerate(problems)] + [{"id": f"g{i}", "text": q} for i, q in enumerate(train["question"])]
+    write_jsonl(tmp_path / "in" / "a.jsonl", records)
+    against = [str(shared_data / "math" / "math500" / "test.jsonl"), str(shared_data / "math" / "benchmarks" / "*.jsonl")]
+    result = run(tmp_path, [{"name": "decon", "use": "decontaminate", "against": against}], ray_address=ray_address)
+    removed = result.removed().collect()
+    assert set(removed.filter(pl.col("id").str.starts_with("m"))["reason"]) == {"contaminated:test.jsonl"}
+    long_enough = int((_word_counts(problems) >= 6).sum())  # shorter texts are not indexed (min_words)
+    assert long_enough >= 45 and removed.filter(pl.col("id").str.starts_with("m")).height == long_enough
+    assert removed.filter(pl.col("id").str.starts_with("g")).height <= 3  # GSM8K train shares no 13-grams with these sets, bar boilerplate
+
+
+def test_language_stage(tmp_path, ray_address):
+    records = [
+        {"id": "en", "text": "The committee will meet again next week to discuss the budget for the coming year."},
+        {"id": "fr", "text": "Le comité se réunira de nouveau la semaine prochaine pour discuter du budget de l'année."},
+        {"id": "math", "text": "Compute $\\int_0^1 x^2\\,dx$ and simplify $\\frac{a^2-b^2}{a-b}$ when $a \\neq b$, then evaluate the result."},
+        {"id": "empty", "text": "   "},
+    ]
+    write_jsonl(tmp_path / "in" / "a.jsonl", records)
+    result = run(tmp_path, [{"name": "lang", "use": "language", "languages": ["en"]}], ray_address=ray_address)
+    assert result.kept().collect()["id"].to_list() == ["en", "math"]
+    assert result.stats["removed_by_reason"] == {"language:fr": 1, "language_score_low": 1}
+    assert result.kept().collect()["lang_score"].min() >= 0.65
+
+
+def _labelled_files(tmp_path):
+    rng = random.Random(0)
+    good = [f"word{i}" for i in range(300)] + ["the", "of", "and"] * 30
+    bad = [f"spam{i}" for i in range(300)] + ["the", "of", "and"] * 30
+    write_jsonl(tmp_path / "pos.jsonl", [{"text": " ".join(rng.choice(good) for _ in range(30))} for _ in range(300)])
+    write_jsonl(tmp_path / "neg.jsonl", [{"text": " ".join(rng.choice(bad) for _ in range(30))} for _ in range(300)])
+    return rng, good, bad
+
+
+def test_train_classifier_then_classifier_stage(tmp_path, ray_address):
+    rng, good, bad = _labelled_files(tmp_path)
+    model = tmp_path / "quality.bin"
+    done = run_cli("train-classifier", "-o", str(model), "--positives", str(tmp_path / "pos.jsonl"), "--negatives", str(tmp_path / "neg.jsonl"))
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((tmp_path / "quality.bin.json").read_text())
+    assert metrics["held_out"] > 30 and metrics["held_out_metrics"]["positive"]["precision"] >= 0.95 and metrics["held_out_metrics"]["positive"]["recall"] >= 0.95
+
+    records = [{"id": f"g{i}", "text": " ".join(rng.choice(good) for _ in range(30))} for i in range(20)]
+    records += [{"id": f"b{i}", "text": " ".join(rng.choice(bad) for _ in range(30))} for i in range(20)]
+    write_jsonl(tmp_path / "in" / "a.jsonl", records)
+    result = run(tmp_path, [{"name": "quality", "use": "classifier", "model": str(model), "threshold": 0.5}], ray_address=ray_address)
+    assert sorted(result.kept().collect()["id"]) == sorted(f"g{i}" for i in range(20))
+    assert result.stats["removed_by_reason"] == {"low_quality": 20}
+
+
+def test_classifier_and_training_errors(tmp_path):
+    write_jsonl(tmp_path / "tiny-pos.jsonl", [{"text": "good text"}] * 3)
+    write_jsonl(tmp_path / "tiny-neg.jsonl", [{"text": "bad text"}] * 3)
+    done = run_cli("train-classifier", "-o", str(tmp_path / "m.bin"), "--positives", str(tmp_path / "tiny-pos.jsonl"), "--negatives", str(tmp_path / "tiny-neg.jsonl"))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "5+ examples" in done.stderr
+    with pytest.raises(ConfigError, match="no such fastText model"):
+        curate.run({"name": "x", "input": str(tmp_path / "tiny-pos.jsonl"), "output": str(tmp_path / "o"), "stages": [{"name": "q", "use": "classifier", "model": str(tmp_path / "none.bin")}]})
