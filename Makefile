@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/curate demo-data demo/data
 	$(BIN)/curate run pipelines/demo.yaml --overwrite
-	$(BIN)/curate run pipelines/math-rl.yaml --input 'demo/data/problems-*' --output demo/math-rl --set 'decontaminate.against=[demo/data/benchmark.jsonl]' --overwrite
+	$(BIN)/curate run pipelines/math-rl.yaml --input 'demo/data/problems-*' --output demo/math-rl --set 'decontaminate.against=[demo/data/benchmark.jsonl]' --set decontaminate.n=13 --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
