@@ -1,0 +1,136 @@
+"""Word n-gram repetition (Gopher, Rae et al. 2021), compiled with numba, for whole batches.
+
+Tokens arrive as Arrow string buffers of the batch's distinct tokens, plus, per document, the token
+numbers in order. An n-gram is identified by a hash of its text: two 31-bit polynomial hashes of the
+UTF-8 bytes (one false match per ~10^18 pairs), combined from per-token hashes, so that "ab"+"c" and
+"a"+"bc" are the same gram when the tokens are joined without a separator, as Gopher's duplicated
+n-grams are, and different when joined with spaces, as its top n-grams are.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+_P1 = np.int64(2147483647)
+_P2 = np.int64(2147483629)
+_B1 = np.int64(1000003)
+_B2 = np.int64(916132829)
+_SPACE = np.int64(32)
+
+
+@nb.njit(cache=True)
+def token_hashes(data, offsets):
+    """Per token: both hashes, both bases raised to its byte length, and its length in characters."""
+    count = offsets.shape[0] - 1
+    h1 = np.zeros(count, np.int64)
+    h2 = np.zeros(count, np.int64)
+    pow1 = np.ones(count, np.int64)
+    pow2 = np.ones(count, np.int64)
+    chars = np.zeros(count, np.int64)
+    for t in range(count):
+        a, b, p, q, c = np.int64(0), np.int64(0), np.int64(1), np.int64(1), 0
+        for i in range(offsets[t], offsets[t + 1]):
+            byte = np.int64(data[i])
+            a = (a * _B1 + byte) % _P1
+            b = (b * _B2 + byte) % _P2
+            p = p * _B1 % _P1
+            q = q * _B2 % _P2
+            if (data[i] & 0xC0) != 0x80:  # not a UTF-8 continuation byte: a new character
+                c += 1
+        h1[t], h2[t], pow1[t], pow2[t], chars[t] = a, b, p, q, c
+    return h1, h2, pow1, pow2, chars
+
+
+@nb.njit(cache=True, inline="always")
+def _gram(seq, start, n, spaced, h1, h2, pow1, pow2, chars):
+    """(hash, length in characters) of tokens seq[start:start+n] joined with spaces or with nothing."""
+    a, b, length = np.int64(0), np.int64(0), 0
+    for j in range(n):
+        t = seq[start + j]
+        if spaced and j > 0:
+            a = (a * _B1 + _SPACE) % _P1
+            b = (b * _B2 + _SPACE) % _P2
+            length += 1
+        a = (a * pow1[t] + h1[t]) % _P1
+        b = (b * pow2[t] + h2[t]) % _P2
+        length += chars[t]
+    return (a << 31) | b, length
+
+
+@nb.njit(cache=True, inline="always")
+def _find(keys, stamps, stamp, key, mask):
+    """Slot of `key` in an open-addressing table (a slot is free unless stamped with `stamp`)."""
+    slot = np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)) & mask
+    while stamps[slot] == stamp and keys[slot] != key:
+        slot = (slot + 1) & mask
+    return slot
+
+
+@nb.njit(cache=True)
+def repetition(doc_offsets, seq, h1, h2, pow1, pow2, chars, top_ns, dup_ns):
+    """For each document (tokens seq[doc_offsets[d]:doc_offsets[d + 1]]):
+
+    top[d, k]: for n = top_ns[k], the most frequent space-joined n-gram's length times its count
+        (ties: the one that occurs first), or -1 when there are fewer than n tokens;
+    dup[d, k]: for n = dup_ns[k], the characters of n-grams (joined without spaces) that repeat an
+        earlier one, scanning left to right and jumping past each repeat, so that the repeat's own
+        n-grams are neither counted nor remembered.
+    """
+    docs = doc_offsets.shape[0] - 1
+    top = np.full((docs, top_ns.shape[0]), -1, np.int64)
+    dup = np.zeros((docs, dup_ns.shape[0]), np.int64)
+    capacity = 1024
+    keys = np.zeros(capacity, np.int64)
+    stamps = np.zeros(capacity, np.int64)
+    counts = np.zeros(capacity, np.int64)
+    lengths = np.zeros(capacity, np.int64)
+    order = np.zeros(capacity, np.int64)
+    stamp = 0
+    for d in range(docs):
+        first, size = doc_offsets[d], doc_offsets[d + 1] - doc_offsets[d]
+        while capacity < 2 * size + 2:
+            capacity *= 2
+            keys = np.zeros(capacity, np.int64)
+            stamps = np.zeros(capacity, np.int64)
+            counts = np.zeros(capacity, np.int64)
+            lengths = np.zeros(capacity, np.int64)
+            order = np.zeros(capacity, np.int64)
+            stamp = 0
+        mask = capacity - 1
+        for k in range(top_ns.shape[0]):
+            n = top_ns[k]
+            grams = size - n + 1
+            if grams <= 0:
+                continue
+            stamp += 1
+            distinct = 0
+            for i in range(grams):
+                key, length = _gram(seq, first + i, n, True, h1, h2, pow1, pow2, chars)
+                slot = _find(keys, stamps, stamp, key, mask)
+                if stamps[slot] == stamp:
+                    counts[slot] += 1
+                else:
+                    stamps[slot], keys[slot], counts[slot], lengths[slot] = stamp, key, 1, length
+                    order[distinct] = slot
+                    distinct += 1
+            best = order[0]
+            for j in range(1, distinct):  # in order of first occurrence: strictly more wins
+                if counts[order[j]] > counts[best]:
+                    best = order[j]
+            top[d, k] = lengths[best] * counts[best]
+        for k in range(dup_ns.shape[0]):
+            n = dup_ns[k]
+            stamp += 1
+            i, repeated = 0, 0
+            while i < size - n + 1:
+                key, length = _gram(seq, first + i, n, False, h1, h2, pow1, pow2, chars)
+                slot = _find(keys, stamps, stamp, key, mask)
+                if stamps[slot] == stamp:
+                    repeated += length
+                    i += n
+                else:
+                    stamps[slot], keys[slot] = stamp, key
+                    i += 1
+            dup[d, k] = repeated
+    return top, dup

@@ -1,0 +1,442 @@
+"""Scores for the published heuristic rule sets: Gopher quality and repetition (Rae et al. 2021), C4
+(Raffel et al. 2020) and FineWeb (Penedo et al. 2024), as datatrove 0.10.1 computes them
+(filters/gopher-quality.yaml, gopher-repetition.yaml, c4.yaml, fineweb.yaml).
+
+datatrove counts spaCy tokens, not whitespace words, so these do too (curate/rules/spacy_en.py): a
+batch's texts are cut at whitespace, each distinct chunk is tokenized once, and counts are summed per
+document. The tokenization is shared by every score of a batch (see `_per_batch`); the n-gram scans
+run in a numba kernel (curate/kernels/repetition.py). Line and paragraph scores are polars
+expressions. Python's notions are kept where they differ from Rust's: `str.isspace` (which includes
+U+001C-U+001F), `str.splitlines` (eleven line breaks), `len` in code points.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+
+import numpy as np
+import polars as pl
+
+from curate.kernels.repetition import repetition, token_hashes
+from curate.minhash import arrow_buffers
+from curate.rules import ratio, rewrite, score
+from curate.rules import spacy_en
+
+PY_WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+"""Python's str.isspace characters; Rust's `\\s` lacks U+001C-U+001F."""
+_NOT_SPACE = r"[^\s\x1c-\x1f]"
+_LINE_BREAKS = r"\r\n|[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]"
+"""What str.splitlines splits at besides \\n."""
+STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
+"""Gopher's stop words, matched case-sensitively against whole tokens."""
+TOP_NGRAMS = (2, 3, 4)
+DUPLICATE_NGRAMS = (5, 6, 7, 8, 9, 10)
+
+
+def _per_batch(analyse: Callable[[pl.Series], pl.DataFrame]) -> Callable[[pl.Series], pl.DataFrame]:
+    """Remember `analyse` for the last batch: a filter set's scores each see the same text column, and
+    a dozen of them share one tokenization. The check is a comparison of the columns (a memcmp)."""
+    lock = threading.Lock()
+    last: list[tuple[pl.Series, pl.DataFrame]] = []
+
+    @functools.wraps(analyse)
+    def cached(texts: pl.Series) -> pl.DataFrame:
+        with lock:
+            if last and last[0][0].len() == texts.len() and last[0][0].equals(texts, check_names=False, null_equal=True):
+                return last[0][1]
+            result = analyse(texts)
+            last[:] = [(texts, result)]
+            return result
+
+    return cached
+
+
+# ---------------------------------------------------------------------------- tokens of a batch
+
+
+class _ChunkInfo:
+    """What the scores need of one whitespace-free chunk, computed once per distinct chunk."""
+
+    __slots__ = ("tokens", "words", "non_symbol", "non_symbol_chars", "alpha", "stop", "classes")
+
+    def __init__(self, chunk: str):
+        tokens = spacy_en.tokens(chunk)
+        self.tokens = tokens
+        self.words = len(tokens)
+        non_symbol = [t for t in tokens if not all(c in spacy_en.DATATROVE_PUNCTUATION for c in t)]
+        self.non_symbol = len(non_symbol)
+        self.non_symbol_chars = sum(len(t) for t in non_symbol)
+        self.alpha = sum(1 for t in tokens if any(c.isalpha() for c in t))
+        self.stop = sum(1 << STOP_WORDS.index(t) for t in set(tokens) if t in STOP_WORDS)
+        self.classes = "".join("P" if t in spacy_en.SENTENCE_PUNCT else "Q" if spacy_en.is_punct(t) else "W" for t in tokens)
+
+
+class _Infos:
+    """Chunk -> _ChunkInfo, keeping the chunks of the current and the previous generation (so memory
+    stays bounded while the frequent chunks stay)."""
+
+    def __init__(self, generation: int = 500_000):
+        self.generation = generation
+        self.current: dict[str, _ChunkInfo] = {}
+        self.previous: dict[str, _ChunkInfo] = {}
+
+    def __getitem__(self, chunk: str) -> _ChunkInfo:
+        info = self.current.get(chunk)
+        if info is None:
+            info = self.previous.get(chunk) or _ChunkInfo(chunk)
+            if len(self.current) >= self.generation:
+                self.previous, self.current = self.current, {}
+            self.current[chunk] = info
+        return info
+
+
+_INFOS = _Infos()
+
+
+class _Tokenized:
+    """A batch's chunks: for each occurrence (in document order) its document and distinct chunk."""
+
+    def __init__(self, texts: pl.Series):
+        spaced = texts.fill_null("").str.replace_all(r"[\x1c-\x1f]", " ")  # whitespace to Python
+        chunks = spaced.str.extract_all(r"\S+")
+        self.docs = len(texts)
+        per_doc = chunks.list.len().to_numpy().astype(np.int64)
+        self.doc = np.repeat(np.arange(self.docs, dtype=np.int64), per_doc)
+        occurrences = pl.DataFrame({"chunk": chunks.explode().drop_nulls()})
+        distinct = occurrences.unique("chunk").with_row_index("id")
+        self.chunk = occurrences.join(distinct, on="chunk", how="left", maintain_order="left")["id"].to_numpy().astype(np.int64)
+        self.infos = [_INFOS[c] for c in distinct["chunk"].to_list()]
+
+    def per_chunk(self, attribute: str) -> np.ndarray:
+        return np.fromiter((getattr(info, attribute) for info in self.infos), dtype=np.int64, count=len(self.infos))
+
+    def per_doc(self, values: np.ndarray) -> np.ndarray:
+        """Sum a per-distinct-chunk value over each document's chunks."""
+        return np.bincount(self.doc, weights=values[self.chunk], minlength=self.docs).astype(np.int64)
+
+
+_tokenized = _per_batch(_Tokenized)
+
+
+@_per_batch
+def _word_counts(texts: pl.Series) -> pl.DataFrame:
+    """Per document: spaCy words (punctuation included), non-symbol words and their characters,
+    words with a letter, and the distinct stop words among them."""
+    batch = _tokenized(texts)
+    stop = batch.per_chunk("stop")[batch.chunk]
+    stop_words = np.zeros(batch.docs, np.int64)
+    for bit in range(len(STOP_WORDS)):
+        stop_words += np.bincount(batch.doc, weights=(stop >> bit) & 1, minlength=batch.docs) > 0
+    return pl.DataFrame(
+        {
+            "words": batch.per_doc(batch.per_chunk("words")),
+            "non_symbol": batch.per_doc(batch.per_chunk("non_symbol")),
+            "non_symbol_chars": batch.per_doc(batch.per_chunk("non_symbol_chars")),
+            "alpha": batch.per_doc(batch.per_chunk("alpha")),
+            "stop_words": stop_words,
+        }
+    )
+
+
+@_per_batch
+def _ngram_chars(texts: pl.Series) -> pl.DataFrame:
+    """Per document: Gopher's top n-gram characters (n = 2, 3, 4; null below n words) and duplicated
+    n-gram characters (n = 5..10)."""
+    batch = _tokenized(texts)
+    counts = batch.per_chunk("words")
+    first = np.concatenate(([0], np.cumsum(counts)))
+    distinct_tokens = pl.Series([t for info in batch.infos for t in info.tokens], dtype=pl.String)
+    h1, h2, pow1, pow2, chars = token_hashes(*arrow_buffers(distinct_tokens))
+    # every occurrence's tokens, in order: first[chunk] .. first[chunk] + counts[chunk]
+    taken = counts[batch.chunk]
+    starts = np.concatenate(([0], np.cumsum(taken)))
+    seq = np.repeat(first[batch.chunk] - starts[:-1], taken) + np.arange(starts[-1], dtype=np.int64)
+    doc_offsets = np.concatenate(([0], np.cumsum(np.bincount(batch.doc, weights=taken, minlength=batch.docs).astype(np.int64))))
+    top, dup = repetition(doc_offsets, seq, h1, h2, pow1, pow2, chars, np.array(TOP_NGRAMS, np.int64), np.array(DUPLICATE_NGRAMS, np.int64))
+    columns = {f"top_{n}": pl.Series(top[:, k]).replace(-1, None) for k, n in enumerate(TOP_NGRAMS)}
+    columns.update({f"dup_{n}": pl.Series(dup[:, k]) for k, n in enumerate(DUPLICATE_NGRAMS)})
+    return pl.DataFrame(columns)
+
+
+def _word_ratio(column: str, denominator: str) -> Callable[[pl.Series], pl.Series]:
+    def compute(texts: pl.Series) -> pl.Series:
+        counts = _word_counts(texts)
+        return counts.select(ratio(pl.col(column), pl.col(denominator))).to_series()
+
+    return compute
+
+
+# ---------------------------------------------------------------------------- Gopher quality
+
+
+@score("non_symbol_words")
+def non_symbol_words(text: pl.Expr) -> pl.Expr:
+    """spaCy words with a character outside datatrove's punctuation: Gopher's document length."""
+    return text.map_batches(lambda texts: _word_counts(texts)["non_symbol"], return_dtype=pl.Int64)
+
+
+@score("mean_word_length")
+def mean_word_length(text: pl.Expr) -> pl.Expr:
+    """Mean length in characters of the non-symbol words (null without any)."""
+    return text.map_batches(_word_ratio("non_symbol_chars", "non_symbol"), return_dtype=pl.Float64)
+
+
+@score("hash_ratio")
+def hash_ratio(text: pl.Expr) -> pl.Expr:
+    """'#' characters per spaCy word (punctuation tokens count as words)."""
+    words = text.map_batches(lambda texts: _word_counts(texts)["words"], return_dtype=pl.Int64)
+    return ratio(text.str.count_matches("#", literal=True), words)
+
+
+@score("ellipsis_ratio")
+def ellipsis_ratio(text: pl.Expr) -> pl.Expr:
+    """'...' (counted without overlap) and '…' per spaCy word."""
+    words = text.map_batches(lambda texts: _word_counts(texts)["words"], return_dtype=pl.Int64)
+    return ratio(text.str.count_matches("...", literal=True) + text.str.count_matches("…", literal=True), words)
+
+
+def _splitlines(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """(text with every line break as \\n, number of lines as str.splitlines counts them: a final
+    line break does not start another line)."""
+    normal = text.str.replace_all(_LINE_BREAKS, "\n")
+    lines = normal.str.count_matches("\n", literal=True) + pl.when((normal == "") | normal.str.ends_with("\n")).then(0).otherwise(1)
+    return normal, lines
+
+
+@score("bullet_line_ratio")
+def bullet_line_ratio(text: pl.Expr) -> pl.Expr:
+    """Lines starting with '•' or '-' (after leading whitespace) per line, blank lines included."""
+    normal, lines = _splitlines(text)
+    return ratio(normal.str.count_matches(r"(?m)^[^\S\n]*[•\-]"), lines)
+
+
+@score("end_ellipsis_line_ratio")
+def end_ellipsis_line_ratio(text: pl.Expr) -> pl.Expr:
+    """Lines ending with '...' or '…' (before trailing whitespace) per line, blank lines included."""
+    normal, lines = _splitlines(text)
+    return ratio(normal.str.count_matches(r"(?:\.\.\.|…)[^\S\n]*(?m:$)"), lines)
+
+
+@score("alpha_word_ratio")
+def alpha_word_ratio(text: pl.Expr) -> pl.Expr:
+    """spaCy words with a letter per spaCy word: dialogue, with its quotes and commas as words, scores low."""
+    return text.map_batches(_word_ratio("alpha", "words"), return_dtype=pl.Float64)
+
+
+@score("stop_words")
+def stop_words(text: pl.Expr) -> pl.Expr:
+    """How many of Gopher's eight stop words (the, be, to, of, and, that, have, with) occur as words."""
+    return text.map_batches(lambda texts: _word_counts(texts)["stop_words"], return_dtype=pl.Int64)
+
+
+# ---------------------------------------------------------------------------- Gopher repetition
+
+
+@score("empty")
+def empty(text: pl.Expr) -> pl.Expr:
+    return text.str.len_bytes() == 0
+
+
+def _repeats(pieces: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """(how many pieces equal an earlier one, their characters) for a list column."""
+    again = ~pl.element().is_first_distinct()
+    return (
+        pieces.list.eval(again.sum()).list.first(),
+        pieces.list.eval(pl.element().str.len_chars().filter(again).sum()).list.first(),
+    )
+
+
+def _paragraphs(text: pl.Expr) -> pl.Expr:
+    """re.split(r"\\n{2,}", text.strip()) without its one empty paragraph for a blank text: a
+    paragraph has no blank line inside and no line break at either end."""
+    return text.str.strip_chars(PY_WHITESPACE).str.extract_all(r"[^\n]+(?:\n[^\n]+)*")
+
+
+@score("dup_para_fraction")
+def dup_para_fraction(text: pl.Expr) -> pl.Expr:
+    """Paragraphs (split at blank lines) that repeat an earlier one, per paragraph."""
+    paragraphs = _paragraphs(text)
+    repeated, _ = _repeats(paragraphs)
+    return ratio(repeated, pl.max_horizontal(paragraphs.list.len(), pl.lit(1)))
+
+
+@score("dup_para_char_fraction")
+def dup_para_char_fraction(text: pl.Expr) -> pl.Expr:
+    """Characters of repeated paragraphs per character of the text."""
+    _, chars = _repeats(_paragraphs(text))
+    return ratio(chars, text.str.len_chars())
+
+
+def _gopher_lines(text: pl.Expr) -> pl.Expr:
+    """re.split(r"\\n+", text): not stripped, so a leading or trailing line break gives an empty line."""
+    return text.str.replace_all(r"\n+", "\n").str.split("\n")
+
+
+@score("dup_line_fraction")
+def dup_line_fraction(text: pl.Expr) -> pl.Expr:
+    """Lines that repeat an earlier line, per line (empty lines at either end included)."""
+    lines = _gopher_lines(text)
+    repeated, _ = _repeats(lines)
+    return ratio(repeated, lines.list.len())
+
+
+@score("dup_line_char_fraction")
+def dup_line_char_fraction(text: pl.Expr) -> pl.Expr:
+    _, chars = _repeats(_gopher_lines(text))
+    return ratio(chars, text.str.len_chars())
+
+
+@score("top_ngram_char_fraction")
+def top_ngram_char_fraction(text: pl.Expr, n: int) -> pl.Expr:
+    """The most frequent word n-gram's characters times its count, per character of the text (null
+    below n words). A gram seen once counts: "Hello world" scores 1.0 for n = 2."""
+    if n not in TOP_NGRAMS:
+        raise ValueError(f"n must be one of {TOP_NGRAMS}")
+    chars = text.map_batches(lambda texts: _ngram_chars(texts)[f"top_{n}"], return_dtype=pl.Int64)
+    return ratio(chars, text.str.len_chars())
+
+
+@score("dup_ngram_char_fraction")
+def dup_ngram_char_fraction(text: pl.Expr, n: int) -> pl.Expr:
+    """Characters of word n-grams repeating an earlier one (scanning on past each repeat), per
+    character of the text."""
+    if n not in DUPLICATE_NGRAMS:
+        raise ValueError(f"n must be one of {DUPLICATE_NGRAMS}")
+    chars = text.map_batches(lambda texts: _ngram_chars(texts)[f"dup_{n}"], return_dtype=pl.Int64)
+    return ratio(chars, text.str.len_chars())
+
+
+# ---------------------------------------------------------------------------- FineWeb
+
+
+def _fineweb_lines(text: pl.Expr) -> pl.Expr:
+    """Lines split at \\n only (\\r stays), not stripped, blank ones left out."""
+    return text.str.split("\n").list.eval(pl.element().filter(pl.element().str.contains(_NOT_SPACE)))
+
+
+@score("blank")
+def blank(text: pl.Expr) -> pl.Expr:
+    """The text has no character other than whitespace."""
+    return ~text.str.contains(_NOT_SPACE)
+
+
+@score("line_punct_ratio")
+def line_punct_ratio(text: pl.Expr) -> pl.Expr:
+    """Non-blank lines ending in terminal punctuation (., !, ? and their kin in other scripts; not
+    quotes, not ':' or ';'), per non-blank line."""
+    lines = _fineweb_lines(text)
+    ending = lines.list.eval(pl.element().str.slice(-1).is_in(spacy_en.TERMINAL_PUNCTUATION).sum()).list.first()
+    return ratio(ending, lines.list.len())
+
+
+@score("short_line_ratio")
+def short_line_ratio(text: pl.Expr, max_chars: int = 30) -> pl.Expr:
+    """Non-blank lines of at most `max_chars` characters (indentation and \\r included), per non-blank line."""
+    lines = _fineweb_lines(text)
+    short = lines.list.eval((pl.element().str.len_chars() <= max_chars).sum()).list.first()
+    return ratio(short, lines.list.len())
+
+
+@score("char_dup_ratio")
+def char_dup_ratio(text: pl.Expr) -> pl.Expr:
+    """Characters of non-blank lines repeating an earlier line, per character other than \\n."""
+    _, chars = _repeats(_fineweb_lines(text))
+    return ratio(chars, text.str.len_chars() - text.str.count_matches("\n", literal=True))
+
+
+@score("list_ratio")
+def list_ratio(text: pl.Expr) -> pl.Expr:
+    """Line breaks (blank lines included) per spaCy word: lists and menus score high."""
+    words = text.map_batches(lambda texts: _word_counts(texts)["words"], return_dtype=pl.Int64)
+    return ratio(text.str.count_matches("\n", literal=True), words)
+
+
+# ---------------------------------------------------------------------------- C4
+
+_CITATION = r"\[\d*]|\[edit]|\[citation needed]"
+_POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
+
+
+@_per_batch
+def _c4(texts: pl.Series) -> pl.DataFrame:
+    """C4's line-by-line pass. A line survives when, stripped, it has no word over 1000 characters,
+    ends in . ? ! " or ' but not "..." once citations ([1], [edit]) are removed, and has 3 or more
+    words. A surviving line mentioning "lorem ipsum", or holding "{" (unless it mentions javascript),
+    stops the document: `stop` says which came first. Other surviving lines are kept unless they
+    mention javascript or a cookie/terms policy. Per document: `stop`, the spaCy sentences of the
+    kept lines, and the kept lines joined by \\n (the text C4 passes on)."""
+    normal = texts.fill_null("").str.replace_all(_LINE_BREAKS, "\n")
+    pieces = normal.str.split("\n")
+    lines = (
+        pl.DataFrame({"doc": np.arange(len(texts), dtype=np.int64), "line": pieces, "pieces": pieces.list.len()})
+        .explode("line")
+        .with_columns(pl.int_range(pl.len()).over("doc").alias("at"))
+        .filter(~((pl.col("at") == pl.col("pieces") - 1) & (pl.col("line") == "")))  # str.splitlines drops it
+        .with_columns(pl.col("line").str.strip_chars(PY_WHITESPACE))
+    )
+    line = pl.col("line")
+    clean = line.str.replace_all(_CITATION, "")
+    lower = pl.col("clean").str.to_lowercase()
+    ends = pl.any_horizontal(pl.col("clean").str.ends_with(end) for end in (".", "?", "!", '"', "'")) & ~pl.col("clean").str.ends_with("...")
+    lines = lines.with_columns(clean.alias("clean"), line.str.count_matches(r"\S+").alias("words"))
+    lines = lines.filter(ends & (pl.col("words") >= 3) & ~line.str.contains(r"\S{1001}"))
+    lines = lines.with_columns(
+        lower.str.contains("lorem ipsum", literal=True).alias("lorem"),
+        lower.str.contains("javascript", literal=True).alias("javascript"),
+        pl.col("clean").str.contains("{", literal=True).alias("curly"),
+        pl.any_horizontal(lower.str.contains(p, literal=True) for p in _POLICY).alias("policy"),
+    )
+    stops = lines.filter(pl.col("lorem") | (~pl.col("javascript") & pl.col("curly"))).group_by("doc").agg(
+        pl.when(pl.col("lorem").first()).then(pl.lit("lorem_ipsum")).otherwise(pl.lit("curly_bracket")).alias("stop")
+    )
+    kept = lines.filter(~pl.col("lorem") & ~pl.col("javascript") & ~pl.col("curly") & ~pl.col("policy"))
+    kept = kept.with_columns(_sentences(kept["clean"]).alias("sentences"))
+    per_doc = kept.group_by("doc").agg(pl.col("sentences").sum(), pl.col("clean").str.join("\n").str.strip_chars(PY_WHITESPACE).alias("text"))
+    return (
+        pl.DataFrame({"doc": np.arange(len(texts), dtype=np.int64)})
+        .join(per_doc, on="doc", how="left", maintain_order="left")
+        .join(stops, on="doc", how="left", maintain_order="left")
+        .with_columns(pl.col("sentences").fill_null(0), pl.col("text").fill_null(""))
+    )
+
+
+def _sentences(lines: pl.Series) -> pl.Series:
+    """spaCy's sentence count of each line: 1 + the sentence breaks in its token classes (P[PQ]*W, see
+    spacy_en.sentence_classes), where a gap between chunks other than one space is a W token."""
+    pieces = pl.DataFrame({"line": np.arange(len(lines), dtype=np.int64), "piece": lines.str.extract_all(r"\S+|\s+")}).explode("piece")
+    pieces = pieces.drop_nulls("piece").with_columns(pl.int_range(pl.len()).over("line").alias("at"))
+    is_gap = pl.col("piece").str.contains(r"^\s")
+    chunks = pieces.filter(~is_gap)["piece"].unique()
+    classes = pl.DataFrame({"piece": chunks, "classes": [_INFOS[c].classes for c in chunks.to_list()]}, schema={"piece": pl.String, "classes": pl.String})
+    pieces = pieces.join(classes, on="piece", how="left", maintain_order="left").with_columns(
+        pl.when(~is_gap).then(pl.col("classes")).when((pl.col("piece") == " ") & (pl.col("at") > 0)).then(pl.lit("")).otherwise(pl.lit("W")).alias("classes")
+    )
+    joined = pieces.group_by("line", maintain_order=True).agg(pl.col("classes").str.join(""))
+    counts = pl.DataFrame({"line": np.arange(len(lines), dtype=np.int64)}).join(joined, on="line", how="left", maintain_order="left")
+    return (counts["classes"].fill_null("").str.count_matches("P[PQ]*W") + 1).cast(pl.Int64)
+
+
+@score("c4_lorem_ipsum")
+def c4_lorem_ipsum(text: pl.Expr) -> pl.Expr:
+    """C4 stops at a kept line mentioning "lorem ipsum" (before any line with a curly bracket)."""
+    return text.map_batches(lambda texts: _c4(texts)["stop"] == "lorem_ipsum", return_dtype=pl.Boolean).fill_null(False)
+
+
+@score("c4_curly_bracket")
+def c4_curly_bracket(text: pl.Expr) -> pl.Expr:
+    """C4 stops at a kept line with "{", code rather than prose (before any "lorem ipsum" line)."""
+    return text.map_batches(lambda texts: _c4(texts)["stop"] == "curly_bracket", return_dtype=pl.Boolean).fill_null(False)
+
+
+@score("c4_sentences")
+def c4_sentences(text: pl.Expr) -> pl.Expr:
+    """spaCy sentences in the lines C4 keeps: the text after its line removal."""
+    return text.map_batches(lambda texts: _c4(texts)["sentences"], return_dtype=pl.Int64)
+
+
+@rewrite("c4_lines")
+def c4_lines(text: pl.Expr) -> pl.Expr:
+    """The text after C4's line removal: the kept lines (stripped, citations removed) joined by \\n."""
+    return text.map_batches(lambda texts: _c4(texts)["text"], return_dtype=pl.String)
