@@ -1,10 +1,11 @@
 """Word n-gram repetition (Gopher, Rae et al. 2021), compiled with numba, for whole batches.
 
 Tokens arrive as Arrow string buffers of the batch's distinct tokens, plus, per document, the token
-numbers in order. An n-gram is identified by a hash of its text: two 31-bit polynomial hashes of the
-UTF-8 bytes (one false match per ~10^18 pairs), combined from per-token hashes, so that "ab"+"c" and
-"a"+"bc" are the same gram when the tokens are joined without a separator, as Gopher's duplicated
-n-grams are, and different when joined with spaces, as its top n-grams are.
+numbers in order. An n-gram is identified by a 64-bit polynomial hash of its UTF-8 bytes (wrapping
+arithmetic, an odd base), combined from per-token hashes, so that "ab"+"c" and "a"+"bc" are the same
+gram when the tokens are joined without a separator, as Gopher's duplicated n-grams are, and
+different when joined with spaces, as its top n-grams are. Natural text does not make two grams of
+one document collide (~2^-64 per pair; only crafted inputs such as Thue-Morse strings do).
 """
 
 from __future__ import annotations
@@ -12,63 +13,53 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-_P1 = np.int64(2147483647)
-_P2 = np.int64(2147483629)
-_B1 = np.int64(1000003)
-_B2 = np.int64(916132829)
-_SPACE = np.int64(32)
+_BASE = np.uint64(0x100000001B3 * 2 + 1)
+_SPACE = np.uint64(32)
 
 
 @nb.njit(cache=True)
 def token_hashes(data, offsets):
-    """Per token: both hashes, both bases raised to its byte length, and its length in characters."""
+    """Per token: its hash, the base raised to its byte length, and its length in characters."""
     count = offsets.shape[0] - 1
-    h1 = np.zeros(count, np.int64)
-    h2 = np.zeros(count, np.int64)
-    pow1 = np.ones(count, np.int64)
-    pow2 = np.ones(count, np.int64)
+    hashes = np.zeros(count, np.uint64)
+    powers = np.ones(count, np.uint64)
     chars = np.zeros(count, np.int64)
     for t in range(count):
-        a, b, p, q, c = np.int64(0), np.int64(0), np.int64(1), np.int64(1), 0
+        h, p, c = np.uint64(0), np.uint64(1), 0
         for i in range(offsets[t], offsets[t + 1]):
-            byte = np.int64(data[i])
-            a = (a * _B1 + byte) % _P1
-            b = (b * _B2 + byte) % _P2
-            p = p * _B1 % _P1
-            q = q * _B2 % _P2
+            h = h * _BASE + np.uint64(data[i])
+            p = p * _BASE
             if (data[i] & 0xC0) != 0x80:  # not a UTF-8 continuation byte: a new character
                 c += 1
-        h1[t], h2[t], pow1[t], pow2[t], chars[t] = a, b, p, q, c
-    return h1, h2, pow1, pow2, chars
+        hashes[t], powers[t], chars[t] = h, p, c
+    return hashes, powers, chars
 
 
 @nb.njit(cache=True, inline="always")
-def _gram(seq, start, n, spaced, h1, h2, pow1, pow2, chars):
+def _gram(seq, start, n, spaced, hashes, powers, chars):
     """(hash, length in characters) of tokens seq[start:start+n] joined with spaces or with nothing."""
-    a, b, length = np.int64(0), np.int64(0), 0
+    h, length = np.uint64(0), 0
     for j in range(n):
         t = seq[start + j]
         if spaced and j > 0:
-            a = (a * _B1 + _SPACE) % _P1
-            b = (b * _B2 + _SPACE) % _P2
+            h = h * _BASE + _SPACE
             length += 1
-        a = (a * pow1[t] + h1[t]) % _P1
-        b = (b * pow2[t] + h2[t]) % _P2
+        h = h * powers[t] + hashes[t]
         length += chars[t]
-    return (a << 31) | b, length
+    return h, length
 
 
 @nb.njit(cache=True, inline="always")
 def _find(keys, stamps, stamp, key, mask):
     """Slot of `key` in an open-addressing table (a slot is free unless stamped with `stamp`)."""
-    slot = np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)) & mask
+    slot = np.int64((key * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)) & mask
     while stamps[slot] == stamp and keys[slot] != key:
         slot = (slot + 1) & mask
     return slot
 
 
 @nb.njit(cache=True)
-def repetition(doc_offsets, seq, h1, h2, pow1, pow2, chars, top_ns, dup_ns):
+def repetition(doc_offsets, seq, hashes, powers, chars, top_ns, dup_ns):
     """For each document (tokens seq[doc_offsets[d]:doc_offsets[d + 1]]):
 
     top[d, k]: for n = top_ns[k], the most frequent space-joined n-gram's length times its count
@@ -81,7 +72,7 @@ def repetition(doc_offsets, seq, h1, h2, pow1, pow2, chars, top_ns, dup_ns):
     top = np.full((docs, top_ns.shape[0]), -1, np.int64)
     dup = np.zeros((docs, dup_ns.shape[0]), np.int64)
     capacity = 1024
-    keys = np.zeros(capacity, np.int64)
+    keys = np.zeros(capacity, np.uint64)
     stamps = np.zeros(capacity, np.int64)
     counts = np.zeros(capacity, np.int64)
     lengths = np.zeros(capacity, np.int64)
@@ -91,7 +82,7 @@ def repetition(doc_offsets, seq, h1, h2, pow1, pow2, chars, top_ns, dup_ns):
         first, size = doc_offsets[d], doc_offsets[d + 1] - doc_offsets[d]
         while capacity < 2 * size + 2:
             capacity *= 2
-            keys = np.zeros(capacity, np.int64)
+            keys = np.zeros(capacity, np.uint64)
             stamps = np.zeros(capacity, np.int64)
             counts = np.zeros(capacity, np.int64)
             lengths = np.zeros(capacity, np.int64)
@@ -106,7 +97,7 @@ def repetition(doc_offsets, seq, h1, h2, pow1, pow2, chars, top_ns, dup_ns):
             stamp += 1
             distinct = 0
             for i in range(grams):
-                key, length = _gram(seq, first + i, n, True, h1, h2, pow1, pow2, chars)
+                key, length = _gram(seq, first + i, n, True, hashes, powers, chars)
                 slot = _find(keys, stamps, stamp, key, mask)
                 if stamps[slot] == stamp:
                     counts[slot] += 1
@@ -124,7 +115,7 @@ def repetition(doc_offsets, seq, h1, h2, pow1, pow2, chars, top_ns, dup_ns):
             stamp += 1
             i, repeated = 0, 0
             while i < size - n + 1:
-                key, length = _gram(seq, first + i, n, False, h1, h2, pow1, pow2, chars)
+                key, length = _gram(seq, first + i, n, False, hashes, powers, chars)
                 slot = _find(keys, stamps, stamp, key, mask)
                 if stamps[slot] == stamp:
                     repeated += length

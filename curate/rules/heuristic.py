@@ -56,61 +56,81 @@ def _per_batch(analyse: Callable[[pl.Series], pl.DataFrame]) -> Callable[[pl.Ser
 # ---------------------------------------------------------------------------- tokens of a batch
 
 
-class _ChunkInfo:
-    """What the scores need of one whitespace-free chunk, computed once per distinct chunk."""
-
-    __slots__ = ("tokens", "words", "non_symbol", "non_symbol_chars", "alpha", "stop", "classes")
-
-    def __init__(self, chunk: str):
-        tokens = spacy_en.tokens(chunk)
-        self.tokens = tokens
-        self.words = len(tokens)
-        non_symbol = [t for t in tokens if not all(c in spacy_en.DATATROVE_PUNCTUATION for c in t)]
-        self.non_symbol = len(non_symbol)
-        self.non_symbol_chars = sum(len(t) for t in non_symbol)
-        self.alpha = sum(1 for t in tokens if any(c.isalpha() for c in t))
-        self.stop = sum(1 << STOP_WORDS.index(t) for t in set(tokens) if t in STOP_WORDS)
-        self.classes = "".join("P" if t in spacy_en.SENTENCE_PUNCT else "Q" if spacy_en.is_punct(t) else "W" for t in tokens)
+def _char_class(chars: frozenset[str]) -> str:
+    return "".join(f"\\x{{{ord(c):x}}}" for c in sorted(chars))
 
 
-class _Infos:
-    """Chunk -> _ChunkInfo, keeping the chunks of the current and the previous generation (so memory
-    stays bounded while the frequent chunks stay)."""
-
-    def __init__(self, generation: int = 500_000):
-        self.generation = generation
-        self.current: dict[str, _ChunkInfo] = {}
-        self.previous: dict[str, _ChunkInfo] = {}
-
-    def __getitem__(self, chunk: str) -> _ChunkInfo:
-        info = self.current.get(chunk)
-        if info is None:
-            info = self.previous.get(chunk) or _ChunkInfo(chunk)
-            if len(self.current) >= self.generation:
-                self.previous, self.current = self.current, {}
-            self.current[chunk] = info
-        return info
+_NON_SYMBOL = f"[^{_char_class(spacy_en.DATATROVE_PUNCTUATION)}]"
+"""A character outside datatrove's punctuation: a token with one is a word for Gopher's counts."""
+_SPECIAL = pl.Series(sorted(set(spacy_en.EXCEPTIONS) | spacy_en.FIRST_PIECES), dtype=pl.String)
+"""Chunks and tokens the tokenizer treats specially (exceptions, and pieces the special matcher joins)."""
 
 
-_INFOS = _Infos()
+def _chunk_tokens(chunks: pl.Series) -> tuple[pl.Series, np.ndarray, pl.Series]:
+    """spaCy's tokens of distinct chunks: (the chunks, reordered; how many tokens each has; all their
+    tokens, in that order). The commonest shapes are cut here, over the whole batch, where spaCy's
+    rules provably give the same: letters ("said"), letters and one of , ; : ! ? ("said,"), ASCII
+    letters ending lower-case and a period ("said."), a quote or bracket and letters ('"Well'), none
+    of the pieces special. The rest (about a third of the distinct chunks of prose) go through
+    spacy_en.tokens one by one."""
+    chunk = pl.col("chunk")
+    trailing = chunk.str.contains(r"^\p{L}+[,;:!?]$") | chunk.str.contains(r"^[A-Za-z]*[a-z]\.$")
+    leading = chunk.str.contains(r'^["“(_]\p{L}+$')
+    head, tail = chunk.str.slice(0, 1), chunk.str.slice(-1)
+    body = pl.when(trailing).then(chunk.str.slice(0, chunk.str.len_chars() - 1)).when(leading).then(chunk.str.slice(1)).otherwise(chunk)
+    special = _SPECIAL.implode()
+    plain = ~chunk.is_in(special) & ~body.is_in(special)
+    frame = pl.DataFrame({"chunk": chunks}).with_columns(
+        pl.when(plain & chunk.str.contains(r"^\p{L}+$"))
+        .then(pl.concat_list(chunk))
+        .when(plain & trailing & ~tail.is_in(special))
+        .then(pl.concat_list(body, tail))
+        .when(plain & leading & ~head.is_in(special))
+        .then(pl.concat_list(head, body))
+        .alias("tokens")
+    )
+    fast = frame.filter(pl.col("tokens").is_not_null())
+    rest = frame.filter(pl.col("tokens").is_null())["chunk"]
+    cut = [spacy_en.tokens(c) for c in rest.to_list()]
+    counts = np.concatenate((fast["tokens"].list.len().to_numpy(), np.fromiter(map(len, cut), dtype=np.int64, count=len(cut)))).astype(np.int64)
+    tokens = pl.concat([fast["tokens"].explode(), pl.Series([t for pieces in cut for t in pieces], dtype=pl.String)])
+    return pl.concat([fast["chunk"], rest]), counts, tokens
 
 
 class _Tokenized:
-    """A batch's chunks: for each occurrence (in document order) its document and distinct chunk."""
+    """A batch's spaCy tokens. Each occurrence of a chunk (in document order) names its document and
+    its distinct chunk; each distinct chunk is tokenized once and its tokens are kept in one flat
+    column (`tokens`, `first[c]` .. `first[c + 1]`), with per-chunk counts for Gopher."""
 
     def __init__(self, texts: pl.Series):
-        spaced = texts.fill_null("").str.replace_all(r"[\x1c-\x1f]", " ")  # whitespace to Python
+        spaced = texts.fill_null("").str.replace_all(r"[\x1c-\x1f]", " ")  # Python's whitespace
         chunks = spaced.str.extract_all(r"\S+")
         self.docs = len(texts)
-        per_doc = chunks.list.len().to_numpy().astype(np.int64)
-        self.doc = np.repeat(np.arange(self.docs, dtype=np.int64), per_doc)
+        self.doc = np.repeat(np.arange(self.docs, dtype=np.int64), chunks.list.len().to_numpy())
         occurrences = pl.DataFrame({"chunk": chunks.explode().drop_nulls()})
-        distinct = occurrences.unique("chunk").with_row_index("id")
-        self.chunk = occurrences.join(distinct, on="chunk", how="left", maintain_order="left")["id"].to_numpy().astype(np.int64)
-        self.infos = [_INFOS[c] for c in distinct["chunk"].to_list()]
-
-    def per_chunk(self, attribute: str) -> np.ndarray:
-        return np.fromiter((getattr(info, attribute) for info in self.infos), dtype=np.int64, count=len(self.infos))
+        distinct, self.counts, self.tokens = _chunk_tokens(occurrences["chunk"].unique())
+        ids = distinct.to_frame("chunk").with_row_index("id")
+        self.chunk = occurrences.join(ids, on="chunk", how="left", maintain_order="left")["id"].to_numpy().astype(np.int64)
+        self.first = np.concatenate(([0], np.cumsum(self.counts)))
+        owner = np.repeat(np.arange(len(distinct), dtype=np.int64), self.counts)
+        token = pl.col("token")
+        marks = pl.DataFrame({"token": self.tokens}).select(
+            token.str.contains(_NON_SYMBOL).alias("non_symbol"),
+            token.str.contains(r"\p{L}").alias("alpha"),
+            token.replace_strict(STOP_WORDS, [1 << i for i in range(len(STOP_WORDS))], default=0, return_dtype=pl.Int64).alias("stop"),
+            token.str.len_chars().alias("chars"),
+        )
+        non_symbol = marks["non_symbol"].to_numpy()
+        size = len(distinct)
+        self.per_chunk = {
+            "words": self.counts,
+            "non_symbol": np.bincount(owner, weights=non_symbol, minlength=size).astype(np.int64),
+            "non_symbol_chars": np.bincount(owner, weights=marks["chars"].to_numpy() * non_symbol, minlength=size).astype(np.int64),
+            "alpha": np.bincount(owner, weights=marks["alpha"].to_numpy(), minlength=size).astype(np.int64),
+        }
+        stop = np.zeros(size, np.int64)
+        np.bitwise_or.at(stop, owner, marks["stop"].to_numpy())
+        self.per_chunk["stop"] = stop
 
     def per_doc(self, values: np.ndarray) -> np.ndarray:
         """Sum a per-distinct-chunk value over each document's chunks."""
@@ -125,19 +145,12 @@ def _word_counts(texts: pl.Series) -> pl.DataFrame:
     """Per document: spaCy words (punctuation included), non-symbol words and their characters,
     words with a letter, and the distinct stop words among them."""
     batch = _tokenized(texts)
-    stop = batch.per_chunk("stop")[batch.chunk]
+    stop = batch.per_chunk["stop"][batch.chunk]
     stop_words = np.zeros(batch.docs, np.int64)
     for bit in range(len(STOP_WORDS)):
         stop_words += np.bincount(batch.doc, weights=(stop >> bit) & 1, minlength=batch.docs) > 0
-    return pl.DataFrame(
-        {
-            "words": batch.per_doc(batch.per_chunk("words")),
-            "non_symbol": batch.per_doc(batch.per_chunk("non_symbol")),
-            "non_symbol_chars": batch.per_doc(batch.per_chunk("non_symbol_chars")),
-            "alpha": batch.per_doc(batch.per_chunk("alpha")),
-            "stop_words": stop_words,
-        }
-    )
+    columns = {name: batch.per_doc(batch.per_chunk[name]) for name in ("words", "non_symbol", "non_symbol_chars", "alpha")}
+    return pl.DataFrame({**columns, "stop_words": stop_words})
 
 
 @_per_batch
@@ -145,16 +158,13 @@ def _ngram_chars(texts: pl.Series) -> pl.DataFrame:
     """Per document: Gopher's top n-gram characters (n = 2, 3, 4; null below n words) and duplicated
     n-gram characters (n = 5..10)."""
     batch = _tokenized(texts)
-    counts = batch.per_chunk("words")
-    first = np.concatenate(([0], np.cumsum(counts)))
-    distinct_tokens = pl.Series([t for info in batch.infos for t in info.tokens], dtype=pl.String)
-    h1, h2, pow1, pow2, chars = token_hashes(*arrow_buffers(distinct_tokens))
+    hashes, powers, chars = token_hashes(*arrow_buffers(batch.tokens))
     # every occurrence's tokens, in order: first[chunk] .. first[chunk] + counts[chunk]
-    taken = counts[batch.chunk]
+    taken = batch.counts[batch.chunk]
     starts = np.concatenate(([0], np.cumsum(taken)))
-    seq = np.repeat(first[batch.chunk] - starts[:-1], taken) + np.arange(starts[-1], dtype=np.int64)
+    seq = np.repeat(batch.first[batch.chunk] - starts[:-1], taken) + np.arange(starts[-1], dtype=np.int64)
     doc_offsets = np.concatenate(([0], np.cumsum(np.bincount(batch.doc, weights=taken, minlength=batch.docs).astype(np.int64))))
-    top, dup = repetition(doc_offsets, seq, h1, h2, pow1, pow2, chars, np.array(TOP_NGRAMS, np.int64), np.array(DUPLICATE_NGRAMS, np.int64))
+    top, dup = repetition(doc_offsets, seq, hashes, powers, chars, np.array(TOP_NGRAMS, np.int64), np.array(DUPLICATE_NGRAMS, np.int64))
     columns = {f"top_{n}": pl.Series(top[:, k]).replace(-1, None) for k, n in enumerate(TOP_NGRAMS)}
     columns.update({f"dup_{n}": pl.Series(dup[:, k]) for k, n in enumerate(DUPLICATE_NGRAMS)})
     return pl.DataFrame(columns)
@@ -409,7 +419,7 @@ def _sentences(lines: pl.Series) -> pl.Series:
     pieces = pieces.drop_nulls("piece").with_columns(pl.int_range(pl.len()).over("line").alias("at"))
     is_gap = pl.col("piece").str.contains(r"^\s")
     chunks = pieces.filter(~is_gap)["piece"].unique()
-    classes = pl.DataFrame({"piece": chunks, "classes": [_INFOS[c].classes for c in chunks.to_list()]}, schema={"piece": pl.String, "classes": pl.String})
+    classes = pl.DataFrame({"piece": chunks, "classes": [spacy_en.sentence_classes(c) for c in chunks.to_list()]}, schema={"piece": pl.String, "classes": pl.String})
     pieces = pieces.join(classes, on="piece", how="left", maintain_order="left").with_columns(
         pl.when(~is_gap).then(pl.col("classes")).when((pl.col("piece") == " ") & (pl.col("at") > 0)).then(pl.lit("")).otherwise(pl.lit("W")).alias("classes")
     )

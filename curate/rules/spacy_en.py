@@ -23,7 +23,7 @@ import unicodedata
 from pathlib import Path
 
 _RULES = json.loads((Path(__file__).with_name("spacy_en.json")).read_text(encoding="utf-8"))
-_EXCEPTIONS: dict[str, tuple[str, ...]] = {key: tuple(value) for key, value in _RULES["special_cases"].items()}
+EXCEPTIONS: dict[str, tuple[str, ...]] = {key: tuple(value) for key, value in _RULES["special_cases"].items()}
 # Every prefix pattern is anchored at the start and the first one in list order wins: `match` is
 # spaCy's `search` without scanning the rest of the chunk.
 _PREFIX = re.compile(_RULES["prefix_regex"])
@@ -118,7 +118,7 @@ def _affix_split(chunk: str, exceptions: dict[str, tuple[str, ...]]) -> list[str
 _PIECES: dict[tuple[str, ...], str] = {}
 for _key in _RULES["special_cases_checked_by_special_matcher"]:
     _PIECES[tuple(_affix_split(_key, {}))] = _key
-_FIRST_PIECES = frozenset(pieces[0] for pieces in _PIECES)
+FIRST_PIECES = frozenset(pieces[0] for pieces in _PIECES)
 _MOST_PIECES = max(len(pieces) for pieces in _PIECES)
 
 
@@ -127,7 +127,7 @@ def _join_exceptions(tokens: list[str]) -> list[str]:
     taken unless its first or last token lies in one already considered (taken or not)."""
     found = []
     for i in range(len(tokens)):
-        if tokens[i] not in _FIRST_PIECES:
+        if tokens[i] not in FIRST_PIECES:
             continue
         for n in range(1, min(_MOST_PIECES, len(tokens) - i) + 1):
             key = _PIECES.get(tuple(tokens[i : i + n]))
@@ -146,7 +146,7 @@ def _join_exceptions(tokens: list[str]) -> list[str]:
     while i < len(tokens):
         if i in taken:
             end, key = taken[i]
-            out.extend(_EXCEPTIONS[key])
+            out.extend(EXCEPTIONS[key])
             i = end
         else:
             out.append(tokens[i])
@@ -163,8 +163,8 @@ def tokens(chunk: str) -> tuple[str, ...]:
     corpus repeat ("the", "said,"), and the rules cost tens of microseconds per new chunk."""
     known = _SEEN.get(chunk)
     if known is None:
-        pieces = _affix_split(chunk, _EXCEPTIONS)
-        if _FIRST_PIECES.intersection(pieces):
+        pieces = _affix_split(chunk, EXCEPTIONS)
+        if FIRST_PIECES.intersection(pieces):
             pieces = _join_exceptions(pieces)
         known = tuple(pieces)
         if len(_SEEN) >= _SEEN_LIMIT:
