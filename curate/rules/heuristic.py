@@ -19,18 +19,15 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
-from curate.kernels.repetition import repetition, token_hashes
-from curate.minhash import arrow_buffers
-from curate.rules import ratio, rewrite, score
-from curate.rules import spacy_en
+from curate.kernels.repetition import repetition
+from curate.rules import ratio, rewrite, score, spacy_en, tokens
+from curate.rules.tokens import STOP_WORDS
 
 PY_WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 """Python's str.isspace characters; Rust's `\\s` lacks U+001C-U+001F."""
 _NOT_SPACE = r"[^\s\x1c-\x1f]"
 _LINE_BREAKS = r"\r\n|[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]"
 """What str.splitlines splits at besides \\n."""
-STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
-"""Gopher's stop words, matched case-sensitively against whole tokens."""
 TOP_NGRAMS = (2, 3, 4)
 DUPLICATE_NGRAMS = (5, 6, 7, 8, 9, 10)
 
@@ -56,115 +53,23 @@ def _per_batch(analyse: Callable[[pl.Series], pl.DataFrame]) -> Callable[[pl.Ser
 # ---------------------------------------------------------------------------- tokens of a batch
 
 
-def _char_class(chars: frozenset[str]) -> str:
-    return "".join(f"\\x{{{ord(c):x}}}" for c in sorted(chars))
-
-
-_NON_SYMBOL = f"[^{_char_class(spacy_en.DATATROVE_PUNCTUATION)}]"
-"""A character outside datatrove's punctuation: a token with one is a word for Gopher's counts."""
-_SPECIAL = pl.Series(sorted(set(spacy_en.EXCEPTIONS) | spacy_en.FIRST_PIECES), dtype=pl.String)
-"""Chunks and tokens the tokenizer treats specially (exceptions, and pieces the special matcher joins)."""
-
-
-def _chunk_tokens(chunks: pl.Series) -> tuple[pl.Series, np.ndarray, pl.Series]:
-    """spaCy's tokens of distinct chunks: (the chunks, reordered; how many tokens each has; all their
-    tokens, in that order). The commonest shapes are cut here, over the whole batch, where spaCy's
-    rules provably give the same: letters ("said"), letters and one of , ; : ! ? ("said,"), ASCII
-    letters ending lower-case and a period ("said."), a quote or bracket and letters ('"Well'), none
-    of the pieces special. The rest (about a third of the distinct chunks of prose) go through
-    spacy_en.tokens one by one."""
-    chunk = pl.col("chunk")
-    trailing = chunk.str.contains(r"^\p{L}+[,;:!?]$") | chunk.str.contains(r"^[A-Za-z]*[a-z]\.$")
-    leading = chunk.str.contains(r'^["“(_]\p{L}+$')
-    head, tail = chunk.str.slice(0, 1), chunk.str.slice(-1)
-    body = pl.when(trailing).then(chunk.str.slice(0, chunk.str.len_chars() - 1)).when(leading).then(chunk.str.slice(1)).otherwise(chunk)
-    special = _SPECIAL.implode()
-    plain = ~chunk.is_in(special) & ~body.is_in(special)
-    frame = pl.DataFrame({"chunk": chunks}).with_columns(
-        pl.when(plain & chunk.str.contains(r"^\p{L}+$"))
-        .then(pl.concat_list(chunk))
-        .when(plain & trailing & ~tail.is_in(special))
-        .then(pl.concat_list(body, tail))
-        .when(plain & leading & ~head.is_in(special))
-        .then(pl.concat_list(head, body))
-        .alias("tokens")
-    )
-    fast = frame.filter(pl.col("tokens").is_not_null())
-    rest = frame.filter(pl.col("tokens").is_null())["chunk"]
-    cut = [spacy_en.tokens(c) for c in rest.to_list()]
-    counts = np.concatenate((fast["tokens"].list.len().to_numpy(), np.fromiter(map(len, cut), dtype=np.int64, count=len(cut)))).astype(np.int64)
-    tokens = pl.concat([fast["tokens"].explode(), pl.Series([t for pieces in cut for t in pieces], dtype=pl.String)])
-    return pl.concat([fast["chunk"], rest]), counts, tokens
-
-
-class _Tokenized:
-    """A batch's spaCy tokens. Each occurrence of a chunk (in document order) names its document and
-    its distinct chunk; each distinct chunk is tokenized once and its tokens are kept in one flat
-    column (`tokens`, `first[c]` .. `first[c + 1]`), with per-chunk counts for Gopher."""
-
-    def __init__(self, texts: pl.Series):
-        spaced = texts.fill_null("").str.replace_all(r"[\x1c-\x1f]", " ")  # Python's whitespace
-        chunks = spaced.str.extract_all(r"\S+")
-        self.docs = len(texts)
-        self.doc = np.repeat(np.arange(self.docs, dtype=np.int64), chunks.list.len().to_numpy())
-        occurrences = pl.DataFrame({"chunk": chunks.explode().drop_nulls()})
-        distinct, self.counts, self.tokens = _chunk_tokens(occurrences["chunk"].unique())
-        ids = distinct.to_frame("chunk").with_row_index("id")
-        self.chunk = occurrences.join(ids, on="chunk", how="left", maintain_order="left")["id"].to_numpy().astype(np.int64)
-        self.first = np.concatenate(([0], np.cumsum(self.counts)))
-        owner = np.repeat(np.arange(len(distinct), dtype=np.int64), self.counts)
-        token = pl.col("token")
-        marks = pl.DataFrame({"token": self.tokens}).select(
-            token.str.contains(_NON_SYMBOL).alias("non_symbol"),
-            token.str.contains(r"\p{L}").alias("alpha"),
-            token.replace_strict(STOP_WORDS, [1 << i for i in range(len(STOP_WORDS))], default=0, return_dtype=pl.Int64).alias("stop"),
-            token.str.len_chars().alias("chars"),
-        )
-        non_symbol = marks["non_symbol"].to_numpy()
-        size = len(distinct)
-        self.per_chunk = {
-            "words": self.counts,
-            "non_symbol": np.bincount(owner, weights=non_symbol, minlength=size).astype(np.int64),
-            "non_symbol_chars": np.bincount(owner, weights=marks["chars"].to_numpy() * non_symbol, minlength=size).astype(np.int64),
-            "alpha": np.bincount(owner, weights=marks["alpha"].to_numpy(), minlength=size).astype(np.int64),
-        }
-        stop = np.zeros(size, np.int64)
-        np.bitwise_or.at(stop, owner, marks["stop"].to_numpy())
-        self.per_chunk["stop"] = stop
-
-    def per_doc(self, values: np.ndarray) -> np.ndarray:
-        """Sum a per-distinct-chunk value over each document's chunks."""
-        return np.bincount(self.doc, weights=values[self.chunk], minlength=self.docs).astype(np.int64)
-
-
-_tokenized = _per_batch(_Tokenized)
+_batch = _per_batch(tokens.Batch)
 
 
 @_per_batch
 def _word_counts(texts: pl.Series) -> pl.DataFrame:
     """Per document: spaCy words (punctuation included), non-symbol words and their characters,
     words with a letter, and the distinct stop words among them."""
-    batch = _tokenized(texts)
-    stop = batch.per_chunk["stop"][batch.chunk]
-    stop_words = np.zeros(batch.docs, np.int64)
-    for bit in range(len(STOP_WORDS)):
-        stop_words += np.bincount(batch.doc, weights=(stop >> bit) & 1, minlength=batch.docs) > 0
-    columns = {name: batch.per_doc(batch.per_chunk[name]) for name in ("words", "non_symbol", "non_symbol_chars", "alpha")}
-    return pl.DataFrame({**columns, "stop_words": stop_words})
+    return _batch(texts).word_counts()
 
 
 @_per_batch
 def _ngram_chars(texts: pl.Series) -> pl.DataFrame:
     """Per document: Gopher's top n-gram characters (n = 2, 3, 4; null below n words) and duplicated
     n-gram characters (n = 5..10)."""
-    batch = _tokenized(texts)
-    hashes, powers, chars = token_hashes(*arrow_buffers(batch.tokens))
-    # every occurrence's tokens, in order: first[chunk] .. first[chunk] + counts[chunk]
-    taken = batch.counts[batch.chunk]
-    starts = np.concatenate(([0], np.cumsum(taken)))
-    seq = np.repeat(batch.first[batch.chunk] - starts[:-1], taken) + np.arange(starts[-1], dtype=np.int64)
-    doc_offsets = np.concatenate(([0], np.cumsum(np.bincount(batch.doc, weights=taken, minlength=batch.docs).astype(np.int64))))
-    top, dup = repetition(doc_offsets, seq, hashes, powers, chars, np.array(TOP_NGRAMS, np.int64), np.array(DUPLICATE_NGRAMS, np.int64))
+    batch = _batch(texts)
+    seq, doc_offsets = batch.token_sequence()
+    top, dup = repetition(doc_offsets, seq, batch.token_hash, batch.token_power, batch.token_chars, np.array(TOP_NGRAMS, np.int64), np.array(DUPLICATE_NGRAMS, np.int64))
     columns = {f"top_{n}": pl.Series(top[:, k]).replace(-1, None) for k, n in enumerate(TOP_NGRAMS)}
     columns.update({f"dup_{n}": pl.Series(dup[:, k]) for k, n in enumerate(DUPLICATE_NGRAMS)})
     return pl.DataFrame(columns)
@@ -413,19 +318,8 @@ def _c4(texts: pl.Series) -> pl.DataFrame:
 
 
 def _sentences(lines: pl.Series) -> pl.Series:
-    """spaCy's sentence count of each line: 1 + the sentence breaks in its token classes (P[PQ]*W, see
-    spacy_en.sentence_classes), where a gap between chunks other than one space is a W token."""
-    pieces = pl.DataFrame({"line": np.arange(len(lines), dtype=np.int64), "piece": lines.str.extract_all(r"\S+|\s+")}).explode("piece")
-    pieces = pieces.drop_nulls("piece").with_columns(pl.int_range(pl.len()).over("line").alias("at"))
-    is_gap = pl.col("piece").str.contains(r"^\s")
-    chunks = pieces.filter(~is_gap)["piece"].unique()
-    classes = pl.DataFrame({"piece": chunks, "classes": [spacy_en.sentence_classes(c) for c in chunks.to_list()]}, schema={"piece": pl.String, "classes": pl.String})
-    pieces = pieces.join(classes, on="piece", how="left", maintain_order="left").with_columns(
-        pl.when(~is_gap).then(pl.col("classes")).when((pl.col("piece") == " ") & (pl.col("at") > 0)).then(pl.lit("")).otherwise(pl.lit("W")).alias("classes")
-    )
-    joined = pieces.group_by("line", maintain_order=True).agg(pl.col("classes").str.join(""))
-    counts = pl.DataFrame({"line": np.arange(len(lines), dtype=np.int64)}).join(joined, on="line", how="left", maintain_order="left")
-    return (counts["classes"].fill_null("").str.count_matches("P[PQ]*W") + 1).cast(pl.Int64)
+    """spaCy's sentence count of each line (curate/kernels/chunks.py: sentence_counts)."""
+    return pl.Series(tokens.Batch(lines).sentence_counts(), dtype=pl.Int64)
 
 
 @score("c4_lorem_ipsum")
