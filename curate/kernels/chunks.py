@@ -20,36 +20,43 @@ EMPTY = np.uint64(0)
 """The table's free-slot key; a chunk hashing to it is stored as 1 (chunk hashes are never 0 then)."""
 
 
+_BYTE_KIND = np.zeros(256, np.uint8)
+"""1: a one-byte space; 2: the first byte of a multi-byte space (if the next bytes agree); 0: neither."""
+_BYTE_KIND[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = 1
+_BYTE_KIND[[0xC2, 0xE1, 0xE2, 0xE3]] = 2
+
+
 @nb.njit(cache=True, inline="always")
-def _space_width(data, i, end):
+def _space_width(data, i, end, kinds):
     """Bytes of the whitespace character at data[i], or 0 if it is not whitespace."""
-    b = data[i]
-    if b == 32 or (9 <= b <= 13) or (28 <= b <= 31):
+    kind = kinds[data[i]]
+    if kind == 0:
+        return 0
+    if kind == 1:
         return 1
-    if b == 0xC2 and i + 1 < end and (data[i + 1] == 0x85 or data[i + 1] == 0xA0):
-        return 2
-    if i + 2 < end:
-        c, d = data[i + 1], data[i + 2]
-        if b == 0xE1 and c == 0x9A and d == 0x80:
+    b = data[i]
+    if b == 0xC2:
+        return 2 if i + 1 < end and (data[i + 1] == 0x85 or data[i + 1] == 0xA0) else 0
+    if i + 2 >= end:
+        return 0
+    c, d = data[i + 1], data[i + 2]
+    if b == 0xE1:
+        return 3 if c == 0x9A and d == 0x80 else 0
+    if b == 0xE2:
+        if c == 0x80 and ((0x80 <= d <= 0x8A) or d == 0xA8 or d == 0xA9 or d == 0xAF):
             return 3
-        if b == 0xE2 and c == 0x80 and ((0x80 <= d <= 0x8A) or d == 0xA8 or d == 0xA9 or d == 0xAF):
-            return 3
-        if b == 0xE2 and c == 0x81 and d == 0x9F:
-            return 3
-        if b == 0xE3 and c == 0x80 and d == 0x80:
-            return 3
-    return 0
+        return 3 if c == 0x81 and d == 0x9F else 0
+    return 3 if c == 0x80 and d == 0x80 else 0  # 0xE3: U+3000
 
 
 @nb.njit(cache=True)
-def chunk_spans(data, offsets):
-    """Every chunk of every text, in order: (text number, first byte, end byte, hash)."""
+def _chunk_spans(data, offsets, kinds):
     texts = offsets.shape[0] - 1
     total = 0
     for t in range(texts):
         i, end, inside = offsets[t], offsets[t + 1], False
         while i < end:
-            width = _space_width(data, i, end)
+            width = _space_width(data, i, end, kinds)
             if width:
                 inside = False
                 i += width
@@ -66,18 +73,23 @@ def chunk_spans(data, offsets):
     for t in range(texts):
         i, end = offsets[t], offsets[t + 1]
         while i < end:
-            width = _space_width(data, i, end)
+            width = _space_width(data, i, end, kinds)
             if width:
                 i += width
                 continue
             start, h = i, _FNV_OFFSET
-            while i < end and _space_width(data, i, end) == 0:
+            while i < end and _space_width(data, i, end, kinds) == 0:
                 h = (h ^ np.uint64(data[i])) * _FNV_PRIME
                 i += 1
             h = _fmix64(h ^ np.uint64(i - start))
             owner[k], starts[k], ends[k], hashes[k] = t, start, i, h if h != EMPTY else np.uint64(1)
             k += 1
     return owner, starts, ends, hashes
+
+
+def chunk_spans(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every chunk of every text, in order: (text number, first byte, end byte, hash)."""
+    return _chunk_spans(data, offsets, _BYTE_KIND)
 
 
 @nb.njit(cache=True, inline="always")

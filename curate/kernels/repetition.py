@@ -14,39 +14,38 @@ import numba as nb
 import numpy as np
 
 _BASE = np.uint64(0x100000001B3 * 2 + 1)
+
+
+def _inverse(odd: int) -> int:
+    """The inverse of an odd number modulo 2^64 (Newton's iteration doubles the correct bits)."""
+    x = odd
+    for _ in range(6):
+        x = (x * (2 - odd * x)) % (1 << 64)
+    return x
+
+
+_INVERSE = np.uint64(_inverse(int(_BASE)))
 _SPACE = np.uint64(32)
 
 
 @nb.njit(cache=True)
 def token_hashes(data, offsets):
-    """Per token: its hash, the base raised to its byte length, and its length in characters."""
+    """Per token: its hash, the base raised to its byte length and its inverse, its length in characters."""
     count = offsets.shape[0] - 1
     hashes = np.zeros(count, np.uint64)
     powers = np.ones(count, np.uint64)
+    inverses = np.ones(count, np.uint64)
     chars = np.zeros(count, np.int64)
     for t in range(count):
-        h, p, c = np.uint64(0), np.uint64(1), 0
+        h, p, q, c = np.uint64(0), np.uint64(1), np.uint64(1), 0
         for i in range(offsets[t], offsets[t + 1]):
             h = h * _BASE + np.uint64(data[i])
             p = p * _BASE
+            q = q * _INVERSE
             if (data[i] & 0xC0) != 0x80:  # not a UTF-8 continuation byte: a new character
                 c += 1
-        hashes[t], powers[t], chars[t] = h, p, c
-    return hashes, powers, chars
-
-
-@nb.njit(cache=True, inline="always")
-def _gram(seq, start, n, spaced, hashes, powers, chars):
-    """(hash, length in characters) of tokens seq[start:start+n] joined with spaces or with nothing."""
-    h, length = np.uint64(0), 0
-    for j in range(n):
-        t = seq[start + j]
-        if spaced and j > 0:
-            h = h * _BASE + _SPACE
-            length += 1
-        h = h * powers[t] + hashes[t]
-        length += chars[t]
-    return h, length
+        hashes[t], powers[t], inverses[t], chars[t] = h, p, q, c
+    return hashes, powers, inverses, chars
 
 
 @nb.njit(cache=True, inline="always")
@@ -59,7 +58,7 @@ def _find(keys, stamps, stamp, key, mask):
 
 
 @nb.njit(cache=True)
-def repetition(doc_offsets, seq, hashes, powers, chars, top_ns, dup_ns):
+def repetition(doc_offsets, seq, hashes, powers, inverses, chars, top_ns, dup_ns):
     """For each document (tokens seq[doc_offsets[d]:doc_offsets[d + 1]]):
 
     top[d, k]: for n = top_ns[k], the most frequent space-joined n-gram's length times its count
@@ -67,6 +66,9 @@ def repetition(doc_offsets, seq, hashes, powers, chars, top_ns, dup_ns):
     dup[d, k]: for n = dup_ns[k], the characters of n-grams (joined without spaces) that repeat an
         earlier one, scanning left to right and jumping past each repeat, so that the repeat's own
         n-grams are neither counted nor remembered.
+
+    A gram's hash comes from prefix hashes of the document (B^-k exists modulo 2^64 since B is odd):
+    hash(tokens i..j) = P[j] - P[i] * B^(bytes before j) * B^-(bytes before i).
     """
     docs = doc_offsets.shape[0] - 1
     top = np.full((docs, top_ns.shape[0]), -1, np.int64)
@@ -77,17 +79,42 @@ def repetition(doc_offsets, seq, hashes, powers, chars, top_ns, dup_ns):
     counts = np.zeros(capacity, np.int64)
     lengths = np.zeros(capacity, np.int64)
     order = np.zeros(capacity, np.int64)
+    joined = np.zeros(capacity, np.uint64)  # prefix hashes of the tokens joined without separator
+    up = np.zeros(capacity, np.uint64)  # B^(bytes before k), and its inverse
+    down = np.zeros(capacity, np.uint64)
+    spaced = np.zeros(capacity, np.uint64)  # ... of the tokens each followed by a space
+    spaced_up = np.zeros(capacity, np.uint64)
+    spaced_down = np.zeros(capacity, np.uint64)
+    before = np.zeros(capacity, np.int64)  # characters before token k
     stamp = 0
     for d in range(docs):
         first, size = doc_offsets[d], doc_offsets[d + 1] - doc_offsets[d]
-        while capacity < 2 * size + 2:
-            capacity *= 2
+        if capacity < 2 * size + 2:
+            while capacity < 2 * size + 2:
+                capacity *= 2
             keys = np.zeros(capacity, np.uint64)
             stamps = np.zeros(capacity, np.int64)
             counts = np.zeros(capacity, np.int64)
             lengths = np.zeros(capacity, np.int64)
             order = np.zeros(capacity, np.int64)
+            joined = np.zeros(capacity, np.uint64)
+            up = np.zeros(capacity, np.uint64)
+            down = np.zeros(capacity, np.uint64)
+            spaced = np.zeros(capacity, np.uint64)
+            spaced_up = np.zeros(capacity, np.uint64)
+            spaced_down = np.zeros(capacity, np.uint64)
+            before = np.zeros(capacity, np.int64)
             stamp = 0
+        joined[0], up[0], down[0], spaced[0], spaced_up[0], spaced_down[0], before[0] = 0, 1, 1, 0, 1, 1, 0
+        for k in range(size):
+            t = seq[first + k]
+            joined[k + 1] = joined[k] * powers[t] + hashes[t]
+            up[k + 1] = up[k] * powers[t]
+            down[k + 1] = down[k] * inverses[t]
+            spaced[k + 1] = (spaced[k] * powers[t] + hashes[t]) * _BASE + _SPACE
+            spaced_up[k + 1] = spaced_up[k] * powers[t] * _BASE
+            spaced_down[k + 1] = spaced_down[k] * inverses[t] * _INVERSE
+            before[k + 1] = before[k] + chars[t]
         mask = capacity - 1
         for k in range(top_ns.shape[0]):
             n = top_ns[k]
@@ -97,12 +124,13 @@ def repetition(doc_offsets, seq, hashes, powers, chars, top_ns, dup_ns):
             stamp += 1
             distinct = 0
             for i in range(grams):
-                key, length = _gram(seq, first + i, n, True, hashes, powers, chars)
+                key = spaced[i + n] - spaced[i] * spaced_up[i + n] * spaced_down[i]
                 slot = _find(keys, stamps, stamp, key, mask)
                 if stamps[slot] == stamp:
                     counts[slot] += 1
                 else:
-                    stamps[slot], keys[slot], counts[slot], lengths[slot] = stamp, key, 1, length
+                    stamps[slot], keys[slot], counts[slot] = stamp, key, 1
+                    lengths[slot] = before[i + n] - before[i] + n - 1
                     order[distinct] = slot
                     distinct += 1
             best = order[0]
@@ -115,10 +143,10 @@ def repetition(doc_offsets, seq, hashes, powers, chars, top_ns, dup_ns):
             stamp += 1
             i, repeated = 0, 0
             while i < size - n + 1:
-                key, length = _gram(seq, first + i, n, False, hashes, powers, chars)
+                key = joined[i + n] - joined[i] * up[i + n] * down[i]
                 slot = _find(keys, stamps, stamp, key, mask)
                 if stamps[slot] == stamp:
-                    repeated += length
+                    repeated += before[i + n] - before[i]
                     i += n
                 else:
                     stamps[slot], keys[slot] = stamp, key

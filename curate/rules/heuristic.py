@@ -69,7 +69,7 @@ def _ngram_chars(texts: pl.Series) -> pl.DataFrame:
     n-gram characters (n = 5..10)."""
     batch = _batch(texts)
     seq, doc_offsets = batch.token_sequence()
-    top, dup = repetition(doc_offsets, seq, batch.token_hash, batch.token_power, batch.token_chars, np.array(TOP_NGRAMS, np.int64), np.array(DUPLICATE_NGRAMS, np.int64))
+    top, dup = repetition(doc_offsets, seq, batch.token_hash, batch.token_power, batch.token_inverse, batch.token_chars, np.array(TOP_NGRAMS, np.int64), np.array(DUPLICATE_NGRAMS, np.int64))
     columns = {f"top_{n}": pl.Series(top[:, k]).replace(-1, None) for k, n in enumerate(TOP_NGRAMS)}
     columns.update({f"dup_{n}": pl.Series(dup[:, k]) for k, n in enumerate(DUPLICATE_NGRAMS)})
     return pl.DataFrame(columns)

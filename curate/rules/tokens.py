@@ -90,6 +90,7 @@ class Vocabulary:
         self.stop = np.zeros(0, np.int64)
         self.token_hash = np.zeros(0, np.uint64)
         self.token_power = np.zeros(0, np.uint64)
+        self.token_inverse = np.zeros(0, np.uint64)
         self.token_chars = np.zeros(0, np.int64)
         self.token_class = np.zeros(0, np.uint8)
 
@@ -125,7 +126,7 @@ class Vocabulary:
             .cast(pl.UInt8)
             .alias("class"),
         )
-        token_hash, token_power, token_chars = token_hashes(*arrow_buffers(tokens))
+        token_hash, token_power, token_inverse, token_chars = token_hashes(*arrow_buffers(tokens))
         owner = np.repeat(np.arange(len(starts), dtype=np.int64), counts)
         non_symbol = marks["non_symbol"].to_numpy().astype(np.int64)
         stats = np.stack(
@@ -146,6 +147,7 @@ class Vocabulary:
         self.stop = np.concatenate((self.stop, stop))
         self.token_hash = np.concatenate((self.token_hash, token_hash))
         self.token_power = np.concatenate((self.token_power, token_power))
+        self.token_inverse = np.concatenate((self.token_inverse, token_inverse))
         self.token_chars = np.concatenate((self.token_chars, token_chars))
         self.token_class = np.concatenate((self.token_class, marks["class"].to_numpy()))
         self.size += len(starts)
@@ -175,7 +177,8 @@ class Batch:
         # the vocabulary may have been emptied since: keep what this batch needs
         self.first, self.count = vocabulary.first, vocabulary.count
         self.stats, self.stop = vocabulary.stats, vocabulary.stop
-        self.token_hash, self.token_power, self.token_chars = vocabulary.token_hash, vocabulary.token_power, vocabulary.token_chars
+        self.token_hash, self.token_power, self.token_inverse = vocabulary.token_hash, vocabulary.token_power, vocabulary.token_inverse
+        self.token_chars = vocabulary.token_chars
         self.token_class = vocabulary.token_class
 
     def word_counts(self) -> pl.DataFrame:
