@@ -13,6 +13,9 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from curate.kernels.chunks import _BYTE_KIND, _space_width
+from curate.kernels.minhash import _FNV_OFFSET, _FNV_PRIME, _fmix64
+
 _BASE = np.uint64(0x100000001B3 * 2 + 1)
 
 
@@ -153,3 +156,79 @@ def repetition(doc_offsets, seq, hashes, powers, inverses, chars, top_ns, dup_ns
                     i += 1
             dup[d, k] = repeated
     return top, dup
+
+
+@nb.njit(cache=True)
+def _piece_hash(data, start, end):
+    h = _FNV_OFFSET
+    for i in range(start, end):
+        h = (h ^ np.uint64(data[i])) * _FNV_PRIME
+    return _fmix64(h ^ np.uint64(end - start))
+
+
+@nb.njit(cache=True)
+def _blank(data, start, end, kinds):
+    i = start
+    while i < end:
+        width = _space_width(data, i, end, kinds)
+        if width == 0:
+            return False
+        i += width
+    return True
+
+
+@nb.njit(cache=True)
+def _repeated_pieces(data, offsets, min_run, skip_blank, kinds):
+    texts = offsets.shape[0] - 1
+    pieces = np.zeros(texts, np.int64)
+    repeats = np.zeros(texts, np.int64)
+    repeat_chars = np.zeros(texts, np.int64)
+    capacity = 64
+    keys = np.zeros(capacity, np.uint64)
+    stamps = np.zeros(capacity, np.int64)
+    for t in range(texts):
+        start, end = offsets[t], offsets[t + 1]
+        bound = 1
+        for i in range(start, end):
+            if data[i] == 10:
+                bound += 1
+        if capacity < 2 * bound:
+            while capacity < 2 * bound:
+                capacity *= 2
+            keys = np.zeros(capacity, np.uint64)
+            stamps = np.zeros(capacity, np.int64)
+        stamp = t + 1
+        mask = capacity - 1
+        piece, i = start, start
+        while True:
+            if i < end and data[i] != 10:
+                i += 1
+                continue
+            run = i
+            while run < end and data[run] == 10:
+                run += 1
+            if i < end and run - i < min_run:  # a line break inside a paragraph
+                i = run
+                continue
+            if not (skip_blank and _blank(data, piece, i, kinds)):
+                pieces[t] += 1
+                key = _piece_hash(data, piece, i)
+                slot = _find(keys, stamps, stamp, key, mask)
+                if stamps[slot] == stamp:
+                    repeats[t] += 1
+                    for j in range(piece, i):
+                        if (data[j] & 0xC0) != 0x80:
+                            repeat_chars[t] += 1
+                else:
+                    stamps[slot], keys[slot] = stamp, key
+            if i >= end:
+                break
+            piece, i = run, run
+    return pieces, repeats, repeat_chars
+
+
+def repeated_pieces(data: np.ndarray, offsets: np.ndarray, min_run: int, skip_blank: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per text, cut at runs of at least `min_run` line breaks (\\n): (pieces, pieces equal to an
+    earlier piece of the text, their characters). Paragraphs are min_run=2, Gopher's lines 1; with
+    `skip_blank`, pieces of whitespace only (Python's str.isspace) are left out, as FineWeb does."""
+    return _repeated_pieces(data, offsets, min_run, skip_blank, _BYTE_KIND)

@@ -19,7 +19,8 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
-from curate.kernels.repetition import repetition
+from curate.kernels.repetition import repeated_pieces, repetition
+from curate.minhash import arrow_buffers
 from curate.rules import ratio, rewrite, score, spacy_en, tokens
 from curate.rules.tokens import STOP_WORDS
 
@@ -154,53 +155,53 @@ def empty(text: pl.Expr) -> pl.Expr:
     return text.str.len_bytes() == 0
 
 
-def _repeats(pieces: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """(how many pieces equal an earlier one, their characters) for a list column."""
-    again = ~pl.element().is_first_distinct()
-    return (
-        pieces.list.eval(again.sum()).list.first(),
-        pieces.list.eval(pl.element().str.len_chars().filter(again).sum()).list.first(),
-    )
+def _pieces(min_run: int, skip_blank: bool, strip: bool) -> Callable[[pl.Series], pl.DataFrame]:
+    """Per document: pieces between runs of `min_run` or more line breaks, how many repeat an earlier
+    piece, and their characters (curate/kernels/repetition.py: repeated_pieces)."""
+
+    def count(texts: pl.Series) -> pl.DataFrame:
+        texts = texts.fill_null("")
+        if strip:
+            texts = texts.str.strip_chars(PY_WHITESPACE)
+        pieces, repeats, chars = repeated_pieces(*arrow_buffers(texts), min_run, skip_blank)
+        return pl.DataFrame({"pieces": pieces, "repeats": repeats, "chars": chars})
+
+    return _per_batch(count)
 
 
-def _paragraphs(text: pl.Expr) -> pl.Expr:
-    """re.split(r"\\n{2,}", text.strip()) without its one empty paragraph for a blank text: a
-    paragraph has no blank line inside and no line break at either end."""
-    return text.str.strip_chars(PY_WHITESPACE).str.extract_all(r"[^\n]+(?:\n[^\n]+)*")
+_paragraphs = _pieces(2, skip_blank=False, strip=True)
+"""re.split(r"\n{2,}", text.strip()): Gopher's paragraphs."""
+_gopher_lines = _pieces(1, skip_blank=False, strip=False)
+"""re.split(r"\n+", text): Gopher's lines, with an empty one for a line break at either end."""
+_fineweb_lines = _pieces(1, skip_blank=True, strip=False)
+"""Non-blank lines of text.split("\n"): FineWeb's."""
+
+
+def _column(analyse: Callable[[pl.Series], pl.DataFrame], column: str, text: pl.Expr) -> pl.Expr:
+    return text.map_batches(lambda texts: analyse(texts)[column], return_dtype=pl.Int64)
 
 
 @score("dup_para_fraction")
 def dup_para_fraction(text: pl.Expr) -> pl.Expr:
     """Paragraphs (split at blank lines) that repeat an earlier one, per paragraph."""
-    paragraphs = _paragraphs(text)
-    repeated, _ = _repeats(paragraphs)
-    return ratio(repeated, pl.max_horizontal(paragraphs.list.len(), pl.lit(1)))
+    return ratio(_column(_paragraphs, "repeats", text), _column(_paragraphs, "pieces", text))
 
 
 @score("dup_para_char_fraction")
 def dup_para_char_fraction(text: pl.Expr) -> pl.Expr:
     """Characters of repeated paragraphs per character of the text."""
-    _, chars = _repeats(_paragraphs(text))
-    return ratio(chars, text.str.len_chars())
-
-
-def _gopher_lines(text: pl.Expr) -> pl.Expr:
-    """re.split(r"\\n+", text): not stripped, so a leading or trailing line break gives an empty line."""
-    return text.str.replace_all(r"\n+", "\n").str.split("\n")
+    return ratio(_column(_paragraphs, "chars", text), text.str.len_chars())
 
 
 @score("dup_line_fraction")
 def dup_line_fraction(text: pl.Expr) -> pl.Expr:
     """Lines that repeat an earlier line, per line (empty lines at either end included)."""
-    lines = _gopher_lines(text)
-    repeated, _ = _repeats(lines)
-    return ratio(repeated, lines.list.len())
+    return ratio(_column(_gopher_lines, "repeats", text), _column(_gopher_lines, "pieces", text))
 
 
 @score("dup_line_char_fraction")
 def dup_line_char_fraction(text: pl.Expr) -> pl.Expr:
-    _, chars = _repeats(_gopher_lines(text))
-    return ratio(chars, text.str.len_chars())
+    return ratio(_column(_gopher_lines, "chars", text), text.str.len_chars())
 
 
 @score("top_ngram_char_fraction")
@@ -226,7 +227,7 @@ def dup_ngram_char_fraction(text: pl.Expr, n: int) -> pl.Expr:
 # ---------------------------------------------------------------------------- FineWeb
 
 
-def _fineweb_lines(text: pl.Expr) -> pl.Expr:
+def _nonblank_lines(text: pl.Expr) -> pl.Expr:
     """Lines split at \\n only (\\r stays), not stripped, blank ones left out."""
     return text.str.split("\n").list.eval(pl.element().filter(pl.element().str.contains(_NOT_SPACE)))
 
@@ -241,7 +242,7 @@ def blank(text: pl.Expr) -> pl.Expr:
 def line_punct_ratio(text: pl.Expr) -> pl.Expr:
     """Non-blank lines ending in terminal punctuation (., !, ? and their kin in other scripts; not
     quotes, not ':' or ';'), per non-blank line."""
-    lines = _fineweb_lines(text)
+    lines = _nonblank_lines(text)
     ending = lines.list.eval(pl.element().str.slice(-1).is_in(spacy_en.TERMINAL_PUNCTUATION).sum()).list.first()
     return ratio(ending, lines.list.len())
 
@@ -249,7 +250,7 @@ def line_punct_ratio(text: pl.Expr) -> pl.Expr:
 @score("short_line_ratio")
 def short_line_ratio(text: pl.Expr, max_chars: int = 30) -> pl.Expr:
     """Non-blank lines of at most `max_chars` characters (indentation and \\r included), per non-blank line."""
-    lines = _fineweb_lines(text)
+    lines = _nonblank_lines(text)
     short = lines.list.eval((pl.element().str.len_chars() <= max_chars).sum()).list.first()
     return ratio(short, lines.list.len())
 
@@ -257,8 +258,7 @@ def short_line_ratio(text: pl.Expr, max_chars: int = 30) -> pl.Expr:
 @score("char_dup_ratio")
 def char_dup_ratio(text: pl.Expr) -> pl.Expr:
     """Characters of non-blank lines repeating an earlier line, per character other than \\n."""
-    _, chars = _repeats(_fineweb_lines(text))
-    return ratio(chars, text.str.len_chars() - text.str.count_matches("\n", literal=True))
+    return ratio(_column(_fineweb_lines, "chars", text), text.str.len_chars() - text.str.count_matches("\n", literal=True))
 
 
 @score("list_ratio")

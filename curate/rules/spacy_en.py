@@ -36,6 +36,10 @@ DATATROVE_PUNCTUATION = frozenset(_RULES["datatrove_punctuation"]) | frozenset(_
 TERMINAL_PUNCTUATION = tuple(_RULES["datatrove_terminal_punctuation"])
 """datatrove's TERMINAL_PUNCTUATION (159 characters; `.`, `!`, `?` in ASCII) for FineWeb's line ends."""
 
+_ICON = re.compile(_RULES["icon_class"])
+_ONE_CHAR_SUFFIXES = frozenset(_RULES["suffix_chars"]) - {".", "…"}
+"""Characters that are suffixes on their own, whatever precedes them, and end no longer suffix
+("……", "'s" and runs of dots do; so do units and currencies, but after a digit and in a letter or $)."""
 _LONGEST_SUFFIX = 6
 """No suffix pattern matches more than 6 characters, except runs of dots ("word....")."""
 _MAY_HAVE_INFIX = re.compile("[.…+\\-*^,–—~:<>=/]|" + _RULES["icon_class"])
@@ -43,12 +47,21 @@ _MAY_HAVE_INFIX = re.compile("[.…+\\-*^,–—~:<>=/]|" + _RULES["icon_class"]
 
 
 def _prefix_length(text: str) -> int:
+    if text and text[0].isalpha() and "$" not in text[1:3]:  # only "US$", "C$", "A$" start with a letter
+        return 0
     found = _PREFIX.match(text)
     return found.end() if found else 0
 
 
 def _suffix_length(text: str) -> int:
     """Length of the longest suffix: spaCy searches left to right, so the earliest start wins."""
+    if not text:
+        return 0
+    last = text[-1]
+    if last in _ONE_CHAR_SUFFIXES or _ICON.match(last):
+        return 1
+    if last.isalpha() and text[-2:-1] not in ("'", "’") and not any("0" <= c <= "9" for c in text[-7:]):
+        return 0  # suffixes ending in a letter are units after a digit ("10km") and 's
     dots = len(text) - len(text.rstrip("."))
     start = max(0, min(len(text) - _LONGEST_SUFFIX, len(text) - dots))
     found = _SUFFIX.search(text, start)
@@ -106,7 +119,7 @@ def _affix_split(chunk: str, exceptions: dict[str, tuple[str, ...]]) -> list[str
             middle = list(exceptions[rest])
         elif "." in rest and _URL.match(rest):  # every URL the pattern accepts has a dotted host
             middle = [rest]
-        elif _MAY_HAVE_INFIX.search(rest):
+        elif not rest.isalnum() and _MAY_HAVE_INFIX.search(rest):
             middle = _infix_split(rest)
         else:
             middle = [rest]
