@@ -8,11 +8,13 @@ Documents: the Gutenberg books in ../shared/data cut into paragraphs at blank li
 to a document (benchmarks/quality_corpus.py), the first --docs of them in file order; one Parquet file
 in benchmarks/_data/.
 
-curate, two ways:
+curate, three ways:
 1. each set alone, `FilterSet.apply` over batches of the runner's shard size, in a fresh process per
    set (so no set profits from another's token vocabulary); polars may use both cores, the Python
    part of the tokenizer one. This gives docs/s per rule set and every document's reason;
-2. the four chained, end to end: `curate run` with gopher-repetition, gopher-quality, c4 (rewrite:
+2. the four sets in one process, each on every document of each batch (they share the batch's
+   tokenization, as stages in one worker share the vocabulary);
+3. the four chained, end to end: `curate run` with gopher-repetition, gopher-quality, c4 (rewrite:
    true) and fineweb, in that order (datatrove's FineWeb pipeline's), on a fresh local Ray with 2 CPUs:
    read, validate, score, write kept/ and removed/, check the ledger. Ray's start-up is excluded.
 
@@ -70,24 +72,29 @@ def build(docs: int) -> Path:
 
 
 def run_set(corpus: str, name: str) -> dict:
-    """One set alone, in this process: batches the size of the runner's shards."""
+    """One set alone (or "all" four, each on every document), in this process: batches the size of
+    the runner's shards."""
     from curate.columns import DROP
     from curate.stages.filter_set import FilterSet
 
     frame = pl.read_parquet(corpus, columns=["id", "text"])
-    stage = FilterSet(name, path=SETS[name], rewrite=name == "c4")
-    stage.apply(pl.DataFrame({"id": ["warm-up"], "text": ["Numba kernels load from their cache on first use. " * 20]}))
+    names = list(SETS) if name == "all" else [name]
+    stages = [FilterSet(n, path=SETS[n], rewrite=n == "c4") for n in names]
+    for stage in stages:
+        stage.apply(pl.DataFrame({"id": ["warm-up"], "text": ["Numba kernels load from their cache on first use. " * 20]}))
     total = int(frame["text"].str.len_bytes().sum())
     shard = min(max(total // 64, 4 << 20), 64 << 20)  # the runner's chunk_bytes
     per_doc = max(1, total // frame.height)
     rows = max(1, shard // per_doc)
-    reasons = []
+    reasons: dict[str, list] = {n: [] for n in names}
     started = time.perf_counter()
     for offset in range(0, frame.height, rows):
-        reasons.append(stage.apply(frame.slice(offset, rows))[DROP])
+        batch = frame.slice(offset, rows)
+        for n, stage in zip(names, stages):
+            reasons[n].append(stage.apply(batch)[DROP])
     seconds = time.perf_counter() - started
     out = DATA / f"quality_curate_{name}.parquet"
-    pl.DataFrame({"id": frame["id"], name: pl.concat(reasons)}).write_parquet(out)
+    pl.DataFrame({"id": frame["id"], **{n: pl.concat(r) for n, r in reasons.items()}}).write_parquet(out)
     return {"seconds": seconds, "batch_rows": rows, "decisions": str(out)}
 
 
@@ -150,7 +157,7 @@ def main() -> None:
     size = pl.scan_parquet(corpus).select(pl.len().alias("docs"), pl.col("text").str.len_bytes().sum().alias("bytes")).collect().row(0, named=True)
     script = Path(__file__)
     docs = ("--docs", str(args.docs))
-    sets = {name: in_child(script, "set", name, *docs) for name in SETS}
+    sets = {name: in_child(script, "set", name, *docs) for name in [*SETS, "all"]}
     chain = in_child(script, "chain", str(DATA / "quality_chain_run"), *docs)
     started = time.perf_counter()
     datatrove, timing = run_datatrove(corpus, args.datatrove_docs, args.datatrove_python)
@@ -166,18 +173,19 @@ def main() -> None:
     print(f"datatrove 0.10.1 ran on a random {sampled:,} of them ({datatrove_wall:.0f} s with start-up); its docs/s are measured there and extrapolated.\n")
     print("| rule set | curate docs/s (1 process) | datatrove docs/s (1 process) | speed-up | same reason | same keep/drop | removed, curate (all docs) | removed, datatrove (sample) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    curate_total = 0.0
     for name, path in SETS.items():
         ours_rate = size["docs"] / sets[name]["seconds"]
         theirs_rate = sampled / timing["seconds"][name]
-        curate_total += sets[name]["seconds"]
         same = both.select(pl.col(name).eq_missing(pl.col(f"{name}_curate")).mean()).item()
         same_decision = both.select((pl.col(name).is_null() == pl.col(f"{name}_curate").is_null()).mean()).item()
         removed_ours = ours[name].is_not_null().mean()
         removed_theirs = datatrove[name].is_not_null().mean()
         print(f"| {path} | {ours_rate:,.0f} | {theirs_rate:,.0f} | {ours_rate / theirs_rate:.0f}x | {same:.2%} | {same_decision:.2%} | {removed_ours:.1%} | {removed_theirs:.1%} |")
     theirs_all = sampled / timing["total_seconds"]
-    print(f"| all four, each on every document | {size['docs'] / curate_total:,.0f} | {theirs_all:,.0f} | {size['docs'] / curate_total / theirs_all:.0f}x | | | | |")
+    ours_all = size["docs"] / sets["all"]["seconds"]
+    print(f"| all four, each on every document | {ours_all:,.0f} | {theirs_all:,.0f} | {ours_all / theirs_all:.0f}x | | | | |")
+    print(f"\nBatches of {sets['all']['batch_rows']:,} documents (the runner's shard size for this corpus). Each set alone runs in a fresh process;"
+          " \"all four\" runs them in one process, each on every document, sharing each batch's tokenization.")
 
     theirs_chain = sampled / chain_seconds(datatrove)
     ours_chain = size["docs"] / chain["seconds"]

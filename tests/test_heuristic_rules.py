@@ -13,7 +13,7 @@ from curate import filter_sets
 from curate.columns import DROP, FAILED
 from curate.errors import ConfigError
 from curate.config import build_pipeline
-from curate.rules import SCORES, spacy_en
+from curate.rules import SCORES, spacy_en, tokens
 from curate.rules.heuristic import PY_WHITESPACE
 from curate.stages.filter_set import FilterSet
 
@@ -210,3 +210,41 @@ def test_agreement_with_datatrove_on_gutenberg(shared_data):
             kept = out.filter(pl.col(DROP).is_null())["text"].to_list()
             digests = [hashlib.blake2b(t.encode(), digest_size=16).hexdigest() for t in kept]
             assert digests == expected.filter(pl.col("c4").is_null())["c4_text_blake2b"].to_list()
+
+
+def test_batch_chunks_split_at_pythons_whitespace():
+    spaces = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2005\u200a\u2028\u2029\u202f\u205f\u3000"
+    text = "a" + "b".join(spaces) + "c\u200bd\ufeffe"  # U+200B and U+FEFF are not whitespace
+    batch = tokens.Batch(pl.Series([text, "", "  ", "x"]))
+    chunks = [text.encode()[s:e].decode() for s, e in zip(batch.starts[batch.owner == 0], batch.ends[batch.owner == 0])]
+    assert chunks == text.split()
+    assert batch.word_counts()["words"].to_list() == [len(spacy_en.words(text)), 0, 0, 1]
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["One.  Two.", "One.\tTwo.", "One.\xa0Two.", " One. Two.", "One. Two.  ", "One. Two. ", "Hi!", "", "   ", 'He said "Stop." Then he left.', "Wait... what? Really?! Yes."],
+)
+def test_sentence_kernel_matches_the_sentencizer(line):
+    assert tokens.Batch(pl.Series([line])).sentence_counts().tolist() == [spacy_en.sentence_count(line)]
+
+
+def test_fast_chunk_shapes_match_the_tokenizer():
+    chunks = ["said", "said,", "said.", '"Well', "“Well", "(Well", "_word", "dont", "dont,", "Mr.", "a.", "that,", '"It', "it.", "AB.", "Ab.", "café", "café,", "(:", "cannot!", "Its,"]
+    order, counts, flat = tokens.chunk_tokens(pl.Series(chunks))
+    pieces = flat.to_list()
+    cut, at = {}, 0
+    for i, n in zip(order, counts):
+        cut[chunks[i]] = tuple(pieces[at : at + n])
+        at += n
+    assert cut == {c: spacy_en.tokens(c) for c in chunks}
+
+
+def test_emptying_the_vocabulary_changes_nothing(monkeypatch):
+    texts = pl.Series(["The cat sat on the mat, with a hat. " * 3, "Dr. Who's there?\nNobody -- at all...", "x y z"])
+    before = tokens.Batch(texts, vocabulary=tokens.Vocabulary()).word_counts()
+    monkeypatch.setattr(tokens, "LIMIT", 5)
+    small = tokens.Vocabulary()
+    tokens.Batch(pl.Series(["filling up the vocabulary with other words"]), vocabulary=small)
+    assert tokens.Batch(texts, vocabulary=small).word_counts().equals(before)
+    assert small.size <= 40
