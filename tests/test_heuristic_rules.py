@@ -248,3 +248,33 @@ def test_emptying_the_vocabulary_changes_nothing(monkeypatch):
     tokens.Batch(pl.Series(["filling up the vocabulary with other words"]), vocabulary=small)
     assert tokens.Batch(texts, vocabulary=small).word_counts().equals(before)
     assert small.size <= 40
+
+
+def test_web_quality_pipeline_end_to_end(tmp_path, ray_address):
+    """pipelines/web-quality.yaml through the runner: reasons per stage, scores on every record, and
+    C4's text on the records it keeps."""
+    import curate
+    from tests.conftest import ROOT, write_jsonl
+
+    prose = (
+        "The old man walked slowly to the river and sat down by the water with his dog. It was late in the "
+        "autumn, and the leaves had turned from green to gold and brown. Across the valley a bell rang for "
+        "the evening service, and smoke rose from the chimneys of the village where his daughter lived with "
+        "her husband and three children. He thought of the years that had passed since he first came to "
+        "that place as a young soldier, tired and hungry, with nothing but a coat and a letter of introduction."
+    )
+    records = [
+        {"id": "kept", "text": prose + "\nA short heading\nIt was the end of the day. The sun went down. Birds sang. He got up and went home to eat."},
+        {"id": "short", "text": "Too short."},
+        {"id": "repeated", "text": "\n\n".join(["Same paragraph here, with the words repeated again and again."] * 5)},
+        {"id": "code", "text": prose + "\nvar x = {a: 1}; print the value of x to the screen now."},
+    ]
+    write_jsonl(tmp_path / "in" / "a.jsonl", records)
+    result = curate.run(ROOT / "pipelines" / "web-quality.yaml", input=str(tmp_path / "in" / "*"), output=tmp_path / "out", ray_address=ray_address)
+    assert result.stats["removed_by_reason"] == {"dup_para_frac": 1, "top_2_gram": 1, "curly_bracket": 1}  # a lone 2-gram is the top one
+    kept = result.kept().collect()
+    assert kept["id"].to_list() == ["kept"]
+    assert "A short heading" not in kept["text"].item() and kept["text"].item().endswith("went home to eat.")  # C4 dropped the line
+    assert kept["gopher_quality_alpha_word_ratio"].item() > 0.8 and kept["c4_c4_sentences"].item() >= 5
+    removed = result.removed().collect()
+    assert removed.filter(pl.col("id") == "code")["text"].item() == records[3]["text"]  # removed records keep their text
