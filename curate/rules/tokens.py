@@ -104,9 +104,11 @@ class Vocabulary:
             new = missing[kernels.first_of_each(hashes[missing])]
             if self.size and self.size + new.size > LIMIT:
                 self.clear()
+                missing = np.arange(hashes.size)
                 new = kernels.first_of_each(hashes)
             self._add(data, starts[new], ends[new], hashes[new])
-            return kernels.lookup(self.keys, self.values, hashes)
+            found[missing] = kernels.lookup(self.keys, self.values, hashes[missing])
+            return found
 
     def _add(self, data: np.ndarray, starts: np.ndarray, ends: np.ndarray, hashes: np.ndarray) -> None:
         buffer, offsets = kernels.gather(data, starts, ends)
