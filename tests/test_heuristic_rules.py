@@ -278,3 +278,10 @@ def test_web_quality_pipeline_end_to_end(tmp_path, ray_address):
     assert kept["gopher_quality_alpha_word_ratio"].item() > 0.8 and kept["c4_c4_sentences"].item() >= 5
     removed = result.removed().collect()
     assert removed.filter(pl.col("id") == "code")["text"].item() == records[3]["text"]  # removed records keep their text
+
+
+def test_unit_separator_is_whitespace_inside_lines():
+    """U+001F is whitespace for Python but not a line break for str.splitlines (U+001C-U+001E are)."""
+    assert scores("bullet_line_ratio", ["\x1f- a\nb"]) == [0.5]
+    assert scores("end_ellipsis_line_ratio", ["a...\x1f\nb"]) == [0.5]
+    assert scores("c4_sentences", ["One\x1ftwo three.\nFour five six. Seven eight nine. Ten eleven twelve. A b c."]) == [5]  # 3 words

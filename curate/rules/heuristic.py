@@ -2,12 +2,12 @@
 (Raffel et al. 2020) and FineWeb (Penedo et al. 2024), as datatrove 0.10.1 computes them
 (filters/gopher-quality.yaml, gopher-repetition.yaml, c4.yaml, fineweb.yaml).
 
-datatrove counts spaCy tokens, not whitespace words, so these do too (curate/rules/spacy_en.py): a
+datatrove counts spaCy tokens, not whitespace words, so these do too (curate/rules/tokens.py): a
 batch's texts are cut at whitespace, each distinct chunk is tokenized once, and counts are summed per
-document. The tokenization is shared by every score of a batch (see `_per_batch`); the n-gram scans
-run in a numba kernel (curate/kernels/repetition.py). Line and paragraph scores are polars
-expressions. Python's notions are kept where they differ from Rust's: `str.isspace` (which includes
-U+001C-U+001F), `str.splitlines` (eleven line breaks), `len` in code points.
+document. One analysis of a batch is shared by every score that needs it (see `_per_batch`); word
+n-grams and repeated lines and paragraphs are numba kernels (curate/kernels/repetition.py), the other
+line scores polars expressions. Python's notions are kept where they differ from Rust's: `str.isspace`
+(which includes U+001C-U+001F), `str.splitlines` (eleven line breaks), `len` in code points.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from curate.rules.tokens import STOP_WORDS
 PY_WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 """Python's str.isspace characters; Rust's `\\s` lacks U+001C-U+001F."""
 _NOT_SPACE = r"[^\s\x1c-\x1f]"
+_INLINE_SPACE = r"[\s\x1f&&[^\n]]"
+"""Whitespace within a line (U+001C-U+001E break lines for str.splitlines; U+001F does not)."""
 _LINE_BREAKS = r"\r\n|[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]"
 """What str.splitlines splits at besides \\n."""
 TOP_NGRAMS = (2, 3, 4)
@@ -49,6 +51,11 @@ def _per_batch(analyse: Callable[[pl.Series], pl.DataFrame]) -> Callable[[pl.Ser
             return result
 
     return cached
+
+
+def _column(analyse: Callable[[pl.Series], pl.DataFrame], column: str, text: pl.Expr) -> pl.Expr:
+    """One column of a batch analysis, as an expression."""
+    return text.map_batches(lambda texts: analyse(texts)[column], return_dtype=pl.Int64)
 
 
 # ---------------------------------------------------------------------------- tokens of a batch
@@ -76,41 +83,32 @@ def _ngram_chars(texts: pl.Series) -> pl.DataFrame:
     return pl.DataFrame(columns)
 
 
-def _word_ratio(column: str, denominator: str) -> Callable[[pl.Series], pl.Series]:
-    def compute(texts: pl.Series) -> pl.Series:
-        counts = _word_counts(texts)
-        return counts.select(ratio(pl.col(column), pl.col(denominator))).to_series()
-
-    return compute
-
-
 # ---------------------------------------------------------------------------- Gopher quality
 
 
 @score("non_symbol_words")
 def non_symbol_words(text: pl.Expr) -> pl.Expr:
     """spaCy words with a character outside datatrove's punctuation: Gopher's document length."""
-    return text.map_batches(lambda texts: _word_counts(texts)["non_symbol"], return_dtype=pl.Int64)
+    return _column(_word_counts, "non_symbol", text)
 
 
 @score("mean_word_length")
 def mean_word_length(text: pl.Expr) -> pl.Expr:
     """Mean length in characters of the non-symbol words (null without any)."""
-    return text.map_batches(_word_ratio("non_symbol_chars", "non_symbol"), return_dtype=pl.Float64)
+    return ratio(_column(_word_counts, "non_symbol_chars", text), _column(_word_counts, "non_symbol", text))
 
 
 @score("hash_ratio")
 def hash_ratio(text: pl.Expr) -> pl.Expr:
     """'#' characters per spaCy word (punctuation tokens count as words)."""
-    words = text.map_batches(lambda texts: _word_counts(texts)["words"], return_dtype=pl.Int64)
-    return ratio(text.str.count_matches("#", literal=True), words)
+    return ratio(text.str.count_matches("#", literal=True), _column(_word_counts, "words", text))
 
 
 @score("ellipsis_ratio")
 def ellipsis_ratio(text: pl.Expr) -> pl.Expr:
     """'...' (counted without overlap) and '…' per spaCy word."""
-    words = text.map_batches(lambda texts: _word_counts(texts)["words"], return_dtype=pl.Int64)
-    return ratio(text.str.count_matches("...", literal=True) + text.str.count_matches("…", literal=True), words)
+    ellipses = text.str.count_matches("...", literal=True) + text.str.count_matches("…", literal=True)
+    return ratio(ellipses, _column(_word_counts, "words", text))
 
 
 def _splitlines(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
@@ -125,26 +123,26 @@ def _splitlines(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
 def bullet_line_ratio(text: pl.Expr) -> pl.Expr:
     """Lines starting with '•' or '-' (after leading whitespace) per line, blank lines included."""
     normal, lines = _splitlines(text)
-    return ratio(normal.str.count_matches(r"(?m)^[^\S\n]*[•\-]"), lines)
+    return ratio(normal.str.count_matches(rf"(?m)^{_INLINE_SPACE}*[•\-]"), lines)
 
 
 @score("end_ellipsis_line_ratio")
 def end_ellipsis_line_ratio(text: pl.Expr) -> pl.Expr:
     """Lines ending with '...' or '…' (before trailing whitespace) per line, blank lines included."""
     normal, lines = _splitlines(text)
-    return ratio(normal.str.count_matches(r"(?:\.\.\.|…)[^\S\n]*(?m:$)"), lines)
+    return ratio(normal.str.count_matches(rf"(?:\.\.\.|…){_INLINE_SPACE}*(?m:$)"), lines)
 
 
 @score("alpha_word_ratio")
 def alpha_word_ratio(text: pl.Expr) -> pl.Expr:
     """spaCy words with a letter per spaCy word: dialogue, with its quotes and commas as words, scores low."""
-    return text.map_batches(_word_ratio("alpha", "words"), return_dtype=pl.Float64)
+    return ratio(_column(_word_counts, "alpha", text), _column(_word_counts, "words", text))
 
 
 @score("stop_words")
 def stop_words(text: pl.Expr) -> pl.Expr:
     """How many of Gopher's eight stop words (the, be, to, of, and, that, have, with) occur as words."""
-    return text.map_batches(lambda texts: _word_counts(texts)["stop_words"], return_dtype=pl.Int64)
+    return _column(_word_counts, "stop_words", text)
 
 
 # ---------------------------------------------------------------------------- Gopher repetition
@@ -177,10 +175,6 @@ _fineweb_lines = _pieces(1, skip_blank=True, strip=False)
 """Non-blank lines of text.split("\n"): FineWeb's."""
 
 
-def _column(analyse: Callable[[pl.Series], pl.DataFrame], column: str, text: pl.Expr) -> pl.Expr:
-    return text.map_batches(lambda texts: analyse(texts)[column], return_dtype=pl.Int64)
-
-
 @score("dup_para_fraction")
 def dup_para_fraction(text: pl.Expr) -> pl.Expr:
     """Paragraphs (split at blank lines) that repeat an earlier one, per paragraph."""
@@ -210,8 +204,7 @@ def top_ngram_char_fraction(text: pl.Expr, n: int) -> pl.Expr:
     below n words). A gram seen once counts: "Hello world" scores 1.0 for n = 2."""
     if n not in TOP_NGRAMS:
         raise ValueError(f"n must be one of {TOP_NGRAMS}")
-    chars = text.map_batches(lambda texts: _ngram_chars(texts)[f"top_{n}"], return_dtype=pl.Int64)
-    return ratio(chars, text.str.len_chars())
+    return ratio(_column(_ngram_chars, f"top_{n}", text), text.str.len_chars())
 
 
 @score("dup_ngram_char_fraction")
@@ -220,8 +213,7 @@ def dup_ngram_char_fraction(text: pl.Expr, n: int) -> pl.Expr:
     character of the text."""
     if n not in DUPLICATE_NGRAMS:
         raise ValueError(f"n must be one of {DUPLICATE_NGRAMS}")
-    chars = text.map_batches(lambda texts: _ngram_chars(texts)[f"dup_{n}"], return_dtype=pl.Int64)
-    return ratio(chars, text.str.len_chars())
+    return ratio(_column(_ngram_chars, f"dup_{n}", text), text.str.len_chars())
 
 
 # ---------------------------------------------------------------------------- FineWeb
@@ -264,8 +256,7 @@ def char_dup_ratio(text: pl.Expr) -> pl.Expr:
 @score("list_ratio")
 def list_ratio(text: pl.Expr) -> pl.Expr:
     """Line breaks (blank lines included) per spaCy word: lists and menus score high."""
-    words = text.map_batches(lambda texts: _word_counts(texts)["words"], return_dtype=pl.Int64)
-    return ratio(text.str.count_matches("\n", literal=True), words)
+    return ratio(text.str.count_matches("\n", literal=True), _column(_word_counts, "words", text))
 
 
 # ---------------------------------------------------------------------------- C4
@@ -295,8 +286,9 @@ def _c4(texts: pl.Series) -> pl.DataFrame:
     clean = line.str.replace_all(_CITATION, "")
     lower = pl.col("clean").str.to_lowercase()
     ends = pl.any_horizontal(pl.col("clean").str.ends_with(end) for end in (".", "?", "!", '"', "'")) & ~pl.col("clean").str.ends_with("...")
-    lines = lines.with_columns(clean.alias("clean"), line.str.count_matches(r"\S+").alias("words"))
-    lines = lines.filter(ends & (pl.col("words") >= 3) & ~line.str.contains(r"\S{1001}"))
+    split = line.str.replace_all("\x1f", " ")  # str.split() splits at U+001F, which is inside lines
+    lines = lines.with_columns(clean.alias("clean"), split.str.count_matches(r"\S+").alias("words"))
+    lines = lines.filter(ends & (pl.col("words") >= 3) & ~split.str.contains(r"\S{1001}"))
     lines = lines.with_columns(
         lower.str.contains("lorem ipsum", literal=True).alias("lorem"),
         lower.str.contains("javascript", literal=True).alias("javascript"),
@@ -337,7 +329,7 @@ def c4_curly_bracket(text: pl.Expr) -> pl.Expr:
 @score("c4_sentences")
 def c4_sentences(text: pl.Expr) -> pl.Expr:
     """spaCy sentences in the lines C4 keeps: the text after its line removal."""
-    return text.map_batches(lambda texts: _c4(texts)["sentences"], return_dtype=pl.Int64)
+    return _column(_c4, "sentences", text)
 
 
 @rewrite("c4_lines")
