@@ -231,6 +231,8 @@ def test_sentence_kernel_matches_the_sentencizer(line):
 
 def test_fast_chunk_shapes_match_the_tokenizer():
     chunks = ["said", "said,", "said.", '"Well', "“Well", "(Well", "_word", "dont", "dont,", "Mr.", "a.", "that,", '"It', "it.", "AB.", "Ab.", "café", "café,", "(:", "cannot!", "Its,"]
+    # by skeleton: punctuation around letter runs joined by hyphens or apostrophes, and look-alikes that are not
+    chunks += ['said."', "said.”", "WORD.”", "Word.”", "A.”", "(Well,", "well-known,", "Well-Known.", "Jones',", "o'er.", "ne’er-do-well", "John's.", "don't.", "(it's", "“e.g.", "US$5", "$word", "word-", "-word", "(a)", "b)", ":D,", "x-ray)", "Lord’s,", "A-B."]
     order, counts, flat = tokens.chunk_tokens(pl.Series(chunks))
     pieces = flat.to_list()
     cut, at = {}, 0

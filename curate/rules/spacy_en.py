@@ -131,6 +131,7 @@ def _affix_split(chunk: str, exceptions: dict[str, tuple[str, ...]]) -> list[str
 _PIECES: dict[tuple[str, ...], str] = {}
 for _key in _RULES["special_cases_checked_by_special_matcher"]:
     _PIECES[tuple(_affix_split(_key, {}))] = _key
+PATTERNS = tuple(_PIECES)
 FIRST_PIECES = frozenset(pieces[0] for pieces in _PIECES)
 _MOST_PIECES = max(len(pieces) for pieces in _PIECES)
 
