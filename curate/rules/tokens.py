@@ -3,8 +3,8 @@
 datatrove's filters count spaCy tokens (spacy.blank("en")), and spaCy tokenizes each
 whitespace-separated chunk on its own. So a batch is cut into chunks by a numba kernel, and each
 chunk is looked up in a process-wide vocabulary by a 64-bit hash of its bytes. Only chunks never
-seen before are tokenized: the commonest shapes ("said", "said,", "said.", '"Well') over the whole
-batch in polars, the rest by curate/rules/spacy_en.py. The vocabulary keeps, per token, what the
+seen before are tokenized: the commonest shapes ("said", "said,", '"Well', "well-known.\u201d") over
+the whole batch in polars, the rest (a fifth) by curate/rules/spacy_en.py. The vocabulary keeps, per token, what the
 scores need (hash and length for n-grams, symbol / letter / stop-word marks for Gopher, the class
 for the sentencizer), and per chunk their sums. It is emptied when it reaches `LIMIT` chunks, which
 bounds memory (about 100 bytes per chunk and 60 per token) without changing any result.
@@ -52,8 +52,8 @@ _SKELETON = r"^([^\p{L}\p{N}$.]*)([A-Za-z]+(?:[-'’][A-Za-z]+){0,5})([^\p{L}\p{
 joined by single hyphens or apostrophes, punctuation."""
 _RUN = "[A-Za-z]+"
 _SLOTS = "\x01\x02\x03\x04\x05\x06"
-"""Stand-ins for the letter runs in a template (control characters that chunks never hold... and if
-one does, it is never a template: its skeleton keeps it)."""
+"""Stand-ins for the letter runs in a template. A chunk holding one of these control characters is
+never made a template (the characters are part of its skeleton, so its look-alikes are not either)."""
 _TEMPLATES: dict[str, tuple[str, ...] | None] = {}
 
 
