@@ -174,7 +174,7 @@ _SEEN_LIMIT = 2_000_000
 
 def tokens(chunk: str) -> tuple[str, ...]:
     """spaCy's tokens for a maximal run of non-whitespace characters. Remembered: most chunks of a
-    corpus repeat ("the", "said,"), and the rules cost tens of microseconds per new chunk."""
+    corpus repeat ("the", "said,"), and the rules cost several microseconds per new chunk."""
     known = _SEEN.get(chunk)
     if known is None:
         pieces = _affix_split(chunk, EXCEPTIONS)

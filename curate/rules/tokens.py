@@ -62,6 +62,8 @@ def _template(skeleton: str, chunk: str) -> tuple[str, ...] | None:
     token and no token has another letter; None otherwise. Remembered per skeleton."""
     if skeleton in _TEMPLATES:
         return _TEMPLATES[skeleton]
+    if len(_TEMPLATES) >= 100_000:  # a few thousand cover a million chunks of prose
+        _TEMPLATES.clear()
     pieces = spacy_en.tokens(chunk)
     runs = [(m.start(), m.end()) for m in re.finditer(_RUN, chunk)]
     template: tuple[str, ...] | None = None
