@@ -169,7 +169,7 @@ def _join_exceptions(tokens: list[str]) -> list[str]:
 
 
 _SEEN: dict[str, tuple[str, ...]] = {}
-_SEEN_LIMIT = 2_000_000
+_SEEN_LIMIT = 200_000
 
 
 def tokens(chunk: str) -> tuple[str, ...]:
