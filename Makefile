@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/near_dedup_speed.py
 	$(BIN)/python benchmarks/near_dedup_accuracy.py
 	$(BIN)/python benchmarks/near_dedup_memory.py
+	$(BIN)/python benchmarks/quality_filters.py  # needs datatrove in its own venv: see the script
 
 clean:
 	rm -rf demo/run demo/math-rl demo/data .pytest_cache

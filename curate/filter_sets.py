@@ -9,7 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from curate.rules import SCORES
+from curate.rules import REWRITES, SCORES
 
 FILTERS_DIR = Path(__file__).resolve().parents[1] / "filters"
 """The project's own sets, found by name (`path: gopher-quality`) from a source checkout."""
@@ -55,10 +55,15 @@ class FilterSet(BaseModel):
     name: str
     description: str = ""
     source: str = ""
+    rewrite: str | None = None
+    """A registered rewrite (curate.rules.REWRITES): the text the original filter passes on, when it
+    removes parts of texts (C4's lines). The stage writes it into the field with `rewrite: true`."""
     rules: list[Rule] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _distinct_reasons(self) -> FilterSet:
+        if self.rewrite is not None and self.rewrite not in REWRITES:
+            raise ValueError(f"unknown rewrite {self.rewrite!r} (known: {', '.join(sorted(REWRITES)) or 'none'})")
         reasons = [r.reason for r in self.rules]
         repeated = sorted({r for r in reasons if reasons.count(r) > 1})
         if repeated:

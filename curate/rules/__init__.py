@@ -13,6 +13,8 @@ import polars as pl
 
 Score = Callable[..., pl.Expr]
 SCORES: dict[str, Score] = {}
+Rewrite = Callable[[pl.Expr], pl.Expr]
+REWRITES: dict[str, Rewrite] = {}
 
 
 def score(name: str) -> Callable[[Score], Score]:
@@ -25,15 +27,25 @@ def score(name: str) -> Callable[[Score], Score]:
     return register
 
 
+def rewrite(name: str) -> Callable[[Rewrite], Rewrite]:
+    def register(fn: Rewrite) -> Rewrite:
+        if name in REWRITES:
+            raise ValueError(f"rewrite {name!r} registered twice")
+        REWRITES[name] = fn
+        return fn
+
+    return register
+
+
 def ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
     """numerator / denominator, null where the denominator is 0."""
     return pl.when(denominator > 0).then(numerator.cast(pl.Float64) / denominator).otherwise(None)
 
 
 def _load() -> None:
-    from curate.rules import math  # noqa: F401  (registers its scores)
+    from curate.rules import heuristic, math  # noqa: F401  (register their scores)
 
 
 _load()
 
-__all__ = ["SCORES", "Score", "ratio", "score"]
+__all__ = ["REWRITES", "SCORES", "Rewrite", "Score", "ratio", "rewrite", "score"]

@@ -3,6 +3,7 @@
 Score first: each rule's score becomes a column `<stage>_<score>` on every record, kept and removed, so
 thresholds can be changed later without recomputing. A record failing several rules is counted under
 each (stats: `failed`) and removed once, under the first failing rule in the set's order (`removed`).
+With `rewrite: true`, kept records get the set's rewritten text in the field (C4's kept lines).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pydantic import field_validator, model_validator
 
 from curate import filter_sets
 from curate.columns import DROP, FAILED
-from curate.rules import SCORES
+from curate.rules import REWRITES, SCORES
 from curate.stages.base import MapStage, StageParams
 
 
@@ -26,6 +27,9 @@ class FilterSetParams(StageParams):
     """For rules on the reference answer (`field: answer` in the set); without it they are skipped."""
     skip: list[str] = []
     """Reasons of rules not to apply."""
+    rewrite: bool = False
+    """Write the set's rewritten text (its `rewrite:`) into `field` for the records it keeps, as the
+    original filter does (C4 passes on only the lines it keeps). Removed records keep their text."""
 
     @field_validator("path")
     @classmethod
@@ -35,9 +39,12 @@ class FilterSetParams(StageParams):
 
     @model_validator(mode="after")
     def _skipped_rules_exist(self) -> FilterSetParams:
-        unknown = sorted(set(self.skip) - {r.reason for r in filter_sets.load(self.path).rules})
+        loaded = filter_sets.load(self.path)
+        unknown = sorted(set(self.skip) - {r.reason for r in loaded.rules})
         if unknown:
             raise ValueError(f"skip: no rule {', '.join(unknown)} in {self.path}")
+        if self.rewrite and loaded.rewrite is None:
+            raise ValueError(f"rewrite: {self.path} names no rewrite (only sets that remove parts of texts, like c4, do)")
         return self
 
 
@@ -91,10 +98,15 @@ class FilterSet(MapStage):
             if rule.max is not None:
                 fails = fails | (value > rule.max)
             failing.append(pl.when(fails.fill_null(False) & value.is_not_nan()).then(pl.lit(rule.reason)))
-        return scored.with_columns(
+        decided = scored.with_columns(
             pl.coalesce(failing).alias(DROP),
             pl.concat_list(failing).list.drop_nulls().alias(FAILED),
-        ).collect()
+        )
+        if self.params.rewrite:
+            field = self.params.field
+            rewritten = REWRITES[self.set.rewrite](pl.col(field))
+            decided = decided.with_columns(pl.when(pl.col(DROP).is_null()).then(rewritten).otherwise(pl.col(field)).alias(field))
+        return decided.collect()
 
 
 def _edges(rule: filter_sets.Rule) -> list[float]:
