@@ -25,7 +25,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/near_dedup_speed.py
 	$(BIN)/python benchmarks/near_dedup_accuracy.py
 	$(BIN)/python benchmarks/near_dedup_memory.py
-	$(BIN)/python benchmarks/quality_filters.py  # needs datatrove in its own venv: see the script
+	$(BIN)/python benchmarks/quality_filters.py  # makes benchmarks/_data/datatrove-venv on first use
 
 clean:
 	rm -rf demo/run demo/math-rl demo/data .pytest_cache

@@ -55,3 +55,20 @@ def in_child(script: Path, *args: str, timeout: float = 7200) -> dict:
     if done.returncode:
         raise SystemExit(f"{script.name} {' '.join(args)} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+DATATROVE_VENV = DATA / "datatrove-venv"
+
+
+def datatrove_python() -> str:
+    """The baseline's interpreter: $DATATROVE_PYTHON, or a virtualenv made here on first use from
+    benchmarks/datatrove-requirements.txt (pinned; from the package registry)."""
+    if os.environ.get("DATATROVE_PYTHON"):
+        return os.environ["DATATROVE_PYTHON"]
+    python = DATATROVE_VENV / "bin" / "python"
+    stamp = DATATROVE_VENV / ".installed"
+    if not stamp.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(DATATROVE_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-r", str(HERE / "datatrove-requirements.txt")], check=True)
+        stamp.touch()
+    return str(python)

@@ -1,8 +1,9 @@
 """Run datatrove's four quality filters on documents; for benchmarks/quality_filters.py and the test
 fixture. It runs in a separate virtualenv, so that datatrove never becomes a dependency of curate:
 
-    python -m venv /tmp/dtvenv && /tmp/dtvenv/bin/pip install datatrove==0.10.1 spacy regex polars
-    /tmp/dtvenv/bin/python benchmarks/datatrove_filters.py IN.parquet OUT.parquet
+    benchmarks/_data/datatrove-venv/bin/python benchmarks/datatrove_filters.py IN.parquet OUT.parquet
+
+(quality_filters.py makes that virtualenv on first use from benchmarks/datatrove-requirements.txt.)
 
 IN has `id` and `text`. OUT has, per document in order, the reason each filter gives (null: kept),
 each filter built with its defaults (English) and given a fresh Document, so C4's rewrite of the text

@@ -2,7 +2,7 @@
 filters, in one run, on the same documents.
 
     .venv/bin/python benchmarks/quality_filters.py [--docs 200000] [--datatrove-docs 10000]
-                                                   [--datatrove-python /tmp/dtvenv/bin/python]
+                                                   [--datatrove-python PYTHON]
 
 Documents: the Gutenberg books in ../shared/data cut into paragraphs at blank lines, four paragraphs
 to a document (benchmarks/quality_corpus.py), the first --docs of them in file order; one Parquet file
@@ -44,7 +44,7 @@ if __package__ in (None, ""):
 
 import polars as pl  # noqa: E402
 
-from benchmarks._common import DATA, HERE, PeakRss, in_child  # noqa: E402
+from benchmarks._common import DATA, HERE, PeakRss, datatrove_python, in_child  # noqa: E402
 
 SETS = {"gopher_repetition": "gopher-repetition", "gopher_quality": "gopher-quality", "c4": "c4", "fineweb": "fineweb"}
 """datatrove's filter name -> curate's set, in the order of datatrove's FineWeb pipeline."""
@@ -142,7 +142,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=200_000)
     parser.add_argument("--datatrove-docs", type=int, default=10_000)
-    parser.add_argument("--datatrove-python", default=os.environ.get("DATATROVE_PYTHON", "/tmp/dtvenv/bin/python"))
+    parser.add_argument("--datatrove-python", default=None, help="default: $DATATROVE_PYTHON, or a venv made on first use from benchmarks/datatrove-requirements.txt")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -150,8 +150,7 @@ def main() -> None:
         corpus = str(corpus_path(args.docs))
         print(json.dumps(run_chain(corpus, arg) if mode == "chain" else run_set(corpus, arg)))
         return
-    if not Path(args.datatrove_python).exists():
-        raise SystemExit(f"no datatrove virtualenv at {args.datatrove_python}: python -m venv DIR && DIR/bin/pip install datatrove==0.10.1 spacy regex polars, then --datatrove-python DIR/bin/python")
+    args.datatrove_python = args.datatrove_python or datatrove_python()
 
     corpus = build(args.docs)
     size = pl.scan_parquet(corpus).select(pl.len().alias("docs"), pl.col("text").str.len_bytes().sum().alias("bytes")).collect().row(0, named=True)
@@ -189,7 +188,7 @@ def main() -> None:
 
     theirs_chain = sampled / chain_seconds(datatrove)
     ours_chain = size["docs"] / chain["seconds"]
-    print(f"\n### Chained as in FineWeb's pipeline (gopher-repetition, gopher-quality, c4, fineweb; each sees what the previous kept)\n")
+    print("\n### Chained as in FineWeb's pipeline (gopher-repetition, gopher-quality, c4, fineweb; each sees what the previous kept)\n")
     print("| | seconds | docs/s | docs/s per core | peak RSS, all processes |")
     print("|---|---:|---:|---:|---:|")
     print(f"| curate run, end to end ({CORES} CPUs) | {chain['seconds']:.1f} | {ours_chain:,.0f} | {ours_chain / CORES:,.0f} | {chain['peak_rss'] / 2**30:.2f} GiB |")
