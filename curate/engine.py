@@ -64,5 +64,10 @@ class Engine(Protocol):
         """Figures for the stage's entry in stats.json (pairs, clusters, ...)."""
         ...
 
+    def collect(self, dataset: Dataset) -> pl.DataFrame:
+        """A small dataset (counts, histograms: never records) read whole on the driver, for decisions
+        that need one global figure, such as a quantile. Empty, with no columns, if it has no file."""
+        ...
+
 
 __all__ = ["Dataset", "Engine", "ReduceFn", "partition_of"]

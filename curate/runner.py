@@ -596,6 +596,10 @@ class _RayEngine:
     def report(self, **values: float) -> None:
         self.book.stages[self.stage.name].extra.update(values)
 
+    def collect(self, dataset: Dataset) -> pl.DataFrame:
+        files = [f for p in sorted(dataset.files) for f in dataset.files[p]]
+        return pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed") if files else pl.DataFrame()
+
     def reduce(self, name: str, inputs: list[Dataset], fn: Any, *, by: str | None = None, partitions: int | None = None, publish: str | None = None) -> tuple[Dataset, dict[str, float]]:
         if name in self.names or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]*$", name):
             raise StageError(f"stage {self.stage.name!r}: engine step name {name!r} must be unique within the stage, of letters, digits, '_' and '-'")

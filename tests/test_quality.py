@@ -155,3 +155,19 @@ def test_classifier_and_training_errors(tmp_path):
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "5+ examples" in done.stderr
     with pytest.raises(ConfigError, match="no such fastText model"):
         curate.run({"name": "x", "input": str(tmp_path / "tiny-pos.jsonl"), "output": str(tmp_path / "o"), "stages": [{"name": "q", "use": "classifier", "model": str(tmp_path / "none.bin")}]})
+
+
+@pytest.mark.parametrize("percent, ties", [(30, False), (50, True), (100, False)])
+def test_keep_top_keeps_exactly_the_top_share(tmp_path, ray_address, percent, ties):
+    rng = random.Random(percent)
+    values = [rng.choice([0.1, 0.5, 0.9]) if ties else rng.random() for _ in range(997)]
+    records = [{"id": f"r{i}", "text": "x", "q": v} for i, v in enumerate(values)] + [{"id": "none", "text": "x", "q": None}]
+    write_jsonl(tmp_path / "in" / "a.jsonl", records)
+    result = run(tmp_path, [{"name": "top", "use": "keep_top", "column": "q", "percent": percent}], ray_address=ray_address, chunk_bytes=5000)
+    keep = -(-len(records) * percent // 100)
+    cut = sorted(values, reverse=True)[min(keep, len(values)) - 1]
+    expected = {f"r{i}" for i, v in enumerate(values) if v >= cut}
+    assert set(result.kept().collect()["id"]) == expected  # the k-th highest and everything tied with it
+    assert result.removed().collect().filter(pl.col("id") == "none")["reason"].item() == "below_top_percent"
+    if not ties:
+        assert len(expected) == min(keep, len(values))

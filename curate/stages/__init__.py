@@ -10,10 +10,11 @@ from curate.stages.decontaminate import Decontaminate
 from curate.stages.exact_dedup import ExactDedup
 from curate.stages.filter import Filter
 from curate.stages.filter_set import FilterSet
+from curate.stages.keep_top import KeepTop
 from curate.stages.language import Language
 from curate.stages.minhash_dedup import MinHashDedup
 
-BUILTIN: dict[str, type[Stage]] = {cls.use: cls for cls in (Classifier, Decontaminate, ExactDedup, Filter, FilterSet, Language, MinHashDedup)}
+BUILTIN: dict[str, type[Stage]] = {cls.use: cls for cls in (Classifier, Decontaminate, ExactDedup, Filter, FilterSet, KeepTop, Language, MinHashDedup)}
 
 __all__ = ["BUILTIN", "GroupStage", "MapStage", "Stage", "StageParams", "stage_type"]
 

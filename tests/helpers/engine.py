@@ -26,6 +26,10 @@ class LocalEngine:
     def report(self, **values: float) -> None:
         self.reports.update(values)
 
+    def collect(self, dataset: Dataset) -> pl.DataFrame:
+        files = [f for p in sorted(dataset.files) for f in dataset.files[p]]
+        return pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed") if files else pl.DataFrame()
+
     def dataset(self, name: str, frame: pl.DataFrame, by: str) -> Dataset:
         """Write `frame` split by `by` as the runner's keys would be."""
         dataset = Dataset(name, self._partitions)
