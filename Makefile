@@ -16,6 +16,7 @@ demo: $(STAMP)
 	$(BIN)/curate demo-data demo/data
 	$(BIN)/curate run pipelines/demo.yaml --overwrite
 	$(BIN)/curate run pipelines/math-rl.yaml --input 'demo/data/problems-*' --output demo/math-rl --set 'decontaminate.against=[demo/data/benchmark.jsonl]' --set decontaminate.n=13 --overwrite
+	$(BIN)/curate run pipelines/web-quality.yaml --input 'demo/data/web-*' --output demo/web-quality --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -28,4 +29,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/quality_filters.py  # makes benchmarks/_data/datatrove-venv on first use
 
 clean:
-	rm -rf demo/run demo/math-rl demo/data .pytest_cache
+	rm -rf demo/run demo/math-rl demo/web-quality demo/data .pytest_cache

@@ -148,12 +148,15 @@ def demo_data(
     problems: int = typer.Option(2000, "--problems", min=10, metavar="N", help="Distinct problems before planting duplicates and junk."),
     seed: int = typer.Option(7, "--seed", metavar="N", help="Random seed; the same seed gives the same files."),
 ) -> None:
-    """Write the demo's sample corpus: math word problems with planted duplicates, near-duplicates and junk."""
-    from curate.demo import write_demo_data
+    """Write the demo's sample corpora: math word problems with planted duplicates, near-duplicates, junk and
+    unverifiable problems; web text with planted low-quality documents."""
+    from curate.demo import write_demo_data, write_web_data
 
     with _errors():
         summary = write_demo_data(directory, problems=problems, seed=seed)
-        out.print(f"wrote {summary['records']:,} records to {directory} ({', '.join(f'{k}: {v}' for k, v in summary['planted'].items())})")
+        out.print(f"wrote {summary['records']:,} math problems to {directory} ({', '.join(f'{k}: {v}' for k, v in summary['planted'].items())})")
+        web = write_web_data(directory, documents=max(30, problems // 8), seed=seed)
+        out.print(f"wrote {web['records']:,} web documents to {directory}/web-0.jsonl ({', '.join(f'{k}: {v}' for k, v in web['planted'].items())})")
 
 
 # ---------------------------------------------------------------- rendering

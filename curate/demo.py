@@ -150,3 +150,66 @@ def write_demo_data(directory: str | Path, problems: int = 2000, seed: int = 7) 
     (directory / "benchmark.jsonl").write_text("".join(json.dumps(b) + "\n" for b in benchmark), encoding="utf-8")
     planted["benchmark_problems"] = len(benchmark)
     return {"records": len(lines), "planted": planted}
+
+
+# ---------------------------------------------------------------- web text for pipelines/web-quality.yaml
+
+_ADJECTIVES = "old young quiet busy narrow wide bright dark early late small large gentle cold warm heavy simple careful patient honest curious famous local distant modern ancient empty crowded sudden steady".split()
+_NOUNS = "farmer teacher river bridge village market doctor garden station letter harbour museum library engineer council mill bakery painter sailor forest valley road window kitchen festival orchard tower lantern merchant student".split()
+_VERBS = "visited repaired described carried noticed opened followed painted crossed measured built answered watched remembered explained borrowed delivered protected discovered planted".split()
+_PLACES = "near the coast|behind the church|across the square|along the canal|under the old oak|beside the station|at the edge of town|in the northern hills|before the storm|after the long winter".split("|")
+_LINKS = ["and", "while", "because", "although", "so", "but", "since"]
+
+
+def _phrase(rng: random.Random) -> str:
+    return f"the {rng.choice(_ADJECTIVES)} {rng.choice(_NOUNS)}"
+
+
+def _sentence(rng: random.Random) -> str:
+    first = f"{_phrase(rng)} {rng.choice(_VERBS)} {_phrase(rng)} {rng.choice(_PLACES)}"
+    second = f"{_phrase(rng)} {rng.choice(_VERBS)} {_phrase(rng)} with {_phrase(rng)}"
+    return f"{first[0].upper()}{first[1:]}, {rng.choice(_LINKS)} {second}."
+
+
+_FRENCH = [
+    "Le comité a décidé que le pont serait réparé avant la première neige de l'hiver.",
+    "Notre voisine se souvient que la récolte avait été meilleure que prévu dans la vallée.",
+    "La bibliothèque restera ouverte tard le dernier vendredi de chaque mois, selon la mairie.",
+    "Les enfants du village apprennent à nager dans le lac froid pendant tout l'été.",
+]
+
+
+def _prose(rng: random.Random, paragraphs: int) -> str:
+    return "\n\n".join(" ".join(_sentence(rng) for _ in range(rng.randint(3, 5))) for _ in range(paragraphs))
+
+
+def web_records(documents: int = 300, seed: int = 7) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Prose documents, and planted ones that the web-quality rules remove: too short, bullet lists,
+    repeated paragraphs, lorem ipsum, lines without punctuation, hashtag spam, French."""
+    rng = random.Random(seed)
+    records = [{"id": f"web-{i:05d}", "text": _prose(rng, rng.randint(3, 5)), "planted": "prose"} for i in range(documents)]
+    planted: dict[str, int] = {}
+
+    def plant(kind: str, text: str) -> None:
+        records.append({"id": f"web-{len(records):05d}", "text": text, "planted": kind})
+        planted[kind] = planted.get(kind, 0) + 1
+
+    for _ in range(max(2, documents // 30)):
+        plant("short", _sentence(rng))
+        plant("bullets", "\n".join(f"- {_phrase(rng)} {rng.choice(_PLACES)}" for _ in range(25)))
+        paragraph = _prose(rng, 1)
+        plant("repeated", "\n\n".join([paragraph] * 8))
+        plant("lorem_ipsum", _prose(rng, 2) + "\n\nLorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.\n\n" + _prose(rng, 2))
+        plant("no_punctuation", "\n".join(_sentence(rng).rstrip(".").replace(",", "") for _ in range(30)))
+        plant("hashtags", " ".join(f"#{rng.choice(['sale', 'deal', 'win', 'free'])} {rng.choice(['now', 'today', 'here'])}" for _ in range(60)))
+        plant("french", "\n\n".join(" ".join(rng.sample(_FRENCH, 4)) for _ in range(4)))
+    rng.shuffle(records)
+    return records, planted
+
+
+def write_web_data(directory: str | Path, documents: int = 300, seed: int = 7) -> dict[str, Any]:
+    records, planted = web_records(documents, seed)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "web-0.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return {"records": len(records), "planted": planted}

@@ -68,3 +68,15 @@ def test_math_rl_pipeline_on_the_demo_data(tmp_path, ray_address):
     assert by_reason["contaminated:benchmark.jsonl"] >= planted["benchmark_problems"] - 2  # some leaked ones go earlier, as duplicates
     kept = run.kept().collect()
     assert not kept["problem"].str.starts_with("Prove that").any() and run.stats["ledger"] == "balanced"
+
+
+def test_web_quality_pipeline_on_the_demo_web_text(tmp_path, ray_address):
+    """pipelines/web-quality.yaml as `make demo` runs it: every planted low-quality document goes, the prose stays."""
+    from curate.demo import web_records, write_web_data
+
+    write_web_data(tmp_path / "data", documents=120, seed=5)
+    run = curate.run(ROOT / "pipelines" / "web-quality.yaml", input=str(tmp_path / "data" / "web-*"), output=tmp_path / "web", ray_address=ray_address)
+    records, planted = web_records(120, 5)
+    kept = set(run.kept().collect()["id"])
+    assert kept == {r["id"] for r in records if r["planted"] == "prose"}
+    assert run.stats["removed"] == sum(planted.values()) and run.stats["removed_by_reason"]["language:fr"] == planted["french"]
