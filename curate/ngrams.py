@@ -8,6 +8,7 @@ have no spaces between words).
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,7 @@ import polars as pl
 
 from curate.kernels import ngrams as kernel
 from curate.minhash import arrow_buffers
+from curate.text import non_ascii_rows
 
 _CJK = r"([\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}])"
 
@@ -24,9 +26,24 @@ def ngram_text(text: pl.Expr) -> pl.Expr:
     return text.str.normalize("NFKC").str.to_lowercase().str.replace_all(r"[^\p{L}\p{N}]+", " ").str.replace_all(_CJK, " $1 ")
 
 
+def normalised(texts: pl.Series) -> pl.Series:
+    """The non-ASCII part of `ngram_text`, on the rows that have non-ASCII characters (about half of
+    English prose, for its quotes and dashes); the kernel lowercases ASCII and splits at ASCII
+    punctuation itself, which gives the same words as `ngram_text`."""
+    texts = texts.cast(pl.String).fill_null("")
+    wide = non_ascii_rows(texts)
+    if not wide.any():
+        return texts
+    rows = texts.filter(wide)
+    changed = [not unicodedata.is_normalized("NFKC", t) for t in rows.to_list()]
+    if any(changed):
+        rows = rows.scatter(np.flatnonzero(changed), rows.filter(pl.Series(changed)).str.normalize("NFKC"))
+    rows = rows.str.to_lowercase().str.replace_all(r"[^\p{L}\p{N}\x00-\x7F]+", " ").str.replace_all(_CJK, " $1 ")
+    return texts.scatter(np.flatnonzero(wide.to_numpy()), rows)
+
+
 def _buffers(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    clean = pl.DataFrame({"t": texts.cast(pl.String).fill_null("")}).select(ngram_text(pl.col("t"))).to_series()
-    return arrow_buffers(clean)
+    return arrow_buffers(normalised(texts))
 
 
 @dataclass(frozen=True)
@@ -39,6 +56,8 @@ class NgramIndex:
     owners: np.ndarray
     widths: np.ndarray
     """The word counts of the short texts indexed whole: records are searched for these widths too."""
+    bits: np.ndarray
+    """A bitmap of the hashes' top bits, checked before the binary search."""
 
     @classmethod
     def build(cls, texts: pl.Series, owners: np.ndarray, n: int, min_words: int) -> NgramIndex:
@@ -49,17 +68,16 @@ class NgramIndex:
         unique, first = np.unique(hashes, return_index=True)  # the first source that has an n-gram owns it
         token_counts = _word_counts(texts)
         short = token_counts[(token_counts < n) & (token_counts >= min_words)]
-        return cls(n, unique, owner_of[first], np.unique(short).astype(np.int64))
+        return cls(n, unique, owner_of[first], np.unique(short).astype(np.int64), kernel.bitmap(unique))
 
     def match(self, texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
         """Per text: the number of its n-grams found in the index, and the owner of the first one (-1: none)."""
         data, offsets = _buffers(texts)
         found = np.empty(len(texts), dtype=np.int64)
         first = np.empty(len(texts), dtype=np.int32)
-        kernel.match(data, offsets, self.n, self.widths, self.hashes, self.owners, first, found)
+        kernel.match(data, offsets, self.n, self.widths, self.hashes, self.owners, self.bits, first, found)
         return found, first
 
 
 def _word_counts(texts: pl.Series) -> np.ndarray:
-    clean = pl.DataFrame({"t": texts.cast(pl.String).fill_null("")}).select(ngram_text(pl.col("t")))
-    return clean.select(pl.col("t").str.count_matches(r"\S+")).to_series().to_numpy().astype(np.int64)
+    return normalised(texts).str.count_matches(r"[\p{L}\p{N}]+").to_numpy().astype(np.int64)

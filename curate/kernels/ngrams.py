@@ -1,7 +1,7 @@
 """Word n-gram hashes and look-ups in a sorted n-gram index, compiled with numba (decontamination).
 
-Texts come normalised (lowercase, punctuation as spaces), as Arrow string buffers; words are the
-maximal runs of non-whitespace bytes, hashed as in kernels/minhash.py. An n-gram's hash is 64 bits
+Texts come as Arrow string buffers, their non-ASCII part normalised (curate/ngrams.py); words are
+the maximal runs of ASCII letters and digits and non-ASCII bytes, ASCII lowercased here. An n-gram's hash is 64 bits
 (a 32-bit hash would give one false match in a few thousand records against a large benchmark index).
 """
 
@@ -10,17 +10,66 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from curate.kernels.minhash import _FNV_PRIME, _LOWER, _fmix64, _word_tokens
+from curate.kernels.minhash import _FNV_OFFSET, _FNV_PRIME, _LOWER, _fmix64, _push
 
 _NGRAM_SEED = np.uint64(0x2545F4914F6CDD1D)
 
 
+# Word separators: every ASCII byte that is not a letter or digit (non-ASCII punctuation is turned
+# into spaces before, in curate/ngrams.py); bytes >= 0x80 belong to words.
+_SEPARATOR = np.ones(256, dtype=np.bool_)
+_SEPARATOR[0x80:] = False
+_SEPARATOR[ord("0") : ord("9") + 1] = False
+_SEPARATOR[ord("A") : ord("Z") + 1] = False
+_SEPARATOR[ord("a") : ord("z") + 1] = False
+
+
+@nb.njit(cache=True)
+def _tokens(data, start, stop, out):
+    """Hashes of the maximal runs of letters and digits, ASCII lowercased."""
+    count = 0
+    i = start
+    while i < stop:
+        while i < stop and _SEPARATOR[data[i]]:
+            i += 1
+        if i >= stop:
+            break
+        h = _FNV_OFFSET
+        while i < stop and not _SEPARATOR[data[i]]:
+            h = (h ^ np.uint64(_LOWER[data[i]])) * _FNV_PRIME
+            i += 1
+        out = _push(out, count, _fmix64(h))
+        count += 1
+    return out, count
+
+
+_BASE = np.uint64(0x100000001B3)
+
+
+@nb.njit(cache=True)
+def _prefix(tokens, count, prefix):
+    """Polynomial prefix hashes of the token hashes (wrapping mod 2^64): any window's hash in O(1)."""
+    if prefix.shape[0] < count + 1:
+        prefix = np.empty(max(2 * prefix.shape[0], count + 1), np.uint64)
+    prefix[0] = np.uint64(0)
+    for i in range(count):
+        prefix[i + 1] = prefix[i] * _BASE + tokens[i]
+    return prefix
+
+
 @nb.njit(cache=True, inline="always")
-def _window_hash(tokens, first, width):
-    h = _NGRAM_SEED ^ np.uint64(width)
-    for j in range(width):
-        h = (h ^ tokens[first + j]) * _FNV_PRIME
-    return _fmix64(h)
+def _window_hash(prefix, powers, first, width):
+    h = prefix[first + width] - prefix[first] * powers[width]
+    return _fmix64(h ^ (_NGRAM_SEED * np.uint64(width + 1)))
+
+
+@nb.njit(cache=True)
+def _powers(n):
+    powers = np.empty(n + 1, np.uint64)
+    powers[0] = np.uint64(1)
+    for i in range(n):
+        powers[i + 1] = powers[i] * _BASE
+    return powers
 
 
 @nb.njit(cache=True)
@@ -29,10 +78,13 @@ def ngram_hashes(data, offsets, n, whole_below, counts):
     with fewer than n words gives one hash of all its words when it has at least `whole_below` words,
     else none."""
     tokens = np.empty(1024, np.uint64)
+    prefix = np.empty(1025, np.uint64)
+    powers = _powers(n)
     out = np.empty(1024, np.uint64)
     filled = 0
     for d in range(offsets.shape[0] - 1):
-        tokens, count = _word_tokens(data, offsets[d], offsets[d + 1], _LOWER, tokens)
+        tokens, count = _tokens(data, offsets[d], offsets[d + 1], tokens)
+        prefix = _prefix(tokens, count, prefix)
         if count >= n:
             total, width = count - n + 1, n
         elif count >= whole_below and count > 0:
@@ -44,27 +96,46 @@ def ngram_hashes(data, offsets, n, whole_below, counts):
             grown[:filled] = out[:filled]
             out = grown
         for s in range(total):
-            out[filled + s] = _window_hash(tokens, s, width)
+            out[filled + s] = _window_hash(prefix, powers, s, width)
         filled += total
         counts[d] = total
     return out[:filled]
 
 
+FILTER_BITS = 23
+"""A bitmap of 2^23 bits (1 MB, in cache) over the top bits of the indexed hashes: almost every window of a
+clean record is rejected by one memory access, before the binary search."""
+_FILTER_SHIFT = np.uint64(64 - FILTER_BITS)
+
+
+def bitmap(hashes: np.ndarray) -> np.ndarray:
+    bits = np.zeros((1 << FILTER_BITS) // 64, dtype=np.uint64)
+    top = hashes >> _FILTER_SHIFT
+    np.bitwise_or.at(bits, (top >> np.uint64(6)).astype(np.int64), np.left_shift(np.uint64(1), top & np.uint64(63)))
+    return bits
+
+
 @nb.njit(cache=True)
-def match(data, offsets, n, widths, index, owners, first_owner, matches):
+def match(data, offsets, n, widths, index, owners, bits, first_owner, matches):
     """For each text: how many of its windows (width n, and every width in `widths`, the lengths of
-    indexed texts shorter than n) occur in `index` (sorted, distinct hashes; `owners` aligned), and the
-    owner of the first match in text order (-1 if none)."""
+    indexed texts shorter than n) occur in `index` (sorted, distinct hashes; `owners` aligned; `bits`
+    its bitmap), and the owner of the first match in text order (-1 if none)."""
     tokens = np.empty(1024, np.uint64)
+    prefix = np.empty(1025, np.uint64)
+    powers = _powers(n)
     for d in range(offsets.shape[0] - 1):
-        tokens, count = _word_tokens(data, offsets[d], offsets[d + 1], _LOWER, tokens)
+        tokens, count = _tokens(data, offsets[d], offsets[d + 1], tokens)
+        prefix = _prefix(tokens, count, prefix)
         found = 0
         first = -1
         first_at = count + 1
         for w in range(widths.shape[0] + 1):
             width = n if w == widths.shape[0] else widths[w]
             for s in range(count - width + 1):
-                h = _window_hash(tokens, s, width)
+                h = _window_hash(prefix, powers, s, width)
+                top = h >> _FILTER_SHIFT
+                if not (bits[top >> np.uint64(6)] >> (top & np.uint64(63))) & np.uint64(1):
+                    continue
                 at = np.searchsorted(index, h)
                 if at < index.shape[0] and index[at] == h:
                     found += 1
