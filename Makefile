@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/near_dedup_accuracy.py
 	$(BIN)/python benchmarks/near_dedup_memory.py
 	$(BIN)/python benchmarks/quality_filters.py  # makes benchmarks/_data/datatrove-venv on first use
+	$(BIN)/python benchmarks/quality_stages.py
 
 clean:
 	rm -rf demo/run demo/math-rl demo/web-quality demo/data .pytest_cache
