@@ -3,6 +3,7 @@ where each comes from. `use: filter_set` applies one (curate/stages/filter_set.p
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -84,7 +85,15 @@ def find(path: str) -> Path:
 
 
 def load(path: str) -> FilterSet:
+    """The set at `path`, parsed once per file version (a stage's config checks and its constructor all ask)."""
     found = find(path)
+    stat = found.stat()
+    return _parse(found, found.resolve(), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=64)
+def _parse(found: Path, resolved: Path, mtime_ns: int, size: int) -> FilterSet:
+    """`found` as the user named it (for messages); the rest is the cache key."""
     try:
         data = yaml.safe_load(found.read_text(encoding="utf-8"))
         return FilterSet.model_validate(data)

@@ -17,7 +17,7 @@ import polars as pl
 import pyarrow as pa
 
 from curate.kernels import minhash as kernel
-from curate.text import Normalize, fold_non_ascii
+from curate.text import Normalize, arrow_buffers, fold_non_ascii
 
 
 @lru_cache(maxsize=None)
@@ -41,19 +41,6 @@ def optimal_bands_rows(threshold: float, num_perm: int, false_positive_weight: f
 def candidate_probability(jaccard: float | np.ndarray, bands: int, rows: int) -> float | np.ndarray:
     """The S-curve: the probability that two records of Jaccard s share at least one band."""
     return 1 - (1 - np.asarray(jaccard, dtype=float) ** rows) ** bands
-
-
-def arrow_buffers(text: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(UTF-8 bytes, int64 offsets) of a string column, as the kernels read them."""
-    array = text.to_arrow()
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    if array.type != pa.large_string():
-        array = array.cast(pa.large_string())
-    buffers = array.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=np.int64)[array.offset : array.offset + len(array) + 1]
-    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(1, dtype=np.uint8)
-    return data, offsets
 
 
 @dataclass(frozen=True)

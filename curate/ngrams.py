@@ -15,8 +15,7 @@ import numpy as np
 import polars as pl
 
 from curate.kernels import ngrams as kernel
-from curate.minhash import arrow_buffers
-from curate.text import non_ascii_rows
+from curate.text import arrow_buffers, non_ascii_rows
 
 _CJK = r"([\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}])"
 

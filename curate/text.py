@@ -6,6 +6,7 @@ import unicodedata
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 from curate._casefold import CASEFOLD_AFTER_LOWER
@@ -77,21 +78,24 @@ def fold_non_ascii(text: pl.Series, options: Normalize, spaces: bool = False) ->
     return text.clone().scatter(where, subset)
 
 
-def non_ascii_rows(text: pl.Series) -> pl.Series:
-    """Boolean per row: holds a byte >= 0x80 (a scan of the Arrow buffers, ~20x a regex)."""
-    import pyarrow as pa
-
-    from curate.kernels.text import any_high_byte
-
+def arrow_buffers(text: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(UTF-8 bytes, int64 offsets) of a string column, as the kernels read them."""
     array = text.to_arrow()
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     if array.type != pa.large_string():
         array = array.cast(pa.large_string())
     buffers = array.buffers()
-    if buffers[2] is None:
-        return pl.Series([False] * len(text))
     offsets = np.frombuffer(buffers[1], dtype=np.int64)[array.offset : array.offset + len(array) + 1]
+    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(1, dtype=np.uint8)
+    return data, offsets
+
+
+def non_ascii_rows(text: pl.Series) -> pl.Series:
+    """Boolean per row: holds a byte >= 0x80 (a scan of the Arrow buffers, ~20x a regex)."""
+    from curate.kernels.text import any_high_byte
+
+    data, offsets = arrow_buffers(text)
     out = np.zeros(len(text), dtype=np.bool_)
-    any_high_byte(np.frombuffer(buffers[2], dtype=np.uint8), offsets, out)
+    any_high_byte(data, offsets, out)
     return pl.Series(out)

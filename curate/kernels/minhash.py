@@ -78,17 +78,18 @@ def _push(out, count, value):
 
 
 @nb.njit(cache=True)
-def _word_tokens(data, start, stop, fold, out):
-    """Hashes of the maximal runs of non-whitespace bytes; two tight loops, one branch miss a word."""
+def _word_tokens(data, start, stop, separator, fold, out):
+    """Hashes of the maximal runs of bytes that are not `separator`s (whitespace here; ASCII
+    punctuation too for decontamination), folded by `fold`; two tight loops, one branch miss a word."""
     count = 0
     i = start
     while i < stop:
-        while i < stop and _SPACE[data[i]]:
+        while i < stop and separator[data[i]]:
             i += 1
         if i >= stop:
             break
         h = _FNV_OFFSET
-        while i < stop and not _SPACE[data[i]]:
+        while i < stop and not separator[data[i]]:
             h = (h ^ np.uint64(fold[data[i]])) * _FNV_PRIME
             i += 1
         out = _push(out, count, _fmix64(h))
@@ -130,7 +131,7 @@ def _tokens(data, start, stop, chars, fold_ascii, collapse_space, out):
     fold = _LOWER if fold_ascii else _SAME
     if chars:
         return _char_tokens(data, start, stop, fold, collapse_space, out)
-    return _word_tokens(data, start, stop, fold, out)
+    return _word_tokens(data, start, stop, _SPACE, fold, out)
 
 
 @nb.njit(cache=True, inline="always")

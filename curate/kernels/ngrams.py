@@ -10,7 +10,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from curate.kernels.minhash import _FNV_OFFSET, _FNV_PRIME, _LOWER, _fmix64, _push
+from curate.kernels.minhash import _LOWER, _fmix64, _word_tokens
 
 _NGRAM_SEED = np.uint64(0x2545F4914F6CDD1D)
 
@@ -22,25 +22,6 @@ _SEPARATOR[0x80:] = False
 _SEPARATOR[ord("0") : ord("9") + 1] = False
 _SEPARATOR[ord("A") : ord("Z") + 1] = False
 _SEPARATOR[ord("a") : ord("z") + 1] = False
-
-
-@nb.njit(cache=True)
-def _tokens(data, start, stop, out):
-    """Hashes of the maximal runs of letters and digits, ASCII lowercased."""
-    count = 0
-    i = start
-    while i < stop:
-        while i < stop and _SEPARATOR[data[i]]:
-            i += 1
-        if i >= stop:
-            break
-        h = _FNV_OFFSET
-        while i < stop and not _SEPARATOR[data[i]]:
-            h = (h ^ np.uint64(_LOWER[data[i]])) * _FNV_PRIME
-            i += 1
-        out = _push(out, count, _fmix64(h))
-        count += 1
-    return out, count
 
 
 _BASE = np.uint64(0x100000001B3)
@@ -83,7 +64,7 @@ def ngram_hashes(data, offsets, n, whole_below, counts):
     out = np.empty(1024, np.uint64)
     filled = 0
     for d in range(offsets.shape[0] - 1):
-        tokens, count = _tokens(data, offsets[d], offsets[d + 1], tokens)
+        tokens, count = _word_tokens(data, offsets[d], offsets[d + 1], _SEPARATOR, _LOWER, tokens)
         prefix = _prefix(tokens, count, prefix)
         if count >= n:
             total, width = count - n + 1, n
@@ -124,7 +105,7 @@ def match(data, offsets, n, widths, index, owners, bits, first_owner, matches):
     prefix = np.empty(1025, np.uint64)
     powers = _powers(n)
     for d in range(offsets.shape[0] - 1):
-        tokens, count = _tokens(data, offsets[d], offsets[d + 1], tokens)
+        tokens, count = _word_tokens(data, offsets[d], offsets[d + 1], _SEPARATOR, _LOWER, tokens)
         prefix = _prefix(tokens, count, prefix)
         found = 0
         first = -1

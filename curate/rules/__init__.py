@@ -17,24 +17,23 @@ Rewrite = Callable[[pl.Expr], pl.Expr]
 REWRITES: dict[str, Rewrite] = {}
 
 
-def score(name: str) -> Callable[[Score], Score]:
-    def register(fn: Score) -> Score:
-        if name in SCORES:
-            raise ValueError(f"score {name!r} registered twice")
-        SCORES[name] = fn
-        return fn
+def _registrar(registry: dict, kind: str) -> Callable[[str], Callable]:
+    def named(name: str) -> Callable:
+        def register(fn: Callable) -> Callable:
+            if name in registry:
+                raise ValueError(f"{kind} {name!r} registered twice")
+            registry[name] = fn
+            return fn
 
-    return register
+        return register
+
+    return named
 
 
-def rewrite(name: str) -> Callable[[Rewrite], Rewrite]:
-    def register(fn: Rewrite) -> Rewrite:
-        if name in REWRITES:
-            raise ValueError(f"rewrite {name!r} registered twice")
-        REWRITES[name] = fn
-        return fn
-
-    return register
+score: Callable[[str], Callable[[Score], Score]] = _registrar(SCORES, "score")
+"""@score("name") registers a score for filter sets."""
+rewrite: Callable[[str], Callable[[Rewrite], Rewrite]] = _registrar(REWRITES, "rewrite")
+"""@rewrite("name") registers a text rewrite (C4's kept lines) for filter sets."""
 
 
 def ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:

@@ -20,9 +20,8 @@ import numpy as np
 import polars as pl
 
 from curate.kernels.repetition import repeated_pieces, repetition
-from curate.minhash import arrow_buffers
 from curate.rules import ratio, rewrite, score, spacy_en, tokens
-from curate.rules.tokens import STOP_WORDS
+from curate.text import arrow_buffers
 
 PY_WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 """Python's str.isspace characters; Rust's `\\s` lacks U+001C-U+001F."""

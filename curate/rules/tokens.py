@@ -22,8 +22,8 @@ import pyarrow as pa
 
 from curate.kernels import chunks as kernels
 from curate.kernels.repetition import token_hashes
-from curate.minhash import arrow_buffers
 from curate.rules import spacy_en
+from curate.text import arrow_buffers
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 """Gopher's stop words, matched case-sensitively against whole tokens."""
