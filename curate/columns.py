@@ -28,6 +28,9 @@ DROP_DUPLICATE_OF = "__curate_drop_duplicate_of"
 FAILED = "__curate_failed"
 """Optionally set by a map stage: List(String) of every rule the record fails. Each is counted in the
 stage's `failed` stats; the record is removed once, under DROP (the first failing rule)."""
+TRACES = "__curate_traces"
+"""List(Struct) of a record's generated samples, one struct per sample (see stages/generate.py). Never in
+kept/ or removed/: each file written there has its records' traces, one row per (id, sample), in traces/."""
 KEY = "__curate_key"
 """UInt64 key of a group stage: records are partitioned by KEY % partitions and reduced together."""
 ID = "__curate_id"

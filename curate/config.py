@@ -246,6 +246,11 @@ def build_pipeline(
             line = _line(stages_raw[index], "name")
             raise ConfigError(f"{_where(source, line)}: stage name {stage.name!r} is used twice (stage {seen[stage.name] + 1} and {index + 1})")
         seen[stage.name] = index
+    enabled = [_enabled(item, source) for item in stages_raw]
+    stages_raw = [item for item, on in zip(stages_raw, enabled) if on]
+    stages = [stage for stage, on in zip(stages, enabled) if on]
+    if not stages:
+        raise ConfigError(f"{_where(source, _line(raw, 'stages'))}: every stage is disabled (enabled: false)")
     _check_columns(stages, source, stages_raw)
 
     return PipelineConfig(
@@ -281,11 +286,20 @@ def _build_stage(item: Any, index: int, source: str) -> Stage:
     except Exception as err:  # the module itself failed to import: say why
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise ConfigError(f"{_where(source, _line(item, 'use'))}: stage {name!r}: cannot load {use!r}: {type(err).__name__}: {first}") from None
-    params = {k: v for k, v in item.items() if k not in ("name", "use")}
+    params = {k: v for k, v in item.items() if k not in ("name", "use", "enabled")}
     try:
         return cls(name, cls.Params.model_validate(params))
     except ValidationError as err:
         raise ConfigError(_explain_validation(err, source, item, f"stage {name!r} ({use})", cls.Params)) from None
+
+
+def _enabled(item: Any, source: str) -> bool:
+    """`enabled: false` keeps a stage in the file but out of the run (`--set NAME.enabled=false`)."""
+    if not isinstance(item, dict) or "enabled" not in item:
+        return True
+    if not isinstance(item["enabled"], bool):
+        raise ConfigError(f"{_where(source, _line(item, 'enabled'))}: stage {item.get('name')!r}: 'enabled' must be true or false")
+    return item["enabled"]
 
 
 def _check_stage_name(name: str, source: str, line: int | None) -> None:

@@ -2,6 +2,8 @@
 
     OUT/kept/part-CCCCCC-PPPPP.parquet      surviving records; file names sort in input order
     OUT/removed/STAGE-CCCCCC-PPPPP.parquet  removed records with `stage`, `reason`, `duplicate_of`
+    OUT/traces/<kept or removed file name>  generated samples of those files' records, one row per (id, sample)
+    OUT/cache/                              completed samples (generate), kept by --overwrite
     OUT/clusters/STAGE-....parquet          near-duplicate clusters, when a stage is asked to write them
     OUT/stats.json, OUT/manifest.json
     OUT/_work/                              the run in progress: plan, done-markers, staged files;
@@ -38,6 +40,9 @@ class RunLayout:
 
     def segment_part(self, segment: int, shard: str) -> Path:
         return self.work / f"segment-{segment}" / f"{shard}.parquet"
+
+    def service_part(self, stage: str, batch: str) -> Path:
+        return self.work / "service" / stage / f"{batch}.parquet"
 
     def shuffle(self, stage: str, shard: str, partition: int, name: str = "keys") -> Path:
         return self.work / "shuffle" / stage / name / f"{shard}-p{partition:05d}.parquet"

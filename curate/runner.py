@@ -19,11 +19,14 @@ Design (why Ray tasks over shards, not Ray Data streaming):
 
 Phases: ingest (read + validate every chunk) → unique ids (shuffle + reduce) → segments: each shard
 through [the decisions of the last group stage] + map stages + [the keys of the next group stage] →
-group reduce → … → verify (read back every output file) → publish (rename into place).
+group reduce → … → verify (read back every output file) → publish (rename into place). A service
+stage (an LLM endpoint) also ends a segment: its phase streams batches of the segment's output through
+long-lived async actors, several batches in flight each, and each batch becomes a shard of its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import fcntl
 import hashlib
@@ -54,7 +57,7 @@ from curate.config import PipelineConfig
 from curate.engine import Dataset
 from curate.errors import ConfigError, CurateError, InputError, RunDirError, StageError
 from curate.layout import RunLayout
-from curate.stages.base import GroupStage, MapStage
+from curate.stages.base import GroupStage, MapStage, ServiceStage
 
 log = logging.getLogger("curate")
 
@@ -64,6 +67,7 @@ CHUNKS_WANTED = 64
 KEYS_PER_PARTITION = 500_000
 IDS_PER_PARTITION = 1_000_000
 VERIFY_FILES_PER_TASK = 64
+SERVICE_BATCHES_IN_FLIGHT = 3
 
 
 @dataclass
@@ -268,12 +272,15 @@ class Runner:
         stage], then that group stage's reduce; the last segment writes kept/. Returns the records kept."""
         layout = self.layout
         kept_rows = 0
-        for index, (maps, group) in enumerate(_segments(self.config.stages)):
-            final = group is None
+        for index, (maps, boundary) in enumerate(_segments(self.config.stages)):
+            final = boundary is None
+            group = boundary if isinstance(boundary, GroupStage) else None
             partitions = max(1, min(1024, math.ceil(sum(s.rows for s in shards) / KEYS_PER_PARTITION)))
             specs = []
             for shard in shards:
-                output = str(layout.kept_part(shard.name)) if final else str(layout.segment_part(index, shard.name)) if maps else None
+                # before a service stage, always written: its actors read slices of one plain file
+                written = maps or isinstance(boundary, ServiceStage)
+                output = str(layout.kept_part(shard.name)) if final else str(layout.segment_part(index, shard.name)) if written else None
                 segment = work.SegmentSpec(
                     shard=shard.name,
                     base=shard.base,
@@ -292,7 +299,7 @@ class Runner:
                     final=final,
                 )
                 specs.append((shard.name, work.run_segment, segment))
-            label = " → ".join([s.name for s in maps] + ([f"{group.name} keys"] if group else ["write kept"]))
+            label = " → ".join([s.name for s in maps] + ([f"{group.name} keys"] if group else ["write kept"] if final else []))
             done = self._phase(f"segment-{index}", label, specs, records=lambda r: r["rows"], stages=maps)
             next_shards = []
             for shard in shards:
@@ -306,6 +313,10 @@ class Runner:
                     next_shards.append(Shard(shard.name, shard.base, result["rows"], shard.lo, shard.hi, shard.settled + [record], shard.raw, shard.source))
             if final:
                 return kept_rows
+            if isinstance(boundary, ServiceStage):
+                shards, record = self._run_service_stage(boundary, next_shards, options.id_field, book), None
+                continue
+            assert group is not None
             keys: dict[str, Dataset] = {}
             for shard in shards:
                 for name, files in done[shard.name].get("shuffle", {}).items():
@@ -319,6 +330,79 @@ class Runner:
             record = work.DecisionSet(group.name, sorted(p for files in decisions.files.values() for p in files))
             shards = next_shards
         raise AssertionError("the last segment always writes kept/")
+
+    def _run_service_stage(self, stage: ServiceStage, shards: list[Shard], id_field: str, book: ledger.Ledger) -> list[Shard]:
+        """Batches of every shard through the stage's actors, a few batches in flight per actor so that
+        each actor's requests never wait on a batch boundary. Each batch is resumable on its own, and
+        becomes a shard of the next segment. Returns those shards, in input order."""
+        size = stage.batch_records()
+        batches = []
+        for shard in shards:
+            for number, offset in enumerate(range(0, shard.rows, size)):
+                name = f"{shard.name}-b{number:05d}"
+                output = str(self.layout.service_part(stage.name, name))
+                batches.append(work.ServiceBatchSpec(name, shard.base, offset, min(size, shard.rows - offset), self.layout, id_field, output))
+        phase = f"service-{stage.name}"
+        results: dict[str, Any] = {}
+        todo = []
+        for spec in batches:
+            marker = self.layout.done(phase, spec.name)
+            if marker.exists():
+                results[spec.name] = self._noted(json.loads(marker.read_text()))
+            else:
+                todo.append((spec, str(marker)))
+        if results and todo:
+            log.info("%s: resuming, %d of %d batches already done", stage.name, len(results), len(batches))
+        self.tasks["total"] += len(batches)
+        self.tasks["resumed"] += len(results)
+        handle = self.progress.phase(f"{stage.name} ({stage.use})", len(batches), len(results), True)
+        started = time.perf_counter()
+        closing: list[dict[str, Any]] = []
+        if todo:
+            shared = ray.put(stage)
+            actors = [_ServiceActor.options(scheduling_strategy="SPREAD").remote(shared, config, str(self.layout.root)) for config in stage.actors()]
+            load = [0] * len(actors)
+            in_flight: dict[Any, tuple[str, int]] = {}
+            position = 0
+            try:
+                while position < len(todo) or in_flight:
+                    while position < len(todo) and min(load) < SERVICE_BATCHES_IN_FLIGHT:
+                        target = load.index(min(load))
+                        spec, marker = todo[position]
+                        in_flight[actors[target].run.remote(spec, marker)] = (spec.name, target)
+                        load[target] += 1
+                        position += 1
+                    ready, _ = ray.wait(list(in_flight), num_returns=1)
+                    for ref in ready:
+                        name, target = in_flight.pop(ref)
+                        load[target] -= 1
+                        results[name] = self._noted(_get(ref))
+                        self.progress.advance(handle, results[name]["rows"])
+                closing = [_get(ref) for ref in [actor.close.remote() for actor in actors]]
+            except BaseException:
+                for ref in in_flight:
+                    ray.cancel(ref)
+                raise
+            finally:
+                for actor in actors:
+                    ray.kill(actor)
+        seconds = time.perf_counter() - started
+        self.phases.append({"phase": phase, "tasks": len(batches), "resumed": len(batches) - len(todo), "seconds": round(seconds, 3)})
+        counters: dict[str, Any] = {}
+        for spec in batches:
+            book.add(results[spec.name]["stages"])
+            _sum_into(counters, results[spec.name]["counters"])
+        for values in closing:
+            _sum_into(counters, values)
+        if todo and counters.get("samples"):
+            counters["samples_per_second"] = round((counters["samples"] - counters.get("cache_hits", 0)) / seconds, 2)
+        book.add({stage.name: {"seconds": seconds}})
+        book.stages[stage.name].extra.update(counters)
+        return [
+            Shard(spec.name, result["output"], result["rows"], result["lo"], result["hi"], [])
+            for spec in batches
+            if (result := results[spec.name])["rows"]
+        ]
 
     def _check_ledger(self, book: ledger.Ledger, total_input: int, kept_rows: int, input_ids: ledger.Fingerprint, id_field: str) -> None:
         """From the tasks' reports, then from the staged files themselves: nothing published otherwise."""
@@ -463,7 +547,7 @@ class Runner:
         layout = self.layout
         for path in (layout.stats, layout.manifest):  # first, so that a half-cleared directory never looks complete
             path.unlink(missing_ok=True)
-        for path in (layout.kept, layout.removed, layout.root / "clusters", layout.work):
+        for path in (layout.kept, layout.removed, layout.root / "traces", layout.root / "clusters", layout.work):
             shutil.rmtree(path, ignore_errors=True)
 
     def _check_empty_files(self, files: list[cio.InputFile]) -> None:
@@ -674,6 +758,32 @@ def _task(fn: Callable[[Any], Any], spec: Any, marker: str, stages: list[MapStag
     return result
 
 
+@ray.remote(num_cpus=0, max_restarts=0)
+class _ServiceActor:
+    """One client of a service stage (an endpoint), in its own process: its event loop runs many batches
+    at once (Ray's async actor), sharing one connection pool and one cap on requests in flight. Needs
+    no CPU slot: it waits on the network."""
+
+    def __init__(self, stage: ServiceStage, actor: dict[str, Any], run_dir: str):
+        self.stage, self.actor, self.run_dir = stage, actor, run_dir
+        self.state: Any = None
+        self.opening: asyncio.Lock | None = None
+
+    async def run(self, spec: work.ServiceBatchSpec, marker: str) -> dict[str, Any]:
+        self.opening = self.opening or asyncio.Lock()
+        async with self.opening:
+            if self.state is None:
+                self.state = await self.stage.open(self.actor, self.run_dir)
+        result = await work.run_service_batch(spec, self.stage, self.state)
+        result["node"] = ray.get_runtime_context().get_node_id()
+        result["versions"] = _TASK_VERSIONS
+        cio.write_json(result, marker)
+        return result
+
+    async def close(self) -> dict[str, Any]:
+        return await self.stage.close(self.state) if self.state is not None else {}
+
+
 def _task_versions() -> list[str]:
     return [metadata.version("curate") if _installed("curate") else "source", pl.__version__]
 
@@ -703,19 +813,31 @@ def _get(ref: Any) -> Any:
         raise StageError(f"a task's worker died: {type(err).__name__}: {message[0] if message else ''}; run the same command again to resume") from err
 
 
-def _segments(stages: list[Any]) -> list[tuple[list[MapStage], GroupStage | None]]:
-    """Cut the stage list at each group stage: [maps…, group], [maps…, group], …, [maps…, None]."""
-    segments, maps = [], []
+def _segments(stages: list[Any]) -> list[tuple[list[MapStage], GroupStage | ServiceStage | None]]:
+    """Cut the stage list at each group or service stage: [maps…, group], [maps…, service], …, [maps…, None]."""
+    segments: list[tuple[list[MapStage], GroupStage | ServiceStage | None]] = []
+    maps: list[MapStage] = []
     for stage in stages:
-        if isinstance(stage, GroupStage):
+        if isinstance(stage, (GroupStage, ServiceStage)):
             segments.append((maps, stage))
             maps = []
         elif isinstance(stage, MapStage):
             maps.append(stage)
         else:
-            raise ConfigError(f"stage {stage.name!r}: {type(stage).__name__} is neither a MapStage nor a GroupStage")
+            raise ConfigError(f"stage {stage.name!r}: {type(stage).__name__} is not a MapStage, GroupStage or ServiceStage")
     segments.append((maps, None))
     return segments
+
+
+def _sum_into(total: dict[str, Any], part: dict[str, Any]) -> None:
+    """Counters summed key by key; dicts of counters recursively; peaks (`peak_*`) by maximum."""
+    for key, value in part.items():
+        if isinstance(value, dict):
+            _sum_into(total.setdefault(key, {}), value)
+        elif key.startswith("peak_"):
+            total[key] = max(total.get(key, value), value)
+        else:
+            total[key] = round(total.get(key, 0) + value, 6)
 
 
 def _by_reason(book: ledger.Ledger) -> dict[str, int]:

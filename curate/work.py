@@ -34,13 +34,14 @@ from curate.columns import (
     REASON,
     SOURCE,
     STAGE,
+    TRACES,
     is_private,
 )
 from curate.engine import partition_of
 from curate.errors import InputError, StageError
 from curate.io import Chunk, ChunkRead, ReadOptions, read_chunk, write_parquet
 from curate.layout import RunLayout, shard_name
-from curate.stages.base import GroupStage, MapStage, Stage
+from curate.stages.base import GroupStage, MapStage, ServiceStage, Stage
 
 WORK_COMPRESSION = "lz4"
 # Decision columns of the id check; private so that input fields named `error` or `source` cannot clash.
@@ -245,7 +246,7 @@ def run_segment(spec: SegmentSpec) -> dict[str, Any]:
         counts[spec.group.name] = {"in": frame.height, "seconds": time.perf_counter() - started}
     if spec.output and frame.height:
         if spec.final:
-            write_parquet(_public(frame), spec.output, compression=OUTPUT_COMPRESSION)
+            _write_public(frame, spec.output, spec.layout, spec.id_field)
         else:
             write_parquet(frame, spec.output, compression=WORK_COMPRESSION)
         result["output"] = spec.output
@@ -305,7 +306,7 @@ def _record_decisions(frame: pl.DataFrame, as_read: pl.DataFrame, spec: SegmentS
                 pl.lit(stage).alias(STAGE), pl.col(DROP).alias(REASON), pl.col(DROP_DUPLICATE_OF).cast(pl.String).alias(DUPLICATE_OF)
             )
             path = spec.layout.removed_part(stage, spec.shard)
-        write_parquet(_public(out), path, compression=OUTPUT_COMPRESSION)
+        _write_public(out, path, spec.layout, spec.id_field)
         frame = frame.join(decisions.select(ORDER), on=ORDER, how="anti", maintain_order="left")
     reasons = dict(removed[DROP].value_counts().iter_rows()) if removed.height else {}
     counts[stage] = {"out": frame.height, "removed": reasons, "seconds": time.perf_counter() - started}
@@ -314,32 +315,35 @@ def _record_decisions(frame: pl.DataFrame, as_read: pl.DataFrame, spec: SegmentS
 
 def _apply_map_stage(stage: MapStage, frame: pl.DataFrame, spec: SegmentSpec, counts: dict[str, dict[str, Any]]) -> pl.DataFrame:
     started = time.perf_counter()
-    into = frame.height
-    if into:
-        try:
-            out = stage.apply(frame)
-        except Exception as err:
-            raise StageError(f"stage {stage.name!r} ({stage.use}) failed on shard {spec.shard}: {_one_line(err)}") from err
-        _check_contract(stage, frame, out)
-        extra = _rule_counts(stage, out)
-        if FAILED in out.columns:
-            out = out.drop(FAILED)
-        if DROP in out.columns:
-            dropped = out[DROP].is_not_null()
-            removed = out.filter(dropped)
-            if removed.height:
-                removed = removed.with_columns(
-                    pl.lit(stage.name).alias(STAGE), pl.col(DROP).cast(pl.String).alias(REASON), pl.lit(None, pl.String).alias(DUPLICATE_OF)
-                )
-                write_parquet(_public(removed), spec.layout.removed_part(stage.name, spec.shard), compression=OUTPUT_COMPRESSION)
-            reasons = dict(removed[REASON].value_counts().iter_rows()) if removed.height else {}
-            frame = out.filter(~dropped).drop(DROP)
-        else:
-            reasons, frame = {}, out
-    else:
-        reasons, extra = {}, {}
-    counts[stage.name] = {"in": into, "out": frame.height, "removed": reasons, "seconds": time.perf_counter() - started, **extra}
+    if not frame.height:
+        counts[stage.name] = {"in": 0, "out": 0, "removed": {}, "seconds": time.perf_counter() - started}
+        return frame
+    try:
+        out = stage.apply(frame)
+    except Exception as err:
+        raise StageError(f"stage {stage.name!r} ({stage.use}) failed on shard {spec.shard}: {_one_line(err)}") from err
+    frame, counts[stage.name] = _settle(stage, frame, out, spec.layout, spec.shard, spec.id_field)
+    counts[stage.name]["seconds"] = time.perf_counter() - started
     return frame
+
+
+def _settle(stage: MapStage | ServiceStage, frame: pl.DataFrame, out: Any, layout: RunLayout, shard: str, id_field: str) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """A map stage's output checked against its contract; its removed records written. Returns the kept
+    records and the stage's counts."""
+    _check_contract(stage, frame, out)
+    extra = _rule_counts(stage, out)
+    if FAILED in out.columns:
+        out = out.drop(FAILED)
+    reasons: dict[str, int] = {}
+    if DROP in out.columns:
+        dropped = out[DROP].is_not_null()
+        removed = out.filter(dropped)
+        if removed.height:
+            removed = removed.with_columns(pl.lit(stage.name).alias(STAGE), pl.col(DROP).cast(pl.String).alias(REASON), pl.lit(None, pl.String).alias(DUPLICATE_OF))
+            _write_public(removed, layout.removed_part(stage.name, shard), layout, id_field)
+            reasons = dict(removed[REASON].value_counts().iter_rows())
+        out = out.filter(~dropped).drop(DROP)
+    return out, {"in": frame.height, "out": out.height, "removed": reasons, **extra}
 
 
 def _rule_counts(stage: MapStage, out: pl.DataFrame) -> dict[str, Any]:
@@ -350,7 +354,7 @@ def _rule_counts(stage: MapStage, out: pl.DataFrame) -> dict[str, Any]:
         failed = out[FAILED].explode().drop_nulls()
         extra["failed"] = dict(failed.value_counts().iter_rows()) if len(failed) else {}
     histograms = {}
-    for column, edges in stage.histograms().items():
+    for column, edges in (stage.histograms() if isinstance(stage, MapStage) else {}).items():
         values = out[column].cast(pl.Float64).to_numpy()
         missing = np.isnan(values)
         bins = np.searchsorted(np.asarray(edges[1:-1], dtype=np.float64), values[~missing], side="right")
@@ -407,6 +411,38 @@ def _partition(keys: pl.DataFrame, partitions: int, layout: RunLayout, stage: st
         write_parquet(part, path, compression=WORK_COMPRESSION)
         written[partition] = str(path)
     return written
+
+
+# ---------------------------------------------------------------- service stages
+
+
+@dataclass
+class ServiceBatchSpec:
+    """Records [offset, offset + length) of a shard file through a service stage, in its actor."""
+
+    name: str
+    base: str
+    offset: int
+    length: int
+    layout: RunLayout
+    id_field: str
+    output: str
+
+
+async def run_service_batch(spec: ServiceBatchSpec, stage: ServiceStage, state: Any) -> dict[str, Any]:
+    frame = pl.scan_parquet(spec.base).slice(spec.offset, spec.length).collect()
+    try:
+        result = await stage.apply_async(state, frame)
+    except StageError:
+        raise
+    except Exception as err:
+        raise StageError(f"stage {stage.name!r} ({stage.use}) failed on batch {spec.name}: {_one_line(err)}") from err
+    out, counters = result if isinstance(result, tuple) else (result, {})
+    kept, count = _settle(stage, frame, out, spec.layout, spec.name, spec.id_field)
+    if kept.height:
+        write_parquet(kept, spec.output, compression=WORK_COMPRESSION)
+    lo, hi = (int(frame[ORDER][0]), int(frame[ORDER][-1])) if frame.height else (0, -1)
+    return {"shard": spec.name, "rows": kept.height, "lo": lo, "hi": hi, "output": spec.output if kept.height else None, "stages": {stage.name: count}, "counters": counters}
 
 
 # ---------------------------------------------------------------- engine rounds
@@ -488,6 +524,15 @@ def verify_files(spec: VerifySpec) -> dict[str, Any]:
 # ---------------------------------------------------------------- helpers
 
 
+def _write_public(frame: pl.DataFrame, path: str | Path, layout: RunLayout, id_field: str) -> None:
+    """A kept/ or removed/ file; its records' generated samples go to a file of the same name in traces/."""
+    if TRACES in frame.columns:
+        traces = frame.select(pl.col(id_field), pl.col(TRACES)).explode(TRACES).filter(pl.col(TRACES).is_not_null()).unnest(TRACES)
+        if traces.height:
+            write_parquet(traces, layout.staged("traces") / Path(path).name, compression=OUTPUT_COMPRESSION)
+    write_parquet(_public(frame), path, compression=OUTPUT_COMPRESSION)
+
+
 def _public(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select([c for c in frame.columns if not is_private(c)])
 
@@ -505,11 +550,13 @@ __all__ = [
     "IngestSpec",
     "StepSpec",
     "SegmentSpec",
+    "ServiceBatchSpec",
     "VerifySpec",
     "check_ids",
     "check_position_ids",
     "ingest",
     "reduce_step",
     "run_segment",
+    "run_service_batch",
     "verify_files",
 ]

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import importlib
 
-from curate.stages.base import GroupStage, MapStage, Stage, StageParams
+from curate.stages.base import GroupStage, MapStage, ServiceStage, Stage, StageParams
 from curate.stages.classifier import Classifier
 from curate.stages.decontaminate import Decontaminate
 from curate.stages.exact_dedup import ExactDedup
 from curate.stages.filter import Filter
 from curate.stages.filter_set import FilterSet
+from curate.stages.generate import Generate
 from curate.stages.keep_top import KeepTop
 from curate.stages.language import Language
 from curate.stages.minhash_dedup import MinHashDedup
 
-BUILTIN: dict[str, type[Stage]] = {cls.use: cls for cls in (Classifier, Decontaminate, ExactDedup, Filter, FilterSet, KeepTop, Language, MinHashDedup)}
+BUILTIN: dict[str, type[Stage]] = {cls.use: cls for cls in (Classifier, Decontaminate, ExactDedup, Filter, FilterSet, Generate, KeepTop, Language, MinHashDedup)}
 
-__all__ = ["BUILTIN", "GroupStage", "MapStage", "Stage", "StageParams", "stage_type"]
+__all__ = ["BUILTIN", "GroupStage", "MapStage", "ServiceStage", "Stage", "StageParams", "stage_type"]
 
 
 def stage_type(use: str) -> type[Stage]:
@@ -29,6 +30,6 @@ def stage_type(use: str) -> type[Stage]:
     if not module_name or not class_name:
         raise KeyError(use)
     cls = getattr(importlib.import_module(module_name), class_name, None)  # import errors reach the user as they are
-    if not (isinstance(cls, type) and issubclass(cls, (MapStage, GroupStage))):
+    if not (isinstance(cls, type) and issubclass(cls, (MapStage, GroupStage, ServiceStage))):
         raise KeyError(use)
     return cls

@@ -6,6 +6,9 @@ Two kinds:
   columns the stage declares in `writes()` added, and optionally a `DROP` column whose non-null value is
   the machine-readable reason the record is removed. Scores stay on the record, so a user can
   re-threshold later without recomputing.
+* `ServiceStage` waits on a remote service (an LLM endpoint), not the CPU: the runner runs it in
+  long-lived async actors, each streaming batches through `apply_async` with several batches in
+  flight, so that the service never idles between batches. Same contract as `MapStage.apply`.
 * `GroupStage` needs every record at once (dedup). `keys(df)` computes per-record keys: one frame, or
   several by name, each with a UInt64 `KEY`; the runner splits each by `KEY % partitions` across the
   cluster (to disk). `decide(engine, keys)` then describes, on the driver, rounds of partitioned
@@ -78,6 +81,28 @@ class MapStage(Stage):
         """Score column -> bin edges. The runner counts every record the stage sees into fixed bins
         (values below the first edge in the first bin, above the last in the last; nulls and NaN apart)
         and stores the sums in stats.json."""
+        return {}
+
+
+class ServiceStage(Stage):
+    def actors(self) -> list[dict[str, Any]]:
+        """One entry per actor to start (an endpoint, a replica): handed to `open`. Call after `prepare`."""
+        return [{}]
+
+    def batch_records(self) -> int:
+        """Records per batch handed to an actor; several batches are in flight per actor."""
+        return 256
+
+    async def open(self, actor: dict[str, Any], run_dir: str) -> Any:
+        """Inside the actor, once: its client state (a connection pool, a cache), passed to every call."""
+        return None
+
+    async def apply_async(self, state: Any, df: pl.DataFrame) -> pl.DataFrame | tuple[pl.DataFrame, dict[str, Any]]:
+        """As `MapStage.apply`, optionally with counters (numbers, or dicts of numbers) summed into the stage's stats."""
+        raise NotImplementedError
+
+    async def close(self, state: Any) -> dict[str, Any]:
+        """At the end of the phase: the actor's own counters, summed into the stage's stats."""
         return {}
 
 
