@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/curate demo-data demo/data
 	$(BIN)/curate run pipelines/demo.yaml --overwrite
-	$(BIN)/curate run pipelines/math-rl.yaml --input 'demo/data/problems-*' --output demo/math-rl --set 'decontaminate.against=[demo/data/benchmark.jsonl]' --set decontaminate.n=13 --overwrite
+	$(BIN)/curate run pipelines/math-rl.yaml --input 'demo/data/problems-*' --output demo/math-rl --set 'decontaminate.against=[demo/data/benchmark.jsonl]' --set decontaminate.n=13 $(if $(OPENAI_BASE_URL),,--set generate.enabled=false) --overwrite
 	$(BIN)/curate run pipelines/web-quality.yaml --input 'demo/data/web-*' --output demo/web-quality --overwrite
 
 test: $(STAMP)
@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/near_dedup_memory.py
 	$(BIN)/python benchmarks/quality_filters.py  # makes benchmarks/_data/datatrove-venv on first use
 	$(BIN)/python benchmarks/quality_stages.py
+	$(BIN)/python benchmarks/generate_throughput.py
 
 clean:
 	rm -rf demo/run demo/math-rl demo/web-quality demo/data .pytest_cache

@@ -299,7 +299,7 @@ class Runner:
                     final=final,
                 )
                 specs.append((shard.name, work.run_segment, segment))
-            label = " → ".join([s.name for s in maps] + ([f"{group.name} keys"] if group else ["write kept"] if final else []))
+            label = " → ".join([s.name for s in maps] + ([f"{group.name} keys"] if group else ["write kept"] if final else [f"{boundary.name} input"]))
             done = self._phase(f"segment-{index}", label, specs, records=lambda r: r["rows"], stages=maps)
             next_shards = []
             for shard in shards:

@@ -4,6 +4,9 @@ import json
 import re
 import unicodedata
 
+import polars as pl
+import pytest
+
 import curate
 from curate.demo import demo_records, write_demo_data
 from tests.conftest import ROOT
@@ -50,17 +53,32 @@ def test_demo_pipeline_removes_what_was_planted(tmp_path, ray_address):
     assert json.loads((tmp_path / "run" / "stats.json").read_text())["ledger"] == "balanced"
 
 
-def test_math_rl_pipeline_on_the_demo_data(tmp_path, ray_address):
+@pytest.mark.parametrize("endpoint", [False, True], ids=["no-endpoint", "endpoint"])
+def test_math_rl_pipeline_on_the_demo_data(tmp_path, ray_address, monkeypatch, endpoint):
     """pipelines/math-rl.yaml as `make demo` runs it: the planted unverifiable problems and the
-    problems leaked into the demo benchmark are removed, each under its reason."""
+    problems leaked into the demo benchmark are removed, each under its reason; with an endpoint (the
+    loopback test server), 8 samples of every kept problem are in traces/."""
+    from tests.helpers.openai_server import start_server
+
     summary = write_demo_data(tmp_path / "data", problems=600, seed=11)
-    run = curate.run(
-        ROOT / "pipelines" / "math-rl.yaml",
-        input=str(tmp_path / "data" / "problems-*"),
-        output=tmp_path / "rl",
-        set=[f"decontaminate.against=[{tmp_path / 'data' / 'benchmark.jsonl'}]", "decontaminate.n=13"],
-        ray_address=ray_address,
-    )
+    overrides = [f"decontaminate.against=[{tmp_path / 'data' / 'benchmark.jsonl'}]", "decontaminate.n=13"]
+    with start_server() as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        run = curate.run(
+            ROOT / "pipelines" / "math-rl.yaml",
+            input=str(tmp_path / "data" / "problems-*"),
+            output=tmp_path / "rl",
+            set=overrides + ([] if endpoint else ["generate.enabled=false"]),
+            ray_address=ray_address,
+        )
+        requests = server.stats()["requests"]
+    kept_ids = run.kept().collect()["id"]
+    if endpoint:
+        traces = pl.read_parquet(tmp_path / "rl" / "traces" / "*.parquet")
+        assert traces.height == 8 * len(kept_ids) == requests and set(traces["id"]) == set(kept_ids)
+        assert traces["response"].str.contains("boxed").all()
+    else:
+        assert requests == 0 and not (tmp_path / "rl" / "traces").exists()
     by_reason = run.stats["removed_by_reason"]
     planted = summary["planted"]
     assert by_reason["multiple_choice"] == planted["multiple_choice"] and by_reason["proof"] == planted["proof"]

@@ -271,6 +271,17 @@ def test_pipeline_writes_traces_and_stats_and_never_the_key(tmp_path, shared_dat
     assert secret not in (out / "manifest.json").read_text()
 
 
+def test_rejected_key_stops_the_run_with_one_line(tmp_path, ray_address):
+    write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "problem": "1+1?"}])
+    with start_server(api_key="sk-right") as server:
+        env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "sk-wrong", "RAY_ADDRESS": ray_address}
+        result = run_cli("run", str(write_pipeline(tmp_path, tmp_path / "out")), env=env)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "rejected the API key (HTTP 401)" in lines[0], result.stderr
+    assert "sk-wrong" not in result.stderr + result.stdout
+
+
 @pytest.mark.slow
 def test_kill_9_then_resume_requests_nothing_completed(tmp_path, shared_data, ray_address):
     problems = questions(shared_data, 100)

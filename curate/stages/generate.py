@@ -125,6 +125,7 @@ class Generate(ServiceStage):
         super().__init__(*args, **kwargs)
         self._api_key: str | None = None  # set by prepare; not a parameter, so never in a description, manifest or log
         self._urls: list[str] = []
+        self._cache_dir: Path | None = None
 
     def reads(self) -> tuple[str, ...]:
         templates = [self.params.prompt] + ([self.params.system] if self.params.system else [])
@@ -146,6 +147,8 @@ class Generate(ServiceStage):
                 raise ValueError(f"the environment variable {p.api_key_env} (api_key_env) holding the API key is not set")
             log.info("stage %r: %s is not set; sending no key (vLLM, SGLang and llama.cpp need none unless started with one)", self.name, p.api_key_env)
         self._api_key = key or "EMPTY"
+        # resolved here: the actors' working directory is Ray's, not the user's
+        self._cache_dir = Path(p.cache_dir).expanduser().resolve() if p.cache_dir else None
 
     def actors(self) -> list[dict[str, Any]]:
         per_actor = math.ceil(self.params.max_concurrency / self.params.actors_per_endpoint)
@@ -168,7 +171,7 @@ class Generate(ServiceStage):
             requests_per_minute=rpm,
             tokens_per_minute=tpm,
         )
-        cache = SampleCache(Path(p.cache_dir).expanduser() if p.cache_dir else Path(run_dir) / "cache") if p.cache else None
+        cache = SampleCache(self._cache_dir or Path(run_dir) / "cache") if p.cache else None
         return _ActorState(endpoint, cache, time.process_time(), time.perf_counter())
 
     async def apply_async(self, state: _ActorState, df: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
