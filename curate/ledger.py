@@ -61,6 +61,7 @@ class StageCount:
         self.seconds += part.get("seconds", 0.0)
         if "failed" in part:
             self.failed = (self.failed or Counter()) + Counter(part["failed"])
+        sum_counters(self.extra, part.get("counters", {}))
         for column, histogram in part.get("histograms", {}).items():
             total = self.histograms.setdefault(column, {"edges": histogram["edges"], "counts": [0] * len(histogram["counts"]), "null": 0})
             total["counts"] = [a + b for a, b in zip(total["counts"], histogram["counts"])]
@@ -111,6 +112,17 @@ class Ledger:
 
     def stage_dicts(self) -> list[dict[str, Any]]:
         return [stage.as_dict() for stage in self.stages.values()]
+
+
+def sum_counters(total: dict[str, Any], part: dict[str, Any]) -> None:
+    """A stage's own counters, summed key by key; dicts of counters recursively; peaks (`peak_*`) by maximum."""
+    for key, value in part.items():
+        if isinstance(value, dict):
+            sum_counters(total.setdefault(key, {}), value)
+        elif key.startswith("peak_"):
+            total[key] = max(total.get(key, value), value)
+        else:
+            total[key] = round(total.get(key, 0) + value, 6)
 
 
 def check_files(

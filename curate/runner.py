@@ -52,7 +52,7 @@ import ray
 
 from curate import io as cio
 from curate import ledger, work
-from curate.columns import INPUT_STAGE, RESERVED_FIELDS, is_private
+from curate.columns import INPUT_STAGE, RESERVED_FIELDS, TRACES, is_private
 from curate.config import PipelineConfig
 from curate.engine import Dataset
 from curate.errors import ConfigError, CurateError, InputError, RunDirError, StageError
@@ -388,16 +388,14 @@ class Runner:
                     ray.kill(actor)
         seconds = time.perf_counter() - started
         self.phases.append({"phase": phase, "tasks": len(batches), "resumed": len(batches) - len(todo), "seconds": round(seconds, 3)})
-        counters: dict[str, Any] = {}
         for spec in batches:
             book.add(results[spec.name]["stages"])
-            _sum_into(counters, results[spec.name]["counters"])
         for values in closing:
-            _sum_into(counters, values)
-        if todo and counters.get("samples"):
-            counters["samples_per_second"] = round((counters["samples"] - counters.get("cache_hits", 0)) / seconds, 2)
+            book.add({stage.name: {"counters": values}})
         book.add({stage.name: {"seconds": seconds}})
-        book.stages[stage.name].extra.update(counters)
+        extra = book.stages[stage.name].extra
+        if todo and extra.get("samples"):
+            extra["samples_per_second"] = round((extra["samples"] - extra.get("cache_hits", 0)) / seconds, 2)
         return [
             Shard(spec.name, result["output"], result["rows"], result["lo"], result["hi"], [])
             for spec in batches
@@ -594,6 +592,8 @@ class Runner:
         available = set(fields)
         for stage in self.config.stages:
             for column in stage.reads():
+                if column == TRACES and column not in available:
+                    raise ConfigError(f"stage {stage.name!r} ({stage.use}) works on the samples of a generate stage, and none comes before it (verify: set response_field to a field of the input)")
                 if column not in available:
                     raise ConfigError(f"stage {stage.name!r} reads field {column!r}, which neither the input nor an earlier stage has (input fields: {', '.join(fields)})")
             for column in stage.writes():
@@ -827,17 +827,6 @@ def _segments(stages: list[Any]) -> list[tuple[list[MapStage], GroupStage | Serv
             raise ConfigError(f"stage {stage.name!r}: {type(stage).__name__} is not a MapStage, GroupStage or ServiceStage")
     segments.append((maps, None))
     return segments
-
-
-def _sum_into(total: dict[str, Any], part: dict[str, Any]) -> None:
-    """Counters summed key by key; dicts of counters recursively; peaks (`peak_*`) by maximum."""
-    for key, value in part.items():
-        if isinstance(value, dict):
-            _sum_into(total.setdefault(key, {}), value)
-        elif key.startswith("peak_"):
-            total[key] = max(total.get(key, value), value)
-        else:
-            total[key] = round(total.get(key, 0) + value, 6)
 
 
 def _by_reason(book: ledger.Ledger) -> dict[str, int]:

@@ -322,7 +322,9 @@ def _apply_map_stage(stage: MapStage, frame: pl.DataFrame, spec: SegmentSpec, co
         out = stage.apply(frame)
     except Exception as err:
         raise StageError(f"stage {stage.name!r} ({stage.use}) failed on shard {spec.shard}: {_one_line(err)}") from err
+    out, counters = out if isinstance(out, tuple) else (out, {})
     frame, counts[stage.name] = _settle(stage, frame, out, spec.layout, spec.shard, spec.id_field)
+    counts[stage.name]["counters"] = counters
     counts[stage.name]["seconds"] = time.perf_counter() - started
     return frame
 
@@ -439,10 +441,11 @@ async def run_service_batch(spec: ServiceBatchSpec, stage: ServiceStage, state: 
         raise StageError(f"stage {stage.name!r} ({stage.use}) failed on batch {spec.name}: {_one_line(err)}") from err
     out, counters = result if isinstance(result, tuple) else (result, {})
     kept, count = _settle(stage, frame, out, spec.layout, spec.name, spec.id_field)
+    count["counters"] = counters
     if kept.height:
         write_parquet(kept, spec.output, compression=WORK_COMPRESSION)
     lo, hi = (int(frame[ORDER][0]), int(frame[ORDER][-1])) if frame.height else (0, -1)
-    return {"shard": spec.name, "rows": kept.height, "lo": lo, "hi": hi, "output": spec.output if kept.height else None, "stages": {stage.name: count}, "counters": counters}
+    return {"shard": spec.name, "rows": kept.height, "lo": lo, "hi": hi, "output": spec.output if kept.height else None, "stages": {stage.name: count}}
 
 
 # ---------------------------------------------------------------- engine rounds

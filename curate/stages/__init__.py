@@ -7,6 +7,7 @@ import importlib
 from curate.stages.base import GroupStage, MapStage, ServiceStage, Stage, StageParams
 from curate.stages.classifier import Classifier
 from curate.stages.decontaminate import Decontaminate
+from curate.stages.difficulty import Difficulty
 from curate.stages.exact_dedup import ExactDedup
 from curate.stages.filter import Filter
 from curate.stages.filter_set import FilterSet
@@ -14,8 +15,9 @@ from curate.stages.generate import Generate
 from curate.stages.keep_top import KeepTop
 from curate.stages.language import Language
 from curate.stages.minhash_dedup import MinHashDedup
+from curate.stages.verify import Verify
 
-BUILTIN: dict[str, type[Stage]] = {cls.use: cls for cls in (Classifier, Decontaminate, ExactDedup, Filter, FilterSet, Generate, KeepTop, Language, MinHashDedup)}
+BUILTIN: dict[str, type[Stage]] = {cls.use: cls for cls in (Classifier, Decontaminate, Difficulty, ExactDedup, Filter, FilterSet, Generate, KeepTop, Language, MinHashDedup, Verify)}
 
 __all__ = ["BUILTIN", "GroupStage", "MapStage", "ServiceStage", "Stage", "StageParams", "stage_type"]
 

@@ -74,7 +74,8 @@ class Stage:
 
 
 class MapStage(Stage):
-    def apply(self, df: pl.DataFrame) -> pl.DataFrame:
+    def apply(self, df: pl.DataFrame) -> pl.DataFrame | tuple[pl.DataFrame, dict[str, Any]]:
+        """Optionally with counters (numbers, or dicts of numbers), summed over batches into the stage's stats."""
         raise NotImplementedError
 
     def histograms(self) -> dict[str, list[float]]:

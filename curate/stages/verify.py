@@ -1,0 +1,119 @@
+"""`verify`: each sample's final answer checked against the record's reference answer with math-verify.
+
+Verdicts go on the samples themselves (`extracted_answer`, `correct`, `verdict`), in traces/, so that
+`difficulty` and the exports read them and a user can re-score without re-verifying. A truncated
+sample is `truncated` and not correct, whatever it wrote before the cut; a sample whose generation
+failed has no verdict. The checks run in a killable worker process (`curate/verifier.py`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import polars as pl
+from pydantic import Field, field_validator
+
+from curate.columns import TRACES
+from curate.stages.base import MapStage, StageParams
+from curate.verifier import EXTRACTORS, NO_ANSWER, TRUNCATED, CORRECT, extract_answer, shared_pool
+
+VERDICT_FIELDS = {"extracted_answer": pl.String, "correct": pl.Boolean, "verdict": pl.String}
+
+
+class VerifyParams(StageParams):
+    reference_field: str = "answer"
+    """The reference answer: `42`, `\\frac{1}{2}`, `\\boxed{x}`; a bare answer is read in math mode."""
+    reference_extract: bool = False
+    """Extract the answer from the reference first (a GSM8K solution ending in `#### 18`)."""
+    response_field: str | None = None
+    """Verify a field of the input (a string, or a list of strings: one sample each) instead of the
+    samples of the preceding generate stage."""
+    extract: list[str] = list(EXTRACTORS)
+    """Where the final answer is, tried in order: last `\\boxed{}`/`\\fbox{}`, "final answer is",
+    GSM8K `#### x`, a last `A: x`."""
+    timeout: int = Field(5, ge=1)
+    """Seconds per check (whole: math-verify's alarms). A check that overruns it by a second is killed,
+    its worker replaced, and its verdict is `timeout`."""
+
+    @field_validator("extract")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = [m for m in value if m not in EXTRACTORS]
+        if unknown or not value:
+            raise ValueError(f"extract methods are {list(EXTRACTORS)}; got {value}")
+        return value
+
+
+class Verify(MapStage):
+    use = "verify"
+    Params = VerifyParams
+    params: VerifyParams
+
+    def reads(self) -> tuple[str, ...]:
+        return (self.params.reference_field, self.params.response_field or TRACES)
+
+    def writes(self) -> tuple[str, ...]:
+        return (TRACES,) if self.params.response_field else ()
+
+    def check_schema(self, schema: dict[str, pl.DataType]) -> None:
+        field = self.params.response_field
+        if field and schema.get(field) not in (pl.String, pl.List(pl.String), pl.Null):
+            raise ValueError(f"response_field {field!r} must hold a string or a list of strings, not {schema.get(field)}")
+
+    def apply(self, df: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
+        p = self.params
+        traces = _samples_of(df, p.response_field) if p.response_field else df[TRACES]
+        references = df[p.reference_field].cast(pl.String).to_list()
+        if p.reference_extract:
+            references = [extract_answer(r, p.extract) if r else None for r in references]
+        rows = traces.to_list()
+        verdicts: list[list[dict[str, Any]] | None] = []
+        pending: list[tuple[int, int, str, str]] = []
+        for r, (samples, reference) in enumerate(zip(rows, references)):
+            if samples is None:
+                verdicts.append(None)
+                continue
+            out = []
+            for s, sample in enumerate(samples):
+                response = sample.get("response")
+                answer = extract_answer(response, p.extract) if response else None
+                if response is None and sample.get("error"):
+                    verdict = None  # never generated: no evidence either way
+                elif sample.get("finish_reason") == "length":
+                    verdict = TRUNCATED
+                elif answer is None:
+                    verdict = NO_ANSWER
+                elif reference is None or not str(reference).strip():
+                    verdict = None
+                else:
+                    verdict = ""
+                    pending.append((r, s, str(reference), answer))
+                out.append({**sample, "extracted_answer": answer, "verdict": verdict})
+            verdicts.append(out)
+        pool = shared_pool(p.timeout)
+        restarts = pool.restarts
+        for (r, s, _, _), verdict in zip(pending, pool.check([(ref, answer) for _, _, ref, answer in pending])):
+            verdicts[r][s]["verdict"] = verdict  # type: ignore[index]
+        counted: Counter = Counter()
+        for samples in verdicts:
+            for sample in samples or []:
+                sample["correct"] = None if sample["verdict"] is None else sample["verdict"] == CORRECT
+                counted[sample["verdict"] or "none"] += 1
+        dtype = pl.List(pl.Struct({**dict(traces.dtype.inner.to_schema()), **VERDICT_FIELDS}))  # type: ignore[union-attr]
+        counters = {"verdicts": dict(counted), "checked": len(pending), "worker_restarts": pool.restarts - restarts}
+        return df.with_columns(pl.Series(TRACES, verdicts, dtype=dtype)), counters
+
+
+def _samples_of(df: pl.DataFrame, field: str) -> pl.Series:
+    """Responses a corpus ships, as samples: a string is one sample, a list of strings one each."""
+    column = df[field]
+    values = column.to_list()
+    if column.dtype == pl.List(pl.String):
+        samples = [None if v is None else [{"sample": i, "response": x} for i, x in enumerate(v)] for v in values]
+    else:
+        samples = [None if v is None else [{"sample": 0, "response": v}] for v in values]
+    return pl.Series(TRACES, samples, dtype=pl.List(pl.Struct({"sample": pl.Int32, "response": pl.String})))
+
+
+__all__ = ["Verify", "VerifyParams"]

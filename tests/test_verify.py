@@ -1,0 +1,174 @@
+"""`verify` and `difficulty`: answer extraction, agreement with the graders' labels on real model
+traces, adversarial answers inside the time bound, and pass rates."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import curate
+from curate.columns import DROP, TRACES
+from curate.stages.difficulty import Difficulty
+from curate.verifier import CORRECT, TIMEOUT, VerifierPool, extract_answer
+from tests.conftest import write_jsonl
+
+QWEN = "math/traces/qwen25math_math_cot_100x8.jsonl"
+GSM8K = "math/traces/gsm8k_gpt3_solutions.jsonl"
+
+
+@pytest.fixture(scope="module")
+def pool():
+    pool = VerifierPool(timeout=4)
+    yield pool
+    pool.close()
+
+
+@pytest.mark.parametrize(
+    "text, methods, expected",
+    [
+        ("so \\boxed{\\frac{1}{2}} and finally \\boxed{\\sqrt{\\frac{a}{b}}}.", None, "\\sqrt{\\frac{a}{b}}"),
+        ("\\fbox{7}", None, "7"),
+        ("The final answer is $\\frac{3}{4}$.", None, "\\frac{3}{4}"),
+        ("Therefore, the final answer is: \\boxed{12}. I hope it is correct.", None, "12"),
+        ("48/2 = 24\n#### 1,024", None, "1024"),
+        ("She has 9 eggs.\nA: 18", None, "18"),
+        ("no answer here", None, None),
+        ("\\boxed{}", None, None),
+        ("\\boxed{1} then A: 2", ["answer_line", "boxed"], "2"),
+    ],
+)
+def test_extract_answer(text, methods, expected):
+    assert extract_answer(text, methods) == expected if methods else extract_answer(text) == expected
+
+
+def test_qwen_traces_agree_with_the_grader(pool, shared_data):
+    """800 real responses with the Qwen grader's verdicts: the one disagreement is the grader's error."""
+    items, labels = [], []
+    for line in (shared_data / QWEN).open():
+        record = json.loads(line)
+        for response, score in zip(record["response"], record["score"]):
+            items.append((record["answer"], extract_answer(response) or ""))
+            labels.append(bool(score))
+    verdicts = pool.check(items)
+    disagreements = [(items[i], labels[i]) for i, v in enumerate(verdicts) if (v == CORRECT) != labels[i]]
+    assert len(items) == 800 and 1 - len(disagreements) / 800 >= 0.995
+    assert disagreements == [(("10{,}000", "10000"), False)]  # the grader is wrong: they are equal
+
+
+def test_gsm8k_solutions_agree_with_their_labels(pool, shared_data):
+    items, labels = [], []
+    for line in (shared_data / GSM8K).open():
+        record = json.loads(line)
+        gold = extract_answer(record["ground_truth"], ["answer_line"])
+        for value in record.values():
+            if isinstance(value, dict) and "solution" in value:
+                items.append((gold, extract_answer(value["solution"], ["answer_line"]) or ""))
+                labels.append(bool(value["is_correct"]))
+    verdicts = pool.check(items)
+    agree = sum((v == CORRECT) == label for v, label in zip(verdicts, labels))
+    assert len(items) == 5276 and agree / len(items) >= 0.999
+
+
+def test_math500_solutions_verify_and_wrong_answers_do_not(pool, shared_data):
+    records = [json.loads(line) for line in (shared_data / "math/math500/test.jsonl").open()]
+    right = pool.check([(r["answer"], extract_answer(r["solution"]) or "") for r in records])
+    assert sum(v == CORRECT for v in right) / len(records) >= 0.995
+    # each reference against another problem's answer (skipping the ones that happen to be equal as text)
+    pairs = [(r["answer"], records[(i + 1) % len(records)]["answer"]) for i, r in enumerate(records)]
+    pairs = [(a, b) for a, b in pairs if a.strip() != b.strip()]
+    wrong = pool.check(pairs)
+    assert sum(v != CORRECT for v in wrong) / len(pairs) >= 0.995
+
+
+ADVERSARIAL = [
+    "2^{2^{2^{2^{2^{20}}}}}",
+    "10^{10^{10^{10}}}!",
+    "(" * 5000 + "1" + ")" * 5000,
+    "\\frac{" * 2000 + "1" + "}{2}" * 2000,
+    "x+" * 50_000 + "1",  # 100 kB
+    "\\sqrt{" * 3000 + "2" + "}" * 3000,
+    "１２３",  # full-width digits
+    "1\u200b2",  # a zero-width space
+    "\u202e321",  # right-to-left override
+    "\\begin{pmatrix}" + "&".join(["x^{99}"] * 400) + "\\end{pmatrix}",
+]
+
+
+def test_adversarial_answers_each_within_the_bound_and_the_pool_survives():
+    pool = VerifierPool(timeout=1)
+    try:
+        pool.check([("1", "1+0")])  # the worker's imports are not the items' time
+        for answer in ADVERSARIAL:
+            started = time.monotonic()
+            verdict = pool.check([("7", answer)])[0]
+            assert time.monotonic() - started <= pool.timeout + 1.5, (answer[:40], verdict)
+            assert verdict != CORRECT
+        assert pool.check([("\\frac{1}{2}", "0.5"), ("3", "4")]) == [CORRECT, "wrong"]
+    finally:
+        pool.close()
+
+
+def test_a_killed_worker_is_replaced(pool):
+    pool.check([("1", "1.0")])
+    pool.process.kill()
+    before = pool.restarts
+    verdicts = pool.check([("2", "\\sqrt{4}"), ("3", "9/3"), ("5", "6")])
+    assert pool.restarts == before + 1
+    assert verdicts[0] == TIMEOUT and verdicts[1:] == [CORRECT, "wrong"]
+
+
+# ---------------------------------------------------------------- stages
+
+
+def frame_of(samples: list[list[dict]]) -> pl.DataFrame:
+    return pl.DataFrame({"id": [str(i) for i in range(len(samples))], TRACES: samples})
+
+
+def test_difficulty_pass_rates_and_reasons():
+    ok, bad = {"correct": True, "extracted_answer": "1"}, {"correct": False, "extracted_answer": "2"}
+    unknown = {"correct": None, "extracted_answer": None}
+    frame = frame_of([[ok, ok], [bad, bad], [ok, bad, bad, bad], [unknown], [ok, unknown, bad]])
+    out = Difficulty("d").apply(frame)
+    assert out["pass_rate"].to_list() == [1.0, 0.0, 0.25, None, 0.5]
+    assert out["n_samples"].to_list() == [2, 2, 4, 0, 2]
+    assert out[DROP].to_list() == ["too_easy", "unsolved", None, "no_verified_samples", None]
+    bounded = Difficulty("d", min_pass_rate=0.3, keep_solved=True).apply(frame)
+    assert bounded[DROP].to_list() == [None, "unsolved", "too_hard", "no_verified_samples", None]
+
+
+def test_difficulty_majority_pseudo_labels():
+    def answers(*values):
+        return [{"extracted_answer": v, "verdict": None, "correct": None} for v in values]
+
+    frame = frame_of([answers("4", "4", "4", "5"), answers("1", "2", "3", "4"), answers("\\frac12", "\\dfrac12", "7", None)])
+    out = Difficulty("d", mode="majority", majority_threshold=0.5, keep_solved=True).apply(frame)
+    assert out["pseudo_label"].to_list() == ["4", None, "\\frac12"]
+    assert out["pass_rate"].to_list() == [0.75, None, 0.5]
+    assert out[DROP].to_list() == [None, "no_majority", None]
+
+
+def test_verify_and_difficulty_on_shipped_responses(tmp_path, shared_data, ray_address):
+    """The path the demo takes without an endpoint: responses the corpus ships, verified through the runner."""
+    records = [json.loads(line) for line in (shared_data / QWEN).open()][:40]
+    write_jsonl(tmp_path / "in.jsonl", [{"id": f"q{r['idx']}", "problem": r["question"], "answer": r["answer"], "responses": r["response"]} for r in records])
+    config = {
+        "name": "v",
+        "input": str(tmp_path / "in.jsonl"),
+        "output": str(tmp_path / "out"),
+        "stages": [{"name": "verify", "use": "verify", "response_field": "responses"}, {"name": "difficulty", "use": "difficulty"}],
+    }
+    run = curate.run(config, ray_address=ray_address)
+    traces = pl.read_parquet(tmp_path / "out" / "traces" / "*.parquet")
+    assert traces.height == 320 and {"extracted_answer", "correct", "verdict"} <= set(traces.columns)
+    labels = {(f"q{r['idx']}", i): bool(s) for r in records for i, s in enumerate(r["score"])}
+    agree = sum(labels[(row["id"], row["sample"])] == row["correct"] for row in traces.iter_rows(named=True))
+    assert agree >= 319
+    rates = traces.group_by("id").agg(pl.col("correct").mean().alias("rate"))
+    expected = {i: ("too_easy" if r == 1 else "unsolved" if r == 0 else None) for i, r in rates.iter_rows()}
+    removed = run.removed().collect()
+    assert dict(zip(removed["id"], removed["reason"])) == {i: r for i, r in expected.items() if r}
+    assert run.stats["stages"][1]["verdicts"]["correct"] == traces["correct"].sum()
