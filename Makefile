@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/quality_filters.py  # makes benchmarks/_data/datatrove-venv on first use
 	$(BIN)/python benchmarks/quality_stages.py
 	$(BIN)/python benchmarks/generate_throughput.py
+	$(BIN)/python benchmarks/verify_throughput.py
 
 clean:
 	rm -rf demo/run demo/math-rl demo/web-quality demo/data .pytest_cache
