@@ -343,18 +343,8 @@ class Runner:
                 output = str(self.layout.service_part(stage.name, name))
                 batches.append(work.ServiceBatchSpec(name, shard.base, offset, min(size, shard.rows - offset), self.layout, id_field, output))
         phase = f"service-{stage.name}"
-        results: dict[str, Any] = {}
-        todo = []
-        for spec in batches:
-            marker = self.layout.done(phase, spec.name)
-            if marker.exists():
-                results[spec.name] = self._noted(json.loads(marker.read_text()))
-            else:
-                todo.append((spec, str(marker)))
-        if results and todo:
-            log.info("%s: resuming, %d of %d batches already done", stage.name, len(results), len(batches))
-        self.tasks["total"] += len(batches)
-        self.tasks["resumed"] += len(results)
+        results, waiting = self._resume(phase, stage.name, [spec.name for spec in batches])
+        todo = [(spec, waiting[spec.name]) for spec in batches if spec.name in waiting]
         handle = self.progress.phase(f"{stage.name} ({stage.use})", len(batches), len(results), True)
         started = time.perf_counter()
         closing: list[dict[str, Any]] = []
@@ -424,18 +414,8 @@ class Runner:
         """Run tasks that have no done-marker yet, a bounded number in flight; return every task's result.
         `stages` go to the object store once and replace each spec's `stages` on the worker (numpy state,
         such as an n-gram index, is then shared by the workers of a node, not copied per task)."""
-        results: dict[str, Any] = {}
-        todo = []
-        for key, fn, spec in tasks:
-            marker = self.layout.done(name, key)
-            if marker.exists():
-                results[key] = self._noted(json.loads(marker.read_text()))
-            else:
-                todo.append((key, fn, spec, str(marker)))
-        if results and todo:
-            log.info("%s: resuming, %d of %d tasks already done", label, len(results), len(tasks))
-        self.tasks["total"] += len(tasks)
-        self.tasks["resumed"] += len(results)
+        results, waiting = self._resume(name, label, [key for key, _, _ in tasks])
+        todo = [(key, fn, spec, waiting[key]) for key, fn, spec in tasks if key in waiting]
         handle = self.progress.phase(label, len(tasks), len(results), records is not None)
         phase_started = time.perf_counter()
         window = max(4, 2 * self.cpus)
@@ -466,6 +446,22 @@ class Runner:
                 ray.wait(refs, num_returns=len(refs), timeout=60)
             raise
         return results
+
+    def _resume(self, phase: str, label: str, keys: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
+        """The results of the phase's tasks that have a done-marker, and the marker path of each that has not."""
+        results: dict[str, Any] = {}
+        waiting: dict[str, str] = {}
+        for key in keys:
+            marker = self.layout.done(phase, key)
+            if marker.exists():
+                results[key] = self._noted(json.loads(marker.read_text()))
+            else:
+                waiting[key] = str(marker)
+        if results and waiting:
+            log.info("%s: resuming, %d of %d tasks already done", label, len(results), len(keys))
+        self.tasks["total"] += len(keys)
+        self.tasks["resumed"] += len(results)
+        return results, waiting
 
     def _noted(self, result: Any) -> Any:
         """Which node ran a task, and with which versions: results must not depend on the node."""
@@ -749,9 +745,14 @@ def _task(fn: Callable[[Any], Any], spec: Any, marker: str, stages: list[MapStag
     if stages is not None:
         spec = dataclasses.replace(spec, stages=stages)
     result = fn(spec)
+    if isinstance(result, dict) and "error" in result:
+        return result
+    return _mark_done(result, marker)
+
+
+def _mark_done(result: Any, marker: str) -> Any:
+    """A finished task's result, noted with its node and versions, written as its done-marker."""
     if isinstance(result, dict):
-        if "error" in result:
-            return result
         result["node"] = ray.get_runtime_context().get_node_id()
         result["versions"] = _TASK_VERSIONS
     cio.write_json(result, marker)
@@ -774,11 +775,7 @@ class _ServiceActor:
         async with self.opening:
             if self.state is None:
                 self.state = await self.stage.open(self.actor, self.run_dir)
-        result = await work.run_service_batch(spec, self.stage, self.state)
-        result["node"] = ray.get_runtime_context().get_node_id()
-        result["versions"] = _TASK_VERSIONS
-        cio.write_json(result, marker)
-        return result
+        return _mark_done(await work.run_service_batch(spec, self.stage, self.state), marker)
 
     async def close(self) -> dict[str, Any]:
         return await self.stage.close(self.state) if self.state is not None else {}

@@ -49,9 +49,6 @@ class SampleCache:
         with self._own:
             self._own.execute("INSERT OR REPLACE INTO samples (key, value) VALUES (?, ?)", (key, json.dumps(value, ensure_ascii=False)))
 
-    def __len__(self) -> int:
-        return sum(c.execute("SELECT count(*) FROM samples").fetchone()[0] for c in [self._own, *self._other_files()])
-
     def close(self) -> None:
         for connection in [self._own, *self._others.values()]:
             connection.close()

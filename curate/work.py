@@ -322,16 +322,15 @@ def _apply_map_stage(stage: MapStage, frame: pl.DataFrame, spec: SegmentSpec, co
         out = stage.apply(frame)
     except Exception as err:
         raise StageError(f"stage {stage.name!r} ({stage.use}) failed on shard {spec.shard}: {_one_line(err)}") from err
-    out, counters = out if isinstance(out, tuple) else (out, {})
     frame, counts[stage.name] = _settle(stage, frame, out, spec.layout, spec.shard, spec.id_field)
-    counts[stage.name]["counters"] = counters
     counts[stage.name]["seconds"] = time.perf_counter() - started
     return frame
 
 
-def _settle(stage: MapStage | ServiceStage, frame: pl.DataFrame, out: Any, layout: RunLayout, shard: str, id_field: str) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """A map stage's output checked against its contract; its removed records written. Returns the kept
-    records and the stage's counts."""
+def _settle(stage: MapStage | ServiceStage, frame: pl.DataFrame, result: Any, layout: RunLayout, shard: str, id_field: str) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """A map or service stage's result (a frame, or a frame and counters) checked against its contract;
+    its removed records written. Returns the kept records and the stage's counts."""
+    out, counters = result if isinstance(result, tuple) else (result, {})
     _check_contract(stage, frame, out)
     extra = _rule_counts(stage, out)
     if FAILED in out.columns:
@@ -345,7 +344,7 @@ def _settle(stage: MapStage | ServiceStage, frame: pl.DataFrame, out: Any, layou
             _write_public(removed, layout.removed_part(stage.name, shard), layout, id_field)
             reasons = dict(removed[REASON].value_counts().iter_rows())
         out = out.filter(~dropped).drop(DROP)
-    return out, {"in": frame.height, "out": out.height, "removed": reasons, **extra}
+    return out, {"in": frame.height, "out": out.height, "removed": reasons, "counters": counters, **extra}
 
 
 def _rule_counts(stage: MapStage, out: pl.DataFrame) -> dict[str, Any]:
@@ -439,9 +438,7 @@ async def run_service_batch(spec: ServiceBatchSpec, stage: ServiceStage, state: 
         raise
     except Exception as err:
         raise StageError(f"stage {stage.name!r} ({stage.use}) failed on batch {spec.name}: {_one_line(err)}") from err
-    out, counters = result if isinstance(result, tuple) else (result, {})
-    kept, count = _settle(stage, frame, out, spec.layout, spec.name, spec.id_field)
-    count["counters"] = counters
+    kept, count = _settle(stage, frame, result, spec.layout, spec.name, spec.id_field)
     if kept.height:
         write_parquet(kept, spec.output, compression=WORK_COMPRESSION)
     lo, hi = (int(frame[ORDER][0]), int(frame[ORDER][-1])) if frame.height else (0, -1)

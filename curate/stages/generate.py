@@ -113,7 +113,6 @@ class _ActorState:
     endpoint: Endpoint
     cache: SampleCache | None
     started_cpu: float
-    started: float
 
 
 class Generate(ServiceStage):
@@ -172,7 +171,7 @@ class Generate(ServiceStage):
             tokens_per_minute=tpm,
         )
         cache = SampleCache(self._cache_dir or Path(run_dir) / "cache") if p.cache else None
-        return _ActorState(endpoint, cache, time.process_time(), time.perf_counter())
+        return _ActorState(endpoint, cache, time.process_time())
 
     async def apply_async(self, state: _ActorState, df: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
         p = self.params
