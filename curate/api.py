@@ -21,7 +21,7 @@ import polars as pl
 
 from curate.columns import DUPLICATE_OF, REASON, STAGE
 from curate.config import PipelineConfig, build_pipeline, load_pipeline
-from curate.errors import CurateError
+from curate.errors import ConfigError, CurateError
 from curate.layout import RunLayout
 from curate.runner import Progress, Runner
 from curate.stages import stage_type
@@ -135,8 +135,37 @@ class Run:
         """Removed records with `stage`, `reason` and `duplicate_of`; files of different stages have
         different columns (each stage's scores), so they are combined by name, missing ones null."""
         pattern = f"{stage}-*.parquet" if stage else "*.parquet"
-        files = [p for p in sorted(self.layout.removed.glob(pattern)) if stage is None or _stage_of(p) == stage]
+        files = [p for p in sorted(self.layout.removed.glob(pattern)) if stage is None or RunLayout.removed_stage(p) == stage]
         return _scan(files, removed=True)
+
+    def export(self, format: str, to: str | Path, *, overwrite: bool = False, **params: Any) -> dict[str, Any]:
+        """Write this run's records in a trainer's format (see curate/stages/export.py). The prompt and the
+        answer field default to the run's own: its generate stage's prompt, its verify stage's reference."""
+        from curate import exporting
+        from curate.stages.export import Export, ExportParams
+
+        inherited: dict[str, Any] = {}
+        for entry in self.manifest["pipeline"]["stages"]:
+            if entry.get("use") in ("generate", "export") and entry.get("prompt"):
+                inherited.update(prompt=entry["prompt"], system=entry.get("system"))
+            if entry.get("use") == "verify" and entry.get("reference_field"):
+                inherited["answer_field"] = entry["reference_field"]
+        destination = Path(to).expanduser().resolve()
+        try:
+            stage = Export(f"export-{format}", ExportParams.model_validate({**inherited, **params, "format": format, "to": str(destination)}))
+        except ValueError as err:
+            raise ConfigError(f"export: {_first_error(err)}") from None
+        exporting.check_destination(destination, overwrite)
+        if stage.needs_traces() and not (self.layout.root / "traces").exists():
+            raise ConfigError(f"export {format}: {self.path} has no traces/ (no generate, or verify with response_field, in its pipeline)")
+        missing = [f for f in stage.reads() if not f.startswith("__curate_") and f not in self._kept_columns()]
+        if missing:
+            raise ConfigError(f"export {format}: the kept records of {self.path} have no field {missing[0]!r} (fields: {', '.join(self._kept_columns())}); set it with the matching option")
+        return exporting.export_layout(stage, self.layout, self.id_field, source=self.manifest["pipeline"].get("name") or "curate")
+
+    def _kept_columns(self) -> list[str]:
+        files = sorted(self.layout.kept.glob("*.parquet"))
+        return list(pl.read_parquet_schema(files[0])) if files else []
 
     def explain(self, record_id: str) -> dict[str, Any]:
         """Where a record went and why; for a duplicate, the record it duplicates."""
@@ -184,13 +213,13 @@ class Run:
         return None
 
 
-def _stage_of(path: Path) -> str:
-    """removed/STAGE-CCCCCC-PPPPP[-tag].parquet -> STAGE (stage names may contain '-')."""
-    parts = path.stem.split("-")
-    for cut in range(len(parts) - 1, 0, -1):
-        if parts[cut].isdigit() and len(parts[cut]) == 6:
-            return "-".join(parts[:cut])
-    return path.stem
+def _first_error(err: ValueError) -> str:
+    errors = getattr(err, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        where = ".".join(str(x) for x in first.get("loc", ()))
+        return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
+    return str(err).splitlines()[0]
 
 
 def _scan(files: list[Path], removed: bool = False) -> pl.LazyFrame:

@@ -69,6 +69,7 @@ def run(
         if not quiet:
             _stats_table(result.stats)
             out.print(f"kept/ and removed/ are in [bold]{result.path}[/]; `curate explain {result.path} ID` tells what happened to a record.")
+            _exports(result.stats)
 
 
 @app.command()
@@ -93,6 +94,7 @@ def stats(
             print(json.dumps(result.stats, indent=2))
         else:
             _stats_table(result.stats)
+            _exports(result.stats)
 
 
 @app.command()
@@ -110,6 +112,51 @@ def explain(
             print(json.dumps(answer, indent=2, default=str))
             return
         _explain(answer)
+
+
+@app.command()
+def export(
+    run_dir: str = typer.Argument(..., metavar="RUN_DIR", help="A completed run directory."),
+    format: str = typer.Option(..., "--format", "-f", metavar="FMT", help="verl | openrlhf | trl | sft"),
+    to: str = typer.Option(..., "--to", metavar="DIR", help="Where train.* and validation.* and export.json go."),
+    validation: Optional[float] = typer.Option(None, "--validation", min=0.0, metavar="X", help="Held-out share (below 1) or count (default 0.05); 0: none."),
+    split_seed: Optional[int] = typer.Option(None, "--split-seed", metavar="N", help="Seed of the train/validation split (default 0)."),
+    select: Optional[str] = typer.Option(None, "--select", metavar="HOW", help="sft: all_correct | shortest_correct | best:<trace field>."),
+    max_per_problem: Optional[int] = typer.Option(None, "--max-per-problem", min=1, metavar="N", help="sft: traces per problem."),
+    reasoning: Optional[str] = typer.Option(None, "--reasoning", metavar="WHERE", help="sft: think (<think>…</think>) | field (reasoning_content)."),
+    data_source: Optional[str] = typer.Option(None, "--data-source", metavar="NAME", help="verl data_source / OpenRLHF datasource."),
+    include_removed: Optional[list[str]] = typer.Option(None, "--include-removed", metavar="STAGE", help="Also export records this stage removed (repeatable)."),
+    set: Optional[list[str]] = typer.Option(None, "--set", "-s", metavar="PARAM=VALUE", help="Any other export parameter (prompt, answer_field, metadata, ...); VALUE is YAML."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier export in DIR."),
+) -> None:
+    """Write a run's kept records as a trainer's dataset: verl or TRL Parquet, OpenRLHF JSONL, or SFT chat JSONL."""
+    import yaml
+
+    from curate.api import open_run
+
+    _logging(False)
+    with _errors():
+        params: dict[str, Any] = {}
+        for item in set or []:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(f"--set {item!r}: expected PARAM=VALUE")
+            try:
+                params[key.strip()] = yaml.safe_load(value)
+            except yaml.YAMLError as problem:
+                raise ConfigError(f"--set {item!r}: VALUE is not YAML: {str(problem).splitlines()[0]}") from None
+        flags = {"validation": validation, "split_seed": split_seed, "select": select, "max_per_problem": max_per_problem,
+                 "reasoning": reasoning, "data_source": data_source, "include_removed": include_removed or None}
+        params.update({k: v for k, v in flags.items() if v is not None})
+        summary = open_run(run_dir).export(format, to, overwrite=overwrite, **params)
+        table = Table(title=f"{summary['format']} export of {summary['records']:,} records to {summary['to']}", title_justify="left")
+        for column, justify in (("split", "left"), ("file", "left"), ("records", "right"), ("rows", "right")):
+            table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        for split, entry in summary["files"].items():
+            table.add_row(split, entry["path"], f"{entry['records']:,}", f"{entry['rows']:,}")
+        out.print(table)
+        if summary["left_out"]:
+            out.print("left out: " + ", ".join(f"{reason} {count:,}" for reason, count in summary["left_out"].items()))
 
 
 @app.command("train-classifier")
@@ -171,6 +218,12 @@ def _stats_table(stats: dict[str, Any]) -> None:
         reasons = "\n".join(f"{reason} {count:,}" for reason, count in stage["removed"].items())
         table.add_row(stage["name"], stage["use"], f"{stage['in']:,}", f"{stage['out']:,}", f"{removed:,}", reasons, f"{stage['seconds']:.2f}")
     out.print(table)
+
+
+def _exports(stats: dict[str, Any]) -> None:
+    for name, summary in (stats.get("exports") or {}).items():
+        files = ", ".join(f"{entry['path']} ({entry['rows']:,} rows)" for entry in summary["files"].values())
+        out.print(f"export [bold]{name}[/] ({summary['format']}): {summary['to']}: {files}")
 
 
 def _stage_detail(stage: dict[str, Any]) -> None:

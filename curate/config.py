@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from curate.columns import INPUT_STAGE, REMOVED_COLUMNS, RESERVED_FIELDS
 from curate.errors import ConfigError
-from curate.stages import BUILTIN, Stage, stage_type
+from curate.stages import BUILTIN, ExportStage, Stage, stage_type
 
 FORMATS = ("jsonl", "jsonl.gz", "jsonl.zst", "parquet")
 _STAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -252,6 +252,7 @@ def build_pipeline(
     if not stages:
         raise ConfigError(f"{_where(source, _line(raw, 'stages'))}: every stage is disabled (enabled: false)")
     _check_columns(stages, source, stages_raw)
+    _check_exports(stages, source, stages_raw)
 
     return PipelineConfig(
         name=raw["name"],
@@ -324,6 +325,23 @@ def _check_columns(stages: list[Stage], source: str, stages_raw: list[Any]) -> N
             later = [s.name for s in stages[stages.index(stage) + 1 :] if column in s.writes()]
             if later and column not in written:
                 raise ConfigError(f"{where}: stage {stage.name!r} reads {column!r} before stage {later[0]!r} writes it")
+
+
+def _check_exports(stages: list[Stage], source: str, stages_raw: list[Any]) -> None:
+    """Exports write the finished run: they come last, and read only what earlier stages made."""
+    for index, (stage, item) in enumerate(zip(stages, stages_raw)):
+        if not isinstance(stage, ExportStage):
+            continue
+        where = _where(source, _line(item))
+        later = [s.name for s in stages[index + 1 :] if not isinstance(s, ExportStage)]
+        if later:
+            raise ConfigError(f"{where}: stage {stage.name!r} ({stage.use}) writes the finished run and must come after every other stage (stage {later[0]!r} follows it)")
+        earlier = [s for s in stages[:index] if not isinstance(s, ExportStage)]
+        for name in getattr(stage.params, "include_removed", []):
+            if name not in {s.name for s in earlier}:
+                raise ConfigError(f"{_where(source, _line(item, 'include_removed'))}: stage {stage.name!r}: include_removed names {name!r}, which is not an earlier stage")
+        if stage.needs_traces() and not any(s.use == "verify" for s in earlier):
+            raise ConfigError(f"{where}: stage {stage.name!r} ({stage.use}) exports verified samples: put a verify stage before it")
 
 
 def _explain_validation(err: ValidationError, source: str, mapping: Any, what: str, model: type[BaseModel]) -> str:

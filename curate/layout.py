@@ -5,6 +5,7 @@
     OUT/traces/<kept or removed file name>  generated samples of those files' records, one row per (id, sample)
     OUT/cache/                              completed samples (generate), kept by --overwrite
     OUT/clusters/STAGE-....parquet          near-duplicate clusters, when a stage is asked to write them
+    OUT/exports/STAGE/                      an export stage's train/validation files and export.json (unless `to`)
     OUT/stats.json, OUT/manifest.json
     OUT/_work/                              the run in progress: plan, done-markers, staged files;
                                             deleted when the run completes and its ledger balances
@@ -31,6 +32,7 @@ class RunLayout:
         self.lock = self.root / ".lock"
         self.staged_kept = self.staged("kept")
         self.staged_removed = self.staged("removed")
+        self.exports = self.root / "exports"
 
     def done(self, phase: str, key: str) -> Path:
         return self.work / "done" / phase / f"{key}.json"
@@ -63,6 +65,18 @@ class RunLayout:
 
     def removed_part(self, stage: str, shard: str, staged: bool = True) -> Path:
         return (self.staged_removed if staged else self.removed) / f"{stage}-{shard}.parquet"
+
+    def export_dir(self, stage: str, to: str | None = None) -> Path:
+        return Path(to).expanduser().resolve() if to else self.exports / stage
+
+    @staticmethod
+    def removed_stage(path: Path) -> str:
+        """removed/STAGE-CCCCCC-PPPPP[-tag].parquet -> STAGE (stage names may contain '-')."""
+        parts = path.stem.split("-")
+        for cut in range(len(parts) - 1, 0, -1):
+            if parts[cut].isdigit() and len(parts[cut]) == 6:
+                return "-".join(parts[:cut])
+        return path.stem
 
     def is_run(self) -> bool:
         return self.manifest.exists() or self.plan.exists()

@@ -51,13 +51,13 @@ import polars as pl
 import ray
 
 from curate import io as cio
-from curate import ledger, work
+from curate import exporting, ledger, work
 from curate.columns import INPUT_STAGE, RESERVED_FIELDS, TRACES, is_private
 from curate.config import PipelineConfig
 from curate.engine import Dataset
 from curate.errors import ConfigError, CurateError, InputError, RunDirError, StageError
 from curate.layout import RunLayout
-from curate.stages.base import GroupStage, MapStage, ServiceStage
+from curate.stages.base import ExportStage, GroupStage, MapStage, ServiceStage
 
 log = logging.getLogger("curate")
 
@@ -150,6 +150,9 @@ class Runner:
         self.nodes: set[str] = set()
         self.tasks = {"total": 0, "resumed": 0}
         self.phases: list[dict[str, Any]] = []
+        # exports write the finished run: they run after the ledger balances and are not in the ledger
+        self.stages = [s for s in config.stages if not isinstance(s, ExportStage)]
+        self.exports = [s for s in config.stages if isinstance(s, ExportStage)]
 
     # ------------------------------------------------------------ entry point
 
@@ -160,14 +163,15 @@ class Runner:
         self._prepare_stages()
         fingerprint = self._fingerprint(files)
         self._check_foreign_directory()
+        for stage in self.exports:  # before the run, not after hours of it
+            exporting.check_destination(self.layout.export_dir(stage.name, getattr(stage.params, "to", None)), overwrite=True)
         created = not self.layout.root.exists()
         try:
             with self._lock():
                 try:
                     finished = self._prepare_directory(fingerprint)
                     if finished is not None:
-                        log.info("%s already holds this run, complete; nothing to do (--overwrite to run again)", self.layout.root)
-                        return finished
+                        return self._refresh_exports(finished)
                     self._check_empty_files(files)
                     chunks = cio.plan_chunks(files, self._chunk_bytes(files))
                     if self.layout.plan.exists():
@@ -188,7 +192,7 @@ class Runner:
 
     def _execute(self, files: list[cio.InputFile], chunks: list[cio.Chunk], fingerprint: str, started_at: datetime, started: float) -> dict[str, Any]:
         config = self.config
-        book = ledger.Ledger([(INPUT_STAGE, "read")] + [(s.name, s.use or type(s).__qualname__) for s in config.stages])
+        book = ledger.Ledger([(INPUT_STAGE, "read")] + [(s.name, s.use or type(s).__qualname__) for s in self.stages])
         options = cio.ReadOptions(
             text_fields=config.text_fields(),
             id_field=config.input.id_field,
@@ -225,6 +229,8 @@ class Runner:
             "phases": self.phases,
             "ledger": "balanced",
         }
+        if self.exports:
+            stats["exports"] = {s.name: self._export(s, staged=True) for s in self.exports}
         self._publish(stats, self._manifest(files, digests, fingerprint, started_at))
         return stats
 
@@ -272,7 +278,7 @@ class Runner:
         stage], then that group stage's reduce; the last segment writes kept/. Returns the records kept."""
         layout = self.layout
         kept_rows = 0
-        for index, (maps, boundary) in enumerate(_segments(self.config.stages)):
+        for index, (maps, boundary) in enumerate(_segments(self.stages)):
             final = boundary is None
             group = boundary if isinstance(boundary, GroupStage) else None
             partitions = max(1, min(1024, math.ceil(sum(s.rows for s in shards) / KEYS_PER_PARTITION)))
@@ -495,8 +501,11 @@ class Runner:
                 raise ConfigError(f"stage {stage.name!r} ({stage.use}): {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
 
     def _fingerprint(self, files: list[cio.InputFile]) -> str:
+        config = self.config.resolved()
+        # an export can change without re-running the pipeline (see _refresh_exports)
+        config["stages"] = [d for d, stage in zip(config["stages"], self.config.stages) if not isinstance(stage, ExportStage)]
         data = {
-            "config": self.config.resolved(),
+            "config": config,
             "files": [(f.path, f.size, f.mtime_ns) for f in files],
             "versions": _TASK_VERSIONS,  # resuming with other code could mix two behaviours
         }
@@ -541,7 +550,7 @@ class Runner:
         layout = self.layout
         for path in (layout.stats, layout.manifest):  # first, so that a half-cleared directory never looks complete
             path.unlink(missing_ok=True)
-        for path in (layout.kept, layout.removed, layout.root / "traces", layout.root / "clusters", layout.work):
+        for path in (layout.kept, layout.removed, layout.root / "traces", layout.root / "clusters", layout.exports, layout.work):
             shutil.rmtree(path, ignore_errors=True)
 
     def _check_empty_files(self, files: list[cio.InputFile]) -> None:
@@ -603,6 +612,35 @@ class Runner:
                 raise ConfigError(f"stage {stage.name!r} ({stage.use}): checking its input failed: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from None
             available.update(stage.writes())
         return schema
+
+    # ------------------------------------------------------------ exports
+
+    def _export(self, stage: ExportStage, staged: bool) -> dict[str, Any]:
+        """One export stage over the run's records and traces (before publishing: the staged files)."""
+
+        def progress(total: int) -> Callable[[int], None]:
+            handle = self.progress.phase(f"export {stage.name}", total, 0, True)
+            return lambda records: self.progress.advance(handle, records)
+
+        summary = exporting.export_layout(stage, self.layout, self.config.input.id_field, source=self.config.name, staged=staged, progress=progress)
+        files = ", ".join(f"{split} {Path(summary['to']) / f['path']} ({f['rows']:,} rows)" for split, f in summary["files"].items())
+        log.info("export %s (%s): %s", stage.name, summary["format"], files)
+        return summary
+
+    def _refresh_exports(self, stats: dict[str, Any]) -> dict[str, Any]:
+        """A completed run whose exports changed (or were deleted): only the exports are written again."""
+        done = stats.get("exports", {})
+        stale = [s for s in self.exports if done.get(s.name, {}).get("stage") != s.describe() or not (self.layout.export_dir(s.name, getattr(s.params, "to", None)) / exporting.SUMMARY).exists()]
+        if not stale:
+            log.info("%s already holds this run, complete; nothing to do (--overwrite to run again)", self.layout.root)
+            return stats
+        log.info("%s already holds this run, complete; writing its changed exports: %s", self.layout.root, ", ".join(s.name for s in stale))
+        exports = {name: summary for name, summary in done.items() if name in {s.name for s in self.exports}}
+        for stage in stale:
+            exports[stage.name] = self._export(stage, staged=False)
+        stats = {**stats, "exports": exports}
+        cio.write_json(stats, self.layout.stats)
+        return stats
 
     # ------------------------------------------------------------ finishing
 

@@ -34,6 +34,14 @@ _GSM8K = re.compile(r"^\s*####\s*(.+?)\s*$", re.MULTILINE)
 _ANSWER_LINE = re.compile(r"(?:^|\n)\s*A:\s*(.+?)\s*$", re.DOTALL)
 
 
+def known_extractors(methods: list[str]) -> list[str]:
+    """A stage parameter's check: at least one method, each a known one."""
+    unknown = [m for m in methods if m not in EXTRACTORS]
+    if unknown or not methods:
+        raise ValueError(f"extract methods are {list(EXTRACTORS)}; got {methods}")
+    return methods
+
+
 def extract_answer(text: str | None, methods: Iterable[str] = EXTRACTORS) -> str | None:
     """The final answer of a response, by the first method (in the given order) that finds one."""
     if not text:
@@ -235,7 +243,7 @@ def shared_pool(timeout: int) -> VerifierPool:
     return _POOL
 
 
-__all__ = ["CORRECT", "EXTRACTORS", "NO_ANSWER", "TIMEOUT", "TRUNCATED", "UNPARSABLE", "WRONG", "VerifierPool", "as_latex", "extract_answer", "normalise", "shared_pool"]
+__all__ = ["CORRECT", "EXTRACTORS", "NO_ANSWER", "TIMEOUT", "TRUNCATED", "UNPARSABLE", "WRONG", "VerifierPool", "as_latex", "extract_answer", "known_extractors", "normalise", "shared_pool"]
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--serve"]:

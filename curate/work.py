@@ -347,7 +347,7 @@ def _settle(stage: MapStage | ServiceStage, frame: pl.DataFrame, result: Any, la
     return out, {"in": frame.height, "out": out.height, "removed": reasons, "counters": counters, **extra}
 
 
-def _rule_counts(stage: MapStage, out: pl.DataFrame) -> dict[str, Any]:
+def _rule_counts(stage: Stage, out: pl.DataFrame) -> dict[str, Any]:
     """Every failing rule of every record (not only the first, which is the removal reason), and the
     score histograms, over all records the stage saw."""
     extra: dict[str, Any] = {}
@@ -355,7 +355,7 @@ def _rule_counts(stage: MapStage, out: pl.DataFrame) -> dict[str, Any]:
         failed = out[FAILED].explode().drop_nulls()
         extra["failed"] = dict(failed.value_counts().iter_rows()) if len(failed) else {}
     histograms = {}
-    for column, edges in (stage.histograms() if isinstance(stage, MapStage) else {}).items():
+    for column, edges in stage.histograms().items():
         values = out[column].cast(pl.Float64).to_numpy()
         missing = np.isnan(values)
         bins = np.searchsorted(np.asarray(edges[1:-1], dtype=np.float64), values[~missing], side="right")
@@ -381,7 +381,7 @@ def _check_contract(stage: Stage, before: pl.DataFrame, after: Any) -> None:
         raise StageError(f"{where}: the DROP column must hold reason strings, not {after[DROP].dtype}")
     if FAILED in after.columns and after[FAILED].dtype not in (pl.List(pl.String), pl.List(pl.Null), pl.Null):
         raise StageError(f"{where}: the FAILED column must hold lists of rule names, not {after[FAILED].dtype}")
-    for column in stage.histograms() if isinstance(stage, MapStage) else ():
+    for column in stage.histograms():
         if column not in after.columns or not (after[column].dtype.is_numeric() or after[column].dtype == pl.Boolean):
             raise StageError(f"{where}: histogram column {column!r} must be a numeric column the stage writes")
 

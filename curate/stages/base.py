@@ -15,6 +15,7 @@ Two kinds:
   reduces over those datasets (see `curate.engine`) and returns the records to remove. Most group
   stages need one round: they implement `reduce(keys)` and keep the default `decide`. Nothing ever
   gathers all records on one process.
+* `ExportStage` writes the finished run in a trainer's format (verl, OpenRLHF, TRL, SFT chat data).
 """
 
 from __future__ import annotations
@@ -66,6 +67,12 @@ class Stage:
         the runner ships the stage to the workers once per phase. Raise ValueError or OSError for a
         configuration error."""
 
+    def histograms(self) -> dict[str, list[float]]:
+        """Score column -> bin edges. The runner counts every record the stage sees into fixed bins
+        (values below the first edge in the first bin, above the last in the last; nulls and NaN apart)
+        and stores the sums in stats.json."""
+        return {}
+
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "use": self.use or type(self).__qualname__, **self.params.model_dump(mode="json")}
 
@@ -77,12 +84,6 @@ class MapStage(Stage):
     def apply(self, df: pl.DataFrame) -> pl.DataFrame | tuple[pl.DataFrame, dict[str, Any]]:
         """Optionally with counters (numbers, or dicts of numbers), summed over batches into the stage's stats."""
         raise NotImplementedError
-
-    def histograms(self) -> dict[str, list[float]]:
-        """Score column -> bin edges. The runner counts every record the stage sees into fixed bins
-        (values below the first edge in the first bin, above the last in the last; nulls and NaN apart)
-        and stores the sums in stats.json."""
-        return {}
 
 
 class ServiceStage(Stage):
@@ -123,3 +124,24 @@ class GroupStage(Stage):
         """The records to remove (`ORDER`, `DROP`, `DROP_DUPLICATE_OF`), as a dataset. Default: one reduce."""
         decisions, _ = engine.reduce("reduce", [keys["keys"]], self.reduce)
         return decisions
+
+
+class ExportStage(Stage):
+    """Writes the finished run as a dataset (a trainer's format), once the ledger balances: always last in
+    a pipeline, removes nothing. `rows` turns one run file's records (one split) into output rows."""
+
+    def file_format(self) -> str:
+        """`parquet` or `jsonl`."""
+        raise NotImplementedError
+
+    def needs_traces(self) -> bool:
+        return False
+
+    def split(self) -> tuple[float, int]:
+        """(validation share below 1, or count; seed) of the train/validation split."""
+        return 0.0, 0
+
+    def rows(self, records: pl.DataFrame, split: str, first_index: int, id_field: str, traces: pl.DataFrame | None = None, source: str = "curate") -> tuple[pl.DataFrame, dict[str, int]]:
+        """The output rows for `records`, numbered from `first_index` within `split`; and the count of
+        records left out, by reason."""
+        raise NotImplementedError

@@ -28,14 +28,13 @@ from pydantic import Field, field_validator
 
 from curate.columns import DROP, TRACES
 from curate.endpoint import Endpoint, RetryPolicy, Sample
+from curate.prompts import DEFAULT_PROMPT, render_messages, template_fields
 from curate.sample_cache import SampleCache
 from curate.stages.base import ServiceStage, StageParams
 
 log = logging.getLogger("curate")
 
-DEFAULT_PROMPT = "{{problem}}\n\nPlease reason step by step, and put your final answer within \\boxed{}."
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-_FIELD = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
 SAMPLE_FIELDS = {
     "sample": pl.Int32,
     "response": pl.String,
@@ -127,8 +126,10 @@ class Generate(ServiceStage):
         self._cache_dir: Path | None = None
 
     def reads(self) -> tuple[str, ...]:
-        templates = [self.params.prompt] + ([self.params.system] if self.params.system else [])
-        return tuple(dict.fromkeys(m.group(1) for t in templates for m in _FIELD.finditer(t)))
+        return self._template_fields()
+
+    def _template_fields(self) -> tuple[str, ...]:
+        return template_fields(self.params.prompt, self.params.system)
 
     def writes(self) -> tuple[str, ...]:
         return (TRACES, "samples_ok", "samples_failed")
@@ -174,8 +175,22 @@ class Generate(ServiceStage):
         return _ActorState(endpoint, cache, time.process_time())
 
     async def apply_async(self, state: _ActorState, df: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
+        conversations, traces, counters = await self._sample_all(state, df)
+        ok = [None if t is None else sum(x["error"] is None for x in t) for t in traces]
+        out = df.with_columns(
+            pl.Series(TRACES, traces, dtype=TRACE_TYPE),
+            pl.Series("samples_ok", ok, dtype=pl.Int32),
+            pl.Series("samples_failed", [None if t is None else len(t) - o for t, o in zip(traces, ok)], dtype=pl.Int32),
+            pl.Series(DROP, [None if m is not None else "empty_prompt" for m in conversations], dtype=pl.String),
+        )
+        return out, counters
+
+    async def _sample_all(self, state: _ActorState, df: pl.DataFrame) -> tuple[list[Any], list[list[dict[str, Any]] | None], dict[str, Any]]:
+        """Every record's `n` samples (None for a record whose prompt is empty), from the cache or the
+        endpoint, and what they cost."""
         p = self.params
-        conversations = [self._messages(row) for row in df.select(self.reads()).iter_rows(named=True)] if self.reads() else [self._messages({})] * df.height
+        fields = self._template_fields()
+        conversations = [self._messages(row) for row in df.select(fields).iter_rows(named=True)] if fields else [self._messages({})] * df.height
         keys = [[self._cache_key(m, s) for s in range(p.n)] if m is not None else [] for m in conversations]
         cached = state.cache.get_many([k for ks in keys for k in ks]) if state.cache is not None else {}
 
@@ -202,20 +217,8 @@ class Generate(ServiceStage):
             cache_hits=len(tasks) - sum(keys[r][s] not in cached for r, s in tasks),
             truncated=sum(sample.finish_reason == "length" for sample in done),
         )
-        traces: list[list[dict[str, Any]] | None] = []
-        for r, messages in enumerate(conversations):
-            if messages is None:
-                traces.append(None)
-                continue
-            traces.append([{"sample": s, **_trace_fields(samples[(r, s)])} for s in range(p.n)])
-        ok = [None if t is None else sum(x["error"] is None for x in t) for t in traces]
-        out = df.with_columns(
-            pl.Series(TRACES, traces, dtype=TRACE_TYPE),
-            pl.Series("samples_ok", ok, dtype=pl.Int32),
-            pl.Series("samples_failed", [None if t is None else len(t) - o for t, o in zip(traces, ok)], dtype=pl.Int32),
-            pl.Series(DROP, [None if m is not None else "empty_prompt" for m in conversations], dtype=pl.String),
-        )
-        return out, counters
+        traces = [None if m is None else [{"sample": s, **_trace_fields(samples[(r, s)])} for s in range(p.n)] for r, m in enumerate(conversations)]
+        return conversations, traces, counters
 
     async def close(self, state: _ActorState) -> dict[str, Any]:
         await state.endpoint.close()
@@ -231,16 +234,7 @@ class Generate(ServiceStage):
     # ------------------------------------------------------------ helpers
 
     def _messages(self, row: dict[str, Any]) -> list[dict[str, str]] | None:
-        """The chat messages for a record; None when a field the template uses is null or blank."""
-        values = {}
-        for name, value in row.items():
-            text = value if isinstance(value, str) else None if value is None else json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else str(value)
-            if text is None or not text.strip():
-                return None
-            values[name] = text
-        render = lambda template: _FIELD.sub(lambda m: values[m.group(1)], template)  # noqa: E731
-        messages = [{"role": "system", "content": render(self.params.system)}] if self.params.system else []
-        return messages + [{"role": "user", "content": render(self.params.prompt)}]
+        return render_messages(self.params.prompt, self.params.system, row)
 
     def _sampling(self) -> dict[str, Any]:
         p = self.params

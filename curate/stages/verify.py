@@ -16,7 +16,7 @@ from pydantic import Field, field_validator
 
 from curate.columns import TRACES
 from curate.stages.base import MapStage, StageParams
-from curate.verifier import EXTRACTORS, NO_ANSWER, TRUNCATED, CORRECT, extract_answer, shared_pool
+from curate.verifier import CORRECT, EXTRACTORS, NO_ANSWER, TRUNCATED, extract_answer, known_extractors, shared_pool
 
 VERDICT_FIELDS = {"extracted_answer": pl.String, "correct": pl.Boolean, "verdict": pl.String}
 
@@ -39,10 +39,7 @@ class VerifyParams(StageParams):
     @field_validator("extract")
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
-        unknown = [m for m in value if m not in EXTRACTORS]
-        if unknown or not value:
-            raise ValueError(f"extract methods are {list(EXTRACTORS)}; got {value}")
-        return value
+        return known_extractors(value)
 
 
 class Verify(MapStage):

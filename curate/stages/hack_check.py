@@ -1,0 +1,124 @@
+"""`hack_check`: remove problems whose answer a model guesses without reasoning (Kimi k1.5 §2.1).
+
+A problem the policy answers correctly with no chain of thought rewards guessing, not reasoning. The
+stage asks the endpoint for `n` direct answers (same client, retries, limits and cache as `generate`),
+checks each against the reference with the same verifier as `verify`, and writes the count of correct
+guesses (`guessed`) and the guesses themselves; a record with more than `max_guessed` correct guesses
+is removed as `guessable`. Guesses are not traces: they never reach traces/ or an SFT export.
+
+A record none of whose guesses could be obtained (the endpoint failed every attempt) is kept with
+`guessed` null and counted as `unchecked`: no evidence is not a reason to remove it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+from pydantic import Field, field_validator
+
+from curate.columns import DROP
+from curate.stages.base import StageParams
+from curate.stages.generate import Generate, GenerateParams, _ActorState
+from curate.verifier import CORRECT, EXTRACTORS, VerifierPool, extract_answer, known_extractors
+
+GUESS_PROMPT = "{{problem}}\n\nGive only the final answer within \\boxed{}. Do not explain or show any reasoning."
+
+
+class HackCheckParams(GenerateParams):
+    prompt: str = GUESS_PROMPT
+    """Asks for the answer alone; `{{field}}` is replaced by the record's field."""
+    n: int = Field(8, ge=1, le=10_000)
+    """Guesses per problem (k1.5: 8)."""
+    max_tokens: int | None = Field(64, ge=1)
+    """A guess is short: a model that starts reasoning anyway is cut off, and a cut guess is no guess."""
+    reference_field: str = "answer"
+    extract: list[str] = list(EXTRACTORS)
+    """Where the guessed answer is, tried in order (as in `verify`)."""
+    timeout: int = Field(5, ge=1)
+    """Seconds per check, as in `verify`."""
+    max_guessed: int = Field(0, ge=0)
+    """A record with more correct guesses than this is `guessable` (k1.5: any correct guess)."""
+
+    @field_validator("extract")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        return known_extractors(value)
+
+
+@dataclass
+class _GuessState:
+    sampling: _ActorState
+    verifier: VerifierPool
+    lock: asyncio.Lock  # one verifier per actor; its batches in flight take turns
+
+
+class HackCheck(Generate):
+    use = "hack_check"
+    Params: type[StageParams] = HackCheckParams
+    params: HackCheckParams
+
+    def reads(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((*self._template_fields(), self.params.reference_field)))
+
+    def writes(self) -> tuple[str, ...]:
+        return ("guessed", "guesses")
+
+    def reasons(self) -> tuple[str, ...]:
+        return ("guessable", "empty_prompt")
+
+    def histograms(self) -> dict[str, list[float]]:
+        return {"guessed": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]}
+
+    async def open(self, actor: dict[str, Any], run_dir: str) -> _GuessState:
+        return _GuessState(await super().open(actor, run_dir), VerifierPool(self.params.timeout), asyncio.Lock())
+
+    async def apply_async(self, state: _GuessState, df: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:  # type: ignore[override]
+        p = self.params
+        conversations, samples, counters = await self._sample_all(state.sampling, df)
+        references = df[p.reference_field].cast(pl.String).to_list()
+        guesses: list[list[str | None] | None] = []
+        pending: list[tuple[int, str, str]] = []
+        for r, (record, reference) in enumerate(zip(samples, references)):
+            if record is None:
+                guesses.append(None)
+                continue
+            answers = [extract_answer(s["response"], p.extract) if s["response"] and not s["truncated"] else None for s in record]
+            guesses.append(answers)
+            if reference is not None and str(reference).strip():
+                pending += [(r, str(reference), a) for a in answers if a is not None]
+        async with state.lock:
+            restarts = state.verifier.restarts
+            verdicts = await asyncio.to_thread(state.verifier.check, [(ref, answer) for _, ref, answer in pending])
+        correct = [0] * df.height
+        for (r, _, _), verdict in zip(pending, verdicts):
+            correct[r] += verdict == CORRECT
+        guessed: list[int | None] = []
+        for r, record in enumerate(samples):
+            obtained = record is not None and any(s["error"] is None for s in record)
+            guessed.append(correct[r] if obtained else None)
+        reasons = [
+            "empty_prompt" if conversations[r] is None else "guessable" if g is not None and g > p.max_guessed else None
+            for r, g in enumerate(guessed)
+        ]
+        counters.update(
+            guesses_checked=len(pending),
+            guessed_correct=sum(correct),
+            unchecked=sum(g is None and c is not None for g, c in zip(guessed, conversations)),
+            worker_restarts=state.verifier.restarts - restarts,
+        )
+        out = df.with_columns(
+            pl.Series("guessed", guessed, dtype=pl.Int32),
+            pl.Series("guesses", guesses, dtype=pl.List(pl.String)),
+            pl.Series(DROP, reasons, dtype=pl.String),
+        )
+        return out, counters
+
+    async def close(self, state: _GuessState) -> dict[str, Any]:  # type: ignore[override]
+        state.verifier.close()
+        return await super().close(state.sampling)
+
+
+__all__ = ["GUESS_PROMPT", "HackCheck", "HackCheckParams"]

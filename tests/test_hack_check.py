@@ -1,0 +1,118 @@
+"""`hack_check` against the loopback test server: direct guesses checked with the verifier; a problem
+guessed correctly is `guessable`, one whose guesses could not be obtained is kept and counted."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import curate
+from curate.columns import DROP
+from curate.stages.hack_check import GUESS_PROMPT, HackCheck
+from tests.conftest import run_cli, write_jsonl
+from tests.helpers.openai_server import start_server
+
+PROBLEMS = [
+    # (id, problem, answer, the guesses the "model" gives without reasoning)
+    ("easy", "What is 3 + 4?", "7", ["\\boxed{7}", "\\boxed{8}"]),
+    ("frac", "Simplify 2/4.", "\\frac{1}{2}", ["\\boxed{0.5}", "\\boxed{2}"]),  # correct only symbolically
+    ("hard", "Find the 100th prime.", "541", ["\\boxed{523}", "\\boxed{547}"]),
+    ("ramble", "How many primes below 20?", "8", ["Let me count: 2, 3, 5, 7, 11, 13, 17, 19."]),  # no boxed answer
+]
+
+
+def replay_file(tmp_path: Path) -> Path:
+    """Guesses keyed by the guess prompt itself (problem + instruction): only hack_check's prompts match."""
+    path = tmp_path / "guesses.jsonl"
+    write_jsonl(path, [{"question": GUESS_PROMPT.replace("{{problem}}", problem), "response": guesses} for _, problem, _, guesses in PROBLEMS])
+    return path
+
+
+def frame() -> pl.DataFrame:
+    return pl.DataFrame({"id": [p[0] for p in PROBLEMS], "problem": [p[1] for p in PROBLEMS], "answer": [p[2] for p in PROBLEMS]})
+
+
+def run_stage(stage: HackCheck, df: pl.DataFrame, run_dir: Path):
+    async def go():
+        state = await stage.open(stage.actors()[0], str(run_dir))
+        try:
+            return await stage.apply_async(state, df)
+        finally:
+            await stage.close(state)
+
+    return asyncio.run(go())
+
+
+def make(server, monkeypatch, **params) -> HackCheck:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    stage = HackCheck("hack", **{"model": "m", "n": 4, "seed": 0, "base_url": server.base_url, "backoff": 0.05, "backoff_max": 0.1, **params})
+    stage.prepare()
+    return stage
+
+
+def test_guessed_problems_are_removed_as_guessable(tmp_path, monkeypatch):
+    with start_server(replay=[str(replay_file(tmp_path))]) as server:
+        out, counters = run_stage(make(server, monkeypatch), frame(), tmp_path / "run")
+        requests = server.stats()["requests"]
+    # seeds 0..3 replay guesses[i % 2]: each guess twice
+    assert out["guessed"].to_list() == [2, 2, 0, 0]
+    assert out[DROP].to_list() == ["guessable", "guessable", None, None]
+    assert out["guesses"].to_list()[0] == ["7", "8", "7", "8"]
+    assert out["guesses"].to_list()[3] == [None] * 4
+    assert counters["guesses_checked"] == 12 and counters["guessed_correct"] == 4 and counters["unchecked"] == 0
+    assert counters["samples"] == 16 and requests == 16
+
+
+def test_max_guessed_and_the_request_sent(tmp_path, monkeypatch):
+    with start_server(replay=[str(replay_file(tmp_path))]) as server:
+        stage = make(server, monkeypatch, max_guessed=2)
+        out, _ = run_stage(stage, frame(), tmp_path / "run")
+    assert out[DROP].to_list() == [None, None, None, None]  # two correct guesses of four are allowed
+    request = stage._request(stage._messages({"problem": "What is 3 + 4?"}), 3)
+    assert request["max_tokens"] == 64 and request["seed"] == 3 and request["n"] == 1
+    assert request["messages"][-1]["content"].startswith("What is 3 + 4?\n\nGive only the final answer")
+
+
+def test_a_record_whose_guesses_all_failed_is_kept_unchecked(tmp_path, monkeypatch):
+    with start_server(replay=[str(replay_file(tmp_path))]) as server:
+        stage = make(server, monkeypatch, max_retries=0)
+        messages = stage._messages({"problem": PROBLEMS[0][1]})
+        server.configure(fail_keys={stage._cache_key(messages, s): "500" for s in range(4)})
+        out, counters = run_stage(stage, frame(), tmp_path / "run")
+    assert out["guessed"].to_list() == [None, 2, 0, 0]
+    assert out[DROP].to_list() == [None, "guessable", None, None]
+    assert counters["unchecked"] == 1 and counters["failures"] == {"server_error": 4}
+
+
+def test_guesses_never_reach_traces_in_a_pipeline(tmp_path, ray_address):
+    """In a pipeline: generate's samples reach traces/, the guesses do not; stats count guessable."""
+    write_jsonl(tmp_path / "in.jsonl", frame().to_dicts())
+    pipeline = tmp_path / "p.yaml"
+    common = {"model": "m", "n": 4, "seed": 0, "backoff": 0.05, "backoff_max": 0.1, "max_concurrency": 8}
+    pipeline.write_text(
+        f"name: hack\ninput: {tmp_path / 'in.jsonl'}\noutput: {tmp_path / 'out'}\nstages:\n"
+        f"  - {{name: generate, use: generate, {json.dumps(common)[1:-1]}}}\n"
+        f"  - {{name: hack, use: hack_check, {json.dumps(common)[1:-1]}}}\n"
+    )
+    with start_server(replay=[str(replay_file(tmp_path))]) as server:
+        result = run_cli("run", str(pipeline), env={"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "sk-test", "RAY_ADDRESS": ray_address})
+        assert result.returncode == 0, result.stderr
+        assert server.stats()["requests"] == 32
+    run = curate.open_run(tmp_path / "out")
+    assert run.removed().collect().sort("id")["reason"].to_list() == ["guessable", "guessable"]
+    traces = pl.read_parquet(tmp_path / "out" / "traces" / "*.parquet")
+    assert traces.height == 16 and not traces["response"].str.contains("Give only").any()
+    assert "\\boxed{7}" not in traces["response"].to_list()  # generate's samples are the synthetic chains of thought
+    hack = next(s for s in run.stats["stages"] if s["name"] == "hack")
+    assert hack["removed"] == {"guessable": 2} and hack["samples"] == 16
+    assert hack["histograms"]["guessed"]["counts"][0] == 2 and hack["histograms"]["guessed"]["counts"][2] == 2
+
+
+@pytest.mark.parametrize("bad", [{"extract": ["nope"]}, {"max_guessed": -1}, {"prompt": "  "}])
+def test_bad_parameters_fail_before_any_work(bad):
+    with pytest.raises(ValueError):
+        HackCheck("hack", model="m", **bad)
