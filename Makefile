@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/curate demo-data demo/data
 	$(BIN)/curate run pipelines/demo.yaml --overwrite
-	$(BIN)/curate run pipelines/math-rl.yaml --input 'demo/data/problems-*' --output demo/math-rl --set 'decontaminate.against=[demo/data/benchmark.jsonl]' --set decontaminate.n=13 $(if $(OPENAI_BASE_URL),,--set generate.enabled=false) --overwrite
+	$(BIN)/curate run pipelines/math-rl.yaml --input 'demo/data/problems-*' --output demo/math-rl --set 'decontaminate.against=[demo/data/benchmark.jsonl]' --set decontaminate.n=13 $(if $(OPENAI_BASE_URL),,--set generate.enabled=false --set verify.response_field=solutions) --overwrite
 	$(BIN)/curate run pipelines/web-quality.yaml --input 'demo/data/web-*' --output demo/web-quality --overwrite
 
 test: $(STAMP)

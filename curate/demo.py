@@ -127,7 +127,29 @@ def demo_records(problems: int = 2000, seed: int = 7) -> tuple[list[dict[str, An
     rng.shuffle(records)
     for line in BAD_LINES:
         records.insert(rng.randrange(len(records)), line)
+    solver = random.Random(f"{seed}-solutions")  # its own stream: the problems do not depend on it
+    for record in records:
+        if isinstance(record, dict):
+            record["solutions"] = _solutions(solver, record)
     return records, planted
+
+
+_CHECKS = ["Let me double-check the arithmetic once more.", "Reading the question again, that is what it asks for.", "The units work out as well."]
+
+
+def _solutions(rng: random.Random, record: dict[str, Any]) -> list[str]:
+    """Four worked solutions "from students" of the problem's level, some wrong: verify checks them when
+    no endpoint is configured, and their pass rates give difficulty something to sort."""
+    answer = str(record.get("answer") or "")
+    if not answer.lstrip("-").isdigit():
+        return [f"I am not sure how to approach this.\n\nThe answer is \\boxed{{{answer or 0}}}."] * 4
+    skill = {1: 0.8, 2: 0.6, 3: 0.45}.get(int(record.get("level") or 2), 0.6) * rng.choice([0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.15])
+    solutions = []
+    for _ in range(4):
+        value = int(answer) if rng.random() < skill else int(answer) + rng.choice([-10, -2, -1, 1, 2, 10])
+        steps = " ".join(rng.sample(_CHECKS, rng.randint(0, len(_CHECKS))))
+        solutions.append(f"Working through the quantities in the problem step by step gives {value}. {steps}".strip() + f"\n\nThe answer is \\boxed{{{value}}}.")
+    return solutions
 
 
 def write_demo_data(directory: str | Path, problems: int = 2000, seed: int = 7) -> dict[str, Any]:
