@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/quality_stages.py
 	$(BIN)/python benchmarks/generate_throughput.py
 	$(BIN)/python benchmarks/verify_throughput.py
+	$(BIN)/python benchmarks/export_throughput.py
 
 clean:
 	rm -rf demo/run demo/math-rl demo/web-quality demo/data .pytest_cache

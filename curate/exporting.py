@@ -9,7 +9,6 @@ trainers (HF datasets, pyarrow, pandas) takes.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections import Counter
 from collections.abc import Callable
@@ -164,8 +163,8 @@ class _Writer:
 
     def write(self, frame: pl.DataFrame) -> None:
         if self.jsonl is not None:
-            for row in frame.iter_rows(named=True):
-                self.jsonl.write(json.dumps(row, ensure_ascii=False) + "\n")
+            if frame.height:
+                self.jsonl.write(frame.write_ndjson())
             return
         table = frame.to_arrow()
         if self.schema is None:

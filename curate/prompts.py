@@ -8,6 +8,8 @@ import json
 import re
 from typing import Any
 
+import polars as pl
+
 DEFAULT_PROMPT = "{{problem}}\n\nPlease reason step by step, and put your final answer within \\boxed{}."
 _FIELD = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
 
@@ -34,4 +36,32 @@ def render_messages(prompt: str, system: str | None, row: dict[str, Any]) -> lis
     return messages + [{"role": "user", "content": render(prompt)}]
 
 
-__all__ = ["DEFAULT_PROMPT", "render_messages", "template_fields"]
+def messages_column(prompt: str, system: str | None, records: pl.DataFrame) -> pl.Series:
+    """`render_messages` over a frame, as a List(Struct{role, content}) column: null where a field the
+    templates use is null or blank. In polars when those fields are strings (one pass, no Python rows)."""
+    fields = template_fields(prompt, system)
+    if any(records.schema.get(f) != pl.String for f in fields):
+        rendered = [render_messages(prompt, system, row) for row in records.select(fields).iter_rows(named=True)]
+        return pl.Series("messages", rendered, dtype=MESSAGES)
+    blank = pl.any_horizontal([pl.col(f).is_null() | (pl.col(f).str.strip_chars() == "") for f in fields]) if fields else pl.lit(False)
+    turns = [pl.struct(pl.lit("system").alias("role"), _rendered(system).alias("content"))] if system else []
+    turns.append(pl.struct(pl.lit("user").alias("role"), _rendered(prompt).alias("content")))
+    return records.select(pl.when(~blank).then(pl.concat_list(turns)).alias("messages"))["messages"]
+
+
+def _rendered(template: str) -> pl.Expr:
+    parts: list[pl.Expr] = []
+    position = 0
+    for match in _FIELD.finditer(template):
+        if match.start() > position:
+            parts.append(pl.lit(template[position : match.start()]))
+        parts.append(pl.col(match.group(1)))
+        position = match.end()
+    if position < len(template) or not parts:
+        parts.append(pl.lit(template[position:]))
+    return pl.concat_str(parts)
+
+
+MESSAGES = pl.List(pl.Struct({"role": pl.String, "content": pl.String}))
+
+__all__ = ["DEFAULT_PROMPT", "MESSAGES", "messages_column", "render_messages", "template_fields"]

@@ -205,6 +205,9 @@ def test_bad_parameters(bad):
 
 def test_destination_checks(tmp_path):
     check_destination(tmp_path / "new", overwrite=False)
+    (tmp_path / "killed").mkdir()
+    (tmp_path / "killed" / ".train.parquet.partial").write_text("half")  # an export killed midway: written again
+    check_destination(tmp_path / "killed", overwrite=False)
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("x")
     with pytest.raises(curate.CurateError, match="holds no export"):

@@ -18,19 +18,17 @@ always on the same side (with `validation` a share; a count ranks the ids of one
 
 from __future__ import annotations
 
-import math
-from typing import Any, Literal
+from typing import Literal
 
 import polars as pl
 from pydantic import Field, field_validator, model_validator
 
 from curate.columns import TRACES
-from curate.prompts import DEFAULT_PROMPT, render_messages, template_fields
+from curate.prompts import DEFAULT_PROMPT, messages_column, template_fields
 from curate.stages.base import ExportStage, StageParams
 
 FORMATS = ("verl", "openrlhf", "trl", "sft")
 SPLITS = ("train", "validation")
-MESSAGES = pl.List(pl.Struct({"role": pl.String, "content": pl.String}))
 DEFAULT_METADATA = ("pass_rate", "n_correct", "n_samples")
 # verl routes a row to its reward function by data_source; this one gets its rule-based math reward
 # (\boxed answer vs ground_truth) with no reward code of your own.
@@ -113,94 +111,98 @@ class Export(ExportStage):
         what was left out, by reason."""
         p = self.params
         metadata = [c for c in (p.metadata if p.metadata is not None else DEFAULT_METADATA) if c in records.columns]
-        messages = [render_messages(p.prompt, p.system, row) for row in records.iter_rows(named=True)]
-        skipped = {"empty_prompt": sum(m is None for m in messages)}
-        if p.format == "sft":
-            return _sft(self, records, messages, traces, id_field, metadata, skipped)
-        answers = records[p.answer_field].cast(pl.String).to_list()
-        usable = [m is not None and a is not None and a.strip() != "" for m, a in zip(messages, answers)]
-        skipped["no_reference"] = sum(m is not None and not u for m, u in zip(messages, usable))
-        mask = pl.Series(usable, dtype=pl.Boolean)
-        chosen = records.filter(mask)
-        prompts = [m for m, u in zip(messages, usable) if u]
-        truths = [a.strip() for a, u in zip(answers, usable) if u]
+        prompts = messages_column(p.prompt, p.system, records)
         default_source = p.data_source or (VERL_MATH_SOURCE if p.format == "verl" else source)
-        sources = chosen[p.data_source_field].cast(pl.String).fill_null(default_source) if p.data_source_field else pl.Series([default_source] * chosen.height, dtype=pl.String)
-        index = pl.int_range(first_index, first_index + chosen.height, dtype=pl.Int64, eager=True)
-        ids = chosen[id_field].cast(pl.String)
-        meta = [chosen[c] for c in metadata]
+        frame = records.select(
+            pl.col(id_field).cast(pl.String).alias(_ID),
+            prompts.alias(_PROMPT),
+            (pl.col(p.data_source_field).cast(pl.String).fill_null(default_source) if p.data_source_field else pl.lit(default_source, dtype=pl.String)).alias(_SOURCE),
+            *metadata,
+        )
+        skipped = {"empty_prompt": prompts.null_count()}
+        if p.format == "sft":
+            return _sft(self, frame.filter(pl.col(_PROMPT).is_not_null()), traces, id_field, metadata, skipped)
+        truth = records[p.answer_field].cast(pl.String).str.strip_chars()
+        usable = truth.is_not_null() & (truth != "")
+        skipped["no_reference"] = int((prompts.is_not_null() & ~usable).sum())
+        frame = frame.with_columns(truth.alias(_TRUTH)).filter(pl.col(_PROMPT).is_not_null() & usable)
+        frame = frame.with_columns(pl.int_range(first_index, first_index + pl.len(), dtype=pl.Int64).alias(_INDEX))
         if p.format == "verl":
-            out = pl.DataFrame(
-                {
-                    "data_source": sources,
-                    "prompt": pl.Series(prompts, dtype=MESSAGES),
-                    "ability": pl.Series([p.ability] * chosen.height, dtype=pl.String),
-                    "reward_model": pl.DataFrame({"style": ["rule"] * chosen.height, "ground_truth": truths}, schema={"style": pl.String, "ground_truth": pl.String}).to_struct("reward_model"),
-                    "extra_info": pl.DataFrame([pl.Series("split", [split] * chosen.height, dtype=pl.String), index.alias("index"), ids.alias("id"), *meta]).to_struct("extra_info")
-                    if chosen.height
-                    else pl.Series("extra_info", [], dtype=pl.Struct({"split": pl.String, "index": pl.Int64, "id": pl.String, **{c: records[c].dtype for c in metadata}})),
-                }
+            out = frame.select(
+                pl.col(_SOURCE).alias("data_source"),
+                pl.col(_PROMPT).alias("prompt"),
+                pl.lit(p.ability, dtype=pl.String).alias("ability"),
+                pl.struct(pl.lit("rule", dtype=pl.String).alias("style"), pl.col(_TRUTH).alias("ground_truth")).alias("reward_model"),
+                pl.struct(pl.lit(split, dtype=pl.String).alias("split"), pl.col(_INDEX).alias("index"), pl.col(_ID).alias("id"), *metadata).alias("extra_info"),
             )
         elif p.format == "openrlhf":
-            inputs: Any = pl.Series(prompts, dtype=MESSAGES) if p.system else pl.Series([m[-1]["content"] for m in prompts], dtype=pl.String)
-            out = pl.DataFrame([inputs.alias("input"), pl.Series("label", truths, dtype=pl.String), sources.alias("datasource"), ids.alias("id"), *meta])
+            # OpenRLHF wraps a string input as the user turn; a system prompt needs the message list
+            prompt = pl.col(_PROMPT) if p.system else pl.col(_PROMPT).list.last().struct.field("content")
+            out = frame.select(prompt.alias("input"), pl.col(_TRUTH).alias("label"), pl.col(_SOURCE).alias("datasource"), pl.col(_ID).alias("id"), *metadata)
         else:  # trl
-            out = pl.DataFrame([pl.Series("prompt", prompts, dtype=MESSAGES), pl.Series("solution", truths, dtype=pl.String), ids.alias("id"), sources.alias("data_source"), *meta])
+            out = frame.select(pl.col(_PROMPT).alias("prompt"), pl.col(_TRUTH).alias("solution"), pl.col(_ID).alias("id"), pl.col(_SOURCE).alias("data_source"), *metadata)
         return out, {k: v for k, v in skipped.items() if v}
 
 
-def _sft(stage: Export, records: pl.DataFrame, messages: list[Any], traces: pl.DataFrame | None, id_field: str, metadata: list[str], skipped: dict[str, int]) -> tuple[pl.DataFrame, dict[str, int]]:
-    """One row per selected verified trace: the problem's prompt, then the trace as the assistant's turn."""
+_ID, _PROMPT, _SOURCE, _TRUTH, _INDEX, _ORDER, _RANK = (f"__export_{n}" for n in ("id", "prompt", "source", "truth", "index", "order", "rank"))
+
+
+def _sft(stage: Export, records: pl.DataFrame, traces: pl.DataFrame | None, id_field: str, metadata: list[str], skipped: dict[str, int]) -> tuple[pl.DataFrame, dict[str, int]]:
+    """One row per selected verified trace: the problem's prompt, then the trace as the assistant's turn.
+    Selection happens in polars: only the chosen traces ever become rows."""
     p = stage.params
-    by_id: dict[str, list[dict[str, Any]]] = {}
-    if traces is not None and traces.height:
-        usable = pl.col("correct").fill_null(False) & pl.col("response").is_not_null()
-        if "truncated" in traces.columns:  # a corpus's own responses (verify's response_field) have no such field
-            usable = usable & ~pl.col("truncated").fill_null(False)
-        correct = traces.filter(usable)
-        for row in correct.iter_rows(named=True):
-            by_id.setdefault(str(row[id_field]), []).append(row)
     cap = p.max_per_problem or (None if p.select == "all_correct" else 1)
-    rows: list[dict[str, Any]] = []
-    no_correct = 0
-    for record, prompt in zip(records.iter_rows(named=True), messages):
-        if prompt is None:
-            continue
-        candidates = by_id.get(str(record[id_field]), [])
-        if not candidates:
-            no_correct += 1
-            continue
-        for sample in _select(candidates, p.select)[:cap]:
-            answer, reasoning = sample["response"], sample.get("reasoning")
-            if reasoning and p.reasoning == "think":
-                reply = {"role": "assistant", "content": f"<think>\n{reasoning.strip()}\n</think>\n\n{answer.strip()}"}
-            elif reasoning:
-                reply = {"role": "assistant", "content": answer, "reasoning_content": reasoning}
-            else:
-                reply = {"role": "assistant", "content": answer}
-            rows.append({"messages": [*prompt, reply], "id": str(record[id_field]), "sample": sample["sample"], **{c: record[c] for c in metadata}})
-    skipped["no_correct_trace"] = no_correct
-    schema = {"messages": pl.Object, "id": pl.String, "sample": pl.Int32, **{c: records[c].dtype for c in metadata}}
-    out = pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+    chosen = _select(traces, id_field, p.select, cap)
+    joined = records.with_row_index(_ORDER).join(chosen, on=_ID, how="inner").sort(_ORDER, _RANK)
+    skipped["no_correct_trace"] = records.height - joined[_ID].n_unique()
+    answer = pl.col("response")
+    reasoning = pl.col("reasoning") if "reasoning" in joined.columns else pl.lit(None, dtype=pl.String)
+    has_reasoning = reasoning.is_not_null() & (reasoning.str.strip_chars() != "")
+    if p.reasoning == "think":
+        content = pl.when(has_reasoning).then(pl.concat_str(pl.lit("<think>\n"), reasoning.str.strip_chars(), pl.lit("\n</think>\n\n"), answer.str.strip_chars())).otherwise(answer)
+        reply = pl.struct(pl.lit("assistant").alias("role"), content.alias("content"))
+        turns = pl.col(_PROMPT)
+    else:  # every turn gets the field (Arrow and HF datasets give each message the same keys); null but on the reply
+        reply = pl.struct(pl.lit("assistant").alias("role"), answer.alias("content"), pl.when(has_reasoning).then(reasoning).alias("reasoning_content"))
+        turns = pl.col(_PROMPT).list.eval(pl.element().struct.with_fields(pl.lit(None, dtype=pl.String).alias("reasoning_content")))
+    out = joined.select(pl.concat_list(turns, reply).alias("messages"), pl.col(_ID).alias("id"), pl.col("sample").cast(pl.Int32), *metadata)
     return out, {k: v for k, v in skipped.items() if v}
 
 
-def _select(samples: list[dict[str, Any]], select: str) -> list[dict[str, Any]]:
+def _select(traces: pl.DataFrame | None, id_field: str, select: str, cap: int | None) -> pl.DataFrame:
+    """The chosen correct, untruncated samples: `_ID`, their trace fields, and `_RANK` (0 = first choice)."""
+    if traces is None or not traces.height:
+        return pl.DataFrame(schema={_ID: pl.String, "sample": pl.Int32, "response": pl.String, _RANK: pl.UInt32})
+    usable = pl.col("correct").fill_null(False) & pl.col("response").is_not_null()
+    if "truncated" in traces.columns:  # a corpus's own responses (verify's response_field) have no such field
+        usable = usable & ~pl.col("truncated").fill_null(False)
     if select == "all_correct":
-        return sorted(samples, key=lambda s: s["sample"])
-    if select == "shortest_correct":
-        return sorted(samples, key=lambda s: (_length(s), s["sample"]))
-    field = select[5:].strip()
-    if samples and field not in samples[0]:
-        raise ValueError(f"select {select!r}: traces have no field {field!r} (they have: {', '.join(sorted(samples[0]))})")
-    return sorted(samples, key=lambda s: (s[field] is None or (isinstance(s[field], float) and math.isnan(s[field])), -(s[field] or 0), s["sample"]))
+        order, descending = [pl.col("sample")], [False]
+    elif select == "shortest_correct":
+        order, descending = [_length(traces), pl.col("sample")], [False, False]
+    else:
+        field = select[5:].strip()
+        if field not in traces.columns:
+            raise ValueError(f"select {select!r}: traces have no field {field!r} (they have: {', '.join(sorted(c for c in traces.columns if c != id_field))})")
+        order, descending = [pl.col(field).fill_nan(None), pl.col("sample")], [True, False]
+    chosen = (
+        traces.filter(usable)
+        .with_columns(pl.col(id_field).cast(pl.String).alias(_ID))
+        .drop(id_field)
+        .sort([pl.col(_ID), *order], descending=[False, *descending], nulls_last=True)
+        .with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).over(_ID).alias(_RANK))
+    )
+    return chosen.filter(pl.col(_RANK) < cap) if cap else chosen
 
 
-def _length(sample: dict[str, Any]) -> float:
+def _length(traces: pl.DataFrame) -> pl.Expr:
     """Completion tokens where the endpoint reported them, else characters / 4 (a corpus's own solutions)."""
-    if sample.get("completion_tokens") is not None:
-        return float(sample["completion_tokens"])
-    return (len(sample.get("response") or "") + len(sample.get("reasoning") or "")) / 4
+    characters = pl.col("response").str.len_chars().cast(pl.Float64)
+    if "reasoning" in traces.columns:
+        characters = characters + pl.col("reasoning").str.len_chars().fill_null(0).cast(pl.Float64)
+    if "completion_tokens" in traces.columns:
+        return pl.coalesce(pl.col("completion_tokens").cast(pl.Float64), characters / 4)
+    return characters / 4
 
 
 __all__ = ["FORMATS", "SPLITS", "VERL_MATH_SOURCE", "Export", "ExportParams"]
