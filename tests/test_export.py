@@ -4,6 +4,7 @@ format, SFT selection, what is left out counted, and the `curate export` command
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import polars as pl
@@ -253,3 +254,35 @@ def test_cli_export(exported, tmp_path):
     ):
         bad = run_cli("export", str(exported / "run"), "--to", str(tmp_path / "bad"), *args)
         assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1 and bad.stderr.startswith(expected), bad.stderr
+
+
+# ---------------------------------------------------------------- an export that fails
+
+
+class FailsOnce(Export):
+    """An export whose first attempt dies halfway (a full disk, a kill): `use: tests.test_export:FailsOnce`."""
+
+    def rows(self, *args, **kwargs):
+        flag = Path(os.environ["CURATE_TEST_FAILED_ONCE"])  # a file: pytest and the stage loader import this module apart
+        if not flag.exists():
+            flag.write_text("failed once")
+            raise OSError("No space left on device")
+        return super().rows(*args, **kwargs)
+
+
+def test_a_failed_export_resumes_without_redoing_the_run(tmp_path, ray_address, monkeypatch):
+    monkeypatch.setenv("CURATE_TEST_FAILED_ONCE", str(tmp_path / "failed"))
+    write_jsonl(tmp_path / "in.jsonl", PROBLEMS)
+    (tmp_path / "p.yaml").write_text(
+        f"name: exp\ninput: {tmp_path / 'in.jsonl'}\noutput: {tmp_path / 'run'}\nstages:\n"
+        "  - {name: verify, use: verify, response_field: solutions}\n  - {name: difficulty, use: difficulty}\n"
+        "  - {name: rl, use: 'tests.test_export:FailsOnce', format: verl, validation: 0.25}\n"
+    )
+    with pytest.raises(Exception, match="No space left"):
+        curate.run(tmp_path / "p.yaml", ray_address=ray_address)
+    assert not (tmp_path / "run" / "stats.json").exists() and (tmp_path / "run" / "_work").exists()  # nothing published
+    assert not list((tmp_path / "run" / "exports" / "rl").glob("*.parquet"))  # no half-written file in place
+    run = curate.run(tmp_path / "p.yaml", ray_address=ray_address)
+    assert run.stats["tasks"]["resumed"] == run.stats["tasks"]["total"]  # only the export was done again
+    rows = sum(pq.read_table(tmp_path / "run" / "exports" / "rl" / f"{s}.parquet").num_rows for s in ("train", "validation"))
+    assert rows == 20 == run.stats["exports"]["rl"]["records"]
