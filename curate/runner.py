@@ -624,7 +624,7 @@ class Runner:
 
         summary = exporting.export_layout(stage, self.layout, self.config.input.id_field, source=self.config.name, staged=staged, progress=progress)
         files = ", ".join(f"{split} {Path(summary['to']) / f['path']} ({f['rows']:,} rows)" for split, f in summary["files"].items())
-        log.info("export %s (%s): %s", stage.name, summary["format"], files)
+        log.debug("export %s (%s): %s", stage.name, summary["format"], files)  # `curate run` prints it with the stats
         return summary
 
     def _refresh_exports(self, stats: dict[str, Any]) -> dict[str, Any]:
