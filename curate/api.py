@@ -20,7 +20,7 @@ from typing import Any
 import polars as pl
 
 from curate.columns import DUPLICATE_OF, REASON, STAGE
-from curate.config import PipelineConfig, build_pipeline, load_pipeline
+from curate.config import PipelineConfig, build_pipeline, inherited_export_defaults, load_pipeline
 from curate.errors import ConfigError, CurateError
 from curate.layout import RunLayout
 from curate.runner import Progress, Runner
@@ -144,18 +144,17 @@ class Run:
         from curate import exporting
         from curate.stages.export import Export, ExportParams
 
-        inherited: dict[str, Any] = {}
-        for entry in self.manifest["pipeline"]["stages"]:
-            if entry.get("use") in ("generate", "export") and entry.get("prompt"):
-                inherited.update(prompt=entry["prompt"], system=entry.get("system"))
-            if entry.get("use") == "verify" and entry.get("reference_field"):
-                inherited["answer_field"] = entry["reference_field"]
+        pipeline_stages = [e for e in self.manifest["pipeline"]["stages"] if e.get("use") != "export"]
         destination = Path(to).expanduser().resolve()
         try:
-            stage = Export(f"export-{format}", ExportParams.model_validate({**inherited, **params, "format": format, "to": str(destination)}))
+            params = ExportParams.model_validate({**params, "format": format, "to": str(destination)})
+            stage = Export(f"export-{format}", params.model_copy(update=inherited_export_defaults(params, pipeline_stages)))
         except ValueError as err:
             raise ConfigError(f"export: {_first_error(err)}") from None
-        exporting.check_destination(destination, overwrite)
+        unknown = [n for n in stage.params.include_removed if n not in {e.get("name") for e in pipeline_stages}]
+        if unknown:
+            raise ConfigError(f"export {format}: include_removed names {unknown[0]!r}, which is not a stage of {self.path} (stages: {', '.join(e['name'] for e in pipeline_stages)})")
+        exporting.check_destination(destination, overwrite, run=self.layout)
         if stage.needs_traces() and not (self.layout.root / "traces").exists():
             raise ConfigError(f"export {format}: {self.path} has no traces/ (no generate, or verify with response_field, in its pipeline)")
         missing = [f for f in stage.reads() if not f.startswith("__curate_") and f not in self._kept_columns()]

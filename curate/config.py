@@ -342,6 +342,22 @@ def _check_exports(stages: list[Stage], source: str, stages_raw: list[Any]) -> N
                 raise ConfigError(f"{_where(source, _line(item, 'include_removed'))}: stage {stage.name!r}: include_removed names {name!r}, which is not an earlier stage")
         if stage.needs_traces() and not any(s.use == "verify" for s in earlier):
             raise ConfigError(f"{where}: stage {stage.name!r} ({stage.use}) exports verified samples: put a verify stage before it")
+        stage.params = stage.params.model_copy(update=inherited_export_defaults(stage.params, [s.describe() for s in earlier]))
+
+
+def inherited_export_defaults(params: Any, earlier: list[dict[str, Any]]) -> dict[str, Any]:
+    """What an export takes from the stages before it, unless set: the prompt (and system prompt) the
+    last generate stage sampled with, so that a policy trains on the prompt its pass rates were
+    measured with; the reference the last verify stage checked against."""
+    given = getattr(params, "model_fields_set", set())
+    fields = getattr(type(params), "model_fields", {})
+    update: dict[str, Any] = {}
+    for entry in earlier:
+        if entry.get("use") == "generate" and "prompt" in fields and not {"prompt", "system"} & given:
+            update.update(prompt=entry["prompt"], system=entry.get("system"))
+        if entry.get("use") == "verify" and "answer_field" in fields and "answer_field" not in given:
+            update["answer_field"] = entry["reference_field"]
+    return update
 
 
 def _explain_validation(err: ValidationError, source: str, mapping: Any, what: str, model: type[BaseModel]) -> str:

@@ -9,6 +9,7 @@ trainers (HF datasets, pyarrow, pandas) takes.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections import Counter
 from collections.abc import Callable
@@ -20,6 +21,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.columns import is_private
 from curate.errors import ConfigError, RunDirError
 from curate.io import write_json
 from curate.layout import RunLayout
@@ -29,8 +31,11 @@ from curate.stages.export import SPLITS
 SUMMARY = "export.json"
 
 
-def check_destination(to: Path, overwrite: bool) -> None:
-    """A new or empty directory, or an earlier export (replaced only with `overwrite`)."""
+def check_destination(to: Path, overwrite: bool, run: RunLayout | None = None) -> None:
+    """A new or empty directory, or an earlier export (replaced only with `overwrite`); inside a run
+    directory, only under its exports/ (its kept/ is read as the run's records)."""
+    if run is not None and to.resolve().is_relative_to(run.root.resolve()) and not to.resolve().is_relative_to(run.exports.resolve()):
+        raise RunDirError(f"export to {to}: inside the run directory {run.root}; use a directory under {run.exports} or outside the run")
     if to.exists() and not to.is_dir():
         raise RunDirError(f"export to {to}: exists and is not a directory")
     if not to.exists() or not [p for p in to.iterdir() if not p.name.endswith(".partial")]:  # a killed export's leftovers
@@ -39,6 +44,16 @@ def check_destination(to: Path, overwrite: bool) -> None:
         raise RunDirError(f"export to {to}: exists, is not empty and holds no export; choose another directory")
     if not overwrite:
         raise RunDirError(f"export to {to}: holds an earlier export; pass --overwrite to replace it")
+
+
+def is_current(stage: ExportStage, to: Path) -> bool:
+    """The export on disk is this stage's, complete: its export.json describes the same stage and
+    every file it lists is there."""
+    try:
+        summary = json.loads((to / SUMMARY).read_text())
+    except (OSError, ValueError):
+        return False
+    return summary.get("stage") == stage.describe() and all((to / entry["path"]).is_file() for entry in summary.get("files", {}).values())
 
 
 def validation_ids(ids: pl.Series, validation: float, seed: int) -> set[str]:
@@ -95,15 +110,17 @@ def export_run(
     )
     advance = progress(len(ids)) if progress else None
     held_out = validation_ids(ids, *stage.split())
+    # every file with every column: a record removed early (include_removed) lacks later stages' scores
+    schema = _union_schema(record_files) if record_files else {id_field: pl.String, **{f: pl.String for f in stage.reads() if not is_private(f)}}
     suffix = stage.file_format()
-    splits = [s for s in SPLITS if s == "train" or held_out]
+    splits = [s for s in SPLITS if s == "train" or stage.split()[0] > 0]  # a held-out share can select none: still a file
     writers = {split: _Writer(to / f".{split}.{suffix}.partial", suffix) for split in splits}
     rows = Counter[str]()
     records = Counter[str]()
     skipped: Counter = Counter()
     try:
         for path in record_files:
-            frame = pl.read_parquet(path)
+            frame = _conform(pl.read_parquet(path), schema)
             traces = None
             if stage.needs_traces() and traces_dir is not None and (traces_dir / path.name).exists():
                 traces = pl.read_parquet(traces_dir / path.name)
@@ -125,7 +142,7 @@ def export_run(
             if advance:
                 advance(frame.height)
         for split in splits:
-            writers[split].close(empty=lambda: stage.rows(pl.read_parquet(record_files[0]).head(0), split, 0, id_field, None, source)[0] if record_files else None)
+            writers[split].close(empty=lambda: stage.rows(pl.DataFrame(schema=schema), split, 0, id_field, None, source)[0])
     except BaseException:
         for writer in writers.values():
             writer.abandon()
@@ -172,18 +189,13 @@ class _Writer:
             self.parquet = pq.ParquetWriter(self.path, self.schema, compression="zstd")
         self.parquet.write_table(table.cast(self.schema))  # type: ignore[union-attr]
 
-    def close(self, empty: Callable[[], pl.DataFrame | None]) -> None:
+    def close(self, empty: Callable[[], pl.DataFrame]) -> None:
         if self.jsonl is not None:
             self.jsonl.close()
             return
         if self.parquet is None:  # nothing written: still a file with the format's columns
-            template = empty()
-            if template is not None:
-                self.write(template)
-            else:
-                pq.write_table(pa.table({}), self.path)
-        if self.parquet is not None:
-            self.parquet.close()
+            self.write(empty())
+        self.parquet.close()  # type: ignore[union-attr]
 
     def abandon(self) -> None:
         if self.jsonl is not None:
@@ -191,6 +203,16 @@ class _Writer:
         if self.parquet is not None:
             self.parquet.close()
         self.path.unlink(missing_ok=True)
+
+
+def _union_schema(files: list[Path]) -> dict[str, pl.DataType]:
+    return dict(pl.concat([pl.DataFrame(schema=pl.read_parquet_schema(f)) for f in files], how="diagonal_relaxed").schema)
+
+
+def _conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    if dict(frame.schema) == schema:
+        return frame
+    return pl.concat([pl.DataFrame(schema=schema), frame], how="diagonal_relaxed").select(list(schema))
 
 
 def _plain(schema: pa.Schema) -> pa.Schema:
@@ -207,4 +229,4 @@ def _plain_type(kind: pa.DataType) -> pa.DataType:
     return kind
 
 
-__all__ = ["SUMMARY", "check_destination", "export_layout", "export_run", "validation_ids"]
+__all__ = ["SUMMARY", "check_destination", "export_layout", "export_run", "is_current", "validation_ids"]

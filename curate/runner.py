@@ -163,8 +163,7 @@ class Runner:
         self._prepare_stages()
         fingerprint = self._fingerprint(files)
         self._check_foreign_directory()
-        for stage in self.exports:  # before the run, not after hours of it
-            exporting.check_destination(self.layout.export_dir(stage.name, getattr(stage.params, "to", None)), overwrite=True)
+        self._check_export_destinations()
         created = not self.layout.root.exists()
         try:
             with self._lock():
@@ -627,10 +626,23 @@ class Runner:
         log.debug("export %s (%s): %s", stage.name, summary["format"], files)  # `curate run` prints it with the stats
         return summary
 
+    def _export_dir(self, stage: ExportStage) -> Path:
+        return self.layout.export_dir(stage.name, getattr(stage.params, "to", None))
+
+    def _check_export_destinations(self) -> None:
+        """Before the run, not after hours of it: one directory per export, never the run's own folders."""
+        seen: dict[Path, str] = {}
+        for stage in self.exports:
+            to = self._export_dir(stage)
+            if to in seen:
+                raise ConfigError(f"stages {seen[to]!r} and {stage.name!r} both export to {to}; give one another `to`")
+            seen[to] = stage.name
+            exporting.check_destination(to, overwrite=True, run=self.layout)
+
     def _refresh_exports(self, stats: dict[str, Any]) -> dict[str, Any]:
         """A completed run whose exports changed (or were deleted): only the exports are written again."""
         done = stats.get("exports", {})
-        stale = [s for s in self.exports if done.get(s.name, {}).get("stage") != s.describe() or not (self.layout.export_dir(s.name, getattr(s.params, "to", None)) / exporting.SUMMARY).exists()]
+        stale = [s for s in self.exports if not exporting.is_current(s, self._export_dir(s))]
         if not stale:
             log.info("%s already holds this run, complete; nothing to do (--overwrite to run again)", self.layout.root)
             return stats

@@ -286,3 +286,95 @@ def test_a_failed_export_resumes_without_redoing_the_run(tmp_path, ray_address, 
     assert run.stats["tasks"]["resumed"] == run.stats["tasks"]["total"]  # only the export was done again
     rows = sum(pq.read_table(tmp_path / "run" / "exports" / "rl" / f"{s}.parquet").num_rows for s in ("train", "validation"))
     assert rows == 20 == run.stats["exports"]["rl"]["records"]
+
+
+# ---------------------------------------------------------------- review: exports on disk, schemas, defaults
+
+
+def test_an_export_changed_or_damaged_on_disk_is_written_again(exported, ray_address):
+    rl = exported / "run" / "exports" / "verl"
+    result = run_cli("export", str(exported / "run"), "--format", "openrlhf", "--to", str(rl), "--overwrite")  # a user's own export over it
+    assert result.returncode == 0, result.stderr
+    run = curate.run(exported / "p.yaml", ray_address=ray_address)
+    assert sorted(p.name for p in rl.iterdir()) == ["export.json", "train.parquet", "validation.parquet"]
+    assert json.loads((rl / SUMMARY).read_text())["format"] == "verl" == run.stats["exports"]["verl"]["format"]
+    (exported / "run" / "exports" / "sft" / "train.jsonl").unlink()
+    curate.run(exported / "p.yaml", ray_address=ray_address)
+    assert (exported / "run" / "exports" / "sft" / "train.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    "exports, message",
+    [
+        ("  - {name: a, use: export, format: verl, to: %(root)s/same}\n  - {name: b, use: export, format: trl, to: %(root)s/same}\n", "both export to"),
+        ("  - {name: a, use: export, format: verl, to: %(root)s/run/kept}\n", "inside the run directory"),
+    ],
+)
+def test_export_destinations_are_checked_before_the_run(tmp_path, ray_address, exports, message):
+    write_jsonl(tmp_path / "in.jsonl", PROBLEMS[:4])
+    (tmp_path / "p.yaml").write_text(f"name: exp\ninput: {tmp_path / 'in.jsonl'}\noutput: {tmp_path / 'run'}\nstages:\n" + exports % {"root": tmp_path})
+    with pytest.raises(curate.CurateError, match=message):
+        curate.run(tmp_path / "p.yaml", ray_address=ray_address)
+    assert not (tmp_path / "run" / "kept").exists()
+
+
+def test_records_removed_early_get_null_scores_in_one_schema(tmp_path, ray_address):
+    """include_removed of a stage before difficulty: those records have no pass_rate; every file has it."""
+    write_jsonl(tmp_path / "in.jsonl", PROBLEMS)
+    (tmp_path / "p.yaml").write_text(
+        f"name: exp\ninput: {tmp_path / 'in.jsonl'}\noutput: {tmp_path / 'run'}\nstages:\n"
+        "  - {name: early, use: filter, keep: \"id >= 'p10'\", reason: early}\n"
+        "  - {name: verify, use: verify, response_field: solutions}\n  - {name: difficulty, use: difficulty}\n"
+        "  - {name: trl, use: export, format: trl, include_removed: [early], validation: 0.25}\n"
+        "  - {name: verl, use: export, format: verl, include_removed: [early], validation: 0.25}\n"
+    )
+    curate.run(tmp_path / "p.yaml", ray_address=ray_address)
+    for name in ("trl", "verl"):
+        tables = [pq.read_table(tmp_path / "run" / "exports" / name / f"{s}.parquet") for s in ("train", "validation")]
+        assert tables[0].schema.equals(tables[1].schema)
+        rows = tables[0].to_pylist() + tables[1].to_pylist()
+        info = [r if name == "trl" else r["extra_info"] for r in rows]
+        assert len(rows) == 10 + 16 and {"pass_rate", "n_samples"} <= set(info[0])  # p10-p39 with i % 4 in (2, 3) kept
+        assert sorted(i["id"] for i in info if i["pass_rate"] is None) == [f"p{i:02d}" for i in range(10)]
+
+
+def test_exports_take_the_prompt_generate_sampled_with_and_verify_reference(tmp_path):
+    from curate.config import build_pipeline
+
+    stages = [
+        {"name": "generate", "use": "generate", "model": "m", "prompt": "Solve: {{question}}", "system": "Be exact."},
+        {"name": "verify", "use": "verify", "reference_field": "solution"},
+        {"name": "rl", "use": "export", "format": "verl"},
+        {"name": "mine", "use": "export", "format": "trl", "prompt": "Q: {{question}}", "to": str(tmp_path / "mine")},
+    ]
+    config = build_pipeline({"name": "x", "input": "in.jsonl", "output": str(tmp_path / "o"), "stages": stages})
+    rl, mine = config.stages[2].params, config.stages[3].params
+    assert (rl.prompt, rl.system, rl.answer_field) == ("Solve: {{question}}", "Be exact.", "solution")
+    assert (mine.prompt, mine.system, mine.answer_field) == ("Q: {{question}}", None, "solution")
+
+
+def test_curate_export_takes_the_runs_prompt_and_checks_include_removed(exported, tmp_path):
+    manifest = json.loads((exported / "run" / "manifest.json").read_text())
+    manifest["pipeline"]["stages"].insert(0, {"name": "generate", "use": "generate", "prompt": "Solve: {{problem}}", "system": None})
+    (exported / "run" / "manifest.json").write_text(json.dumps(manifest))
+    try:
+        summary = curate.open_run(exported / "run").export("trl", tmp_path / "trl", validation=0)
+        assert summary["stage"]["prompt"] == "Solve: {{problem}}"
+        assert pq.read_table(tmp_path / "trl" / "train.parquet").column("prompt").to_pylist()[0][0]["content"].startswith("Solve: Compute")
+    finally:
+        manifest["pipeline"]["stages"].pop(0)
+        (exported / "run" / "manifest.json").write_text(json.dumps(manifest))
+    bad = run_cli("export", str(exported / "run"), "--format", "verl", "--to", str(tmp_path / "x"), "--include-removed", "nope")
+    assert bad.returncode != 0 and bad.stderr.startswith("error: export verl: include_removed names 'nope', which is not a stage of")
+    inside = run_cli("export", str(exported / "run"), "--format", "verl", "--to", str(exported / "run" / "kept" / "x"))
+    assert inside.returncode != 0 and "inside the run directory" in inside.stderr
+
+
+def test_a_held_out_share_that_selects_nothing_still_writes_the_validation_file(tmp_path):
+    from curate.exporting import export_run
+
+    pl.DataFrame({"id": ["a"], "problem": ["P"], "answer": ["1"]}).write_parquet(tmp_path / "part.parquet")
+    summary = export_run(Export("x", format="verl", validation=0.01), [tmp_path / "part.parquet"], None, "id", tmp_path / "out", run="r", source="s")
+    assert summary["files"]["validation"]["rows"] == 0
+    table = pq.read_table(tmp_path / "out" / "validation.parquet")
+    assert table.num_rows == 0 and table.schema.equals(pq.read_table(tmp_path / "out" / "train.parquet").schema)

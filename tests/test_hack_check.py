@@ -21,7 +21,8 @@ PROBLEMS = [
     ("easy", "What is 3 + 4?", "7", ["\\boxed{7}", "\\boxed{8}"]),
     ("frac", "Simplify 2/4.", "\\frac{1}{2}", ["\\boxed{0.5}", "\\boxed{2}"]),  # correct only symbolically
     ("hard", "Find the 100th prime.", "541", ["\\boxed{523}", "\\boxed{547}"]),
-    ("ramble", "How many primes below 20?", "8", ["Let me count: 2, 3, 5, 7, 11, 13, 17, 19."]),  # no boxed answer
+    ("ramble", "How many primes below 20?", "8", ["Let me count: 2, 3, 5, 7, 11, 13, 17, 19."]),  # no answer in it
+    ("bare", "How many legs does a spider have?", "8", ["8", "6"]),  # a bare reply is the guess itself
 ]
 
 
@@ -59,19 +60,19 @@ def test_guessed_problems_are_removed_as_guessable(tmp_path, monkeypatch):
         out, counters = run_stage(make(server, monkeypatch), frame(), tmp_path / "run")
         requests = server.stats()["requests"]
     # seeds 0..3 replay guesses[i % 2]: each guess twice
-    assert out["guessed"].to_list() == [2, 2, 0, 0]
-    assert out[DROP].to_list() == ["guessable", "guessable", None, None]
-    assert out["guesses"].to_list()[0] == ["7", "8", "7", "8"]
+    assert out["guessed"].to_list() == [2, 2, 0, None, 2]  # the rambling one gave no answer: unchecked, kept
+    assert out[DROP].to_list() == ["guessable", "guessable", None, None, "guessable"]
+    assert out["guesses"].to_list()[0] == ["7", "8", "7", "8"] and out["guesses"].to_list()[4] == ["8", "6", "8", "6"]
     assert out["guesses"].to_list()[3] == [None] * 4
-    assert counters["guesses_checked"] == 12 and counters["guessed_correct"] == 4 and counters["unchecked"] == 0
-    assert counters["samples"] == 16 and requests == 16
+    assert counters["guesses_checked"] == 16 and counters["guessed_correct"] == 6 and counters["unchecked"] == 1
+    assert counters["samples"] == 20 and requests == 20
 
 
 def test_max_guessed_and_the_request_sent(tmp_path, monkeypatch):
     with start_server(replay=[str(replay_file(tmp_path))]) as server:
         stage = make(server, monkeypatch, max_guessed=2)
         out, _ = run_stage(stage, frame(), tmp_path / "run")
-    assert out[DROP].to_list() == [None, None, None, None]  # two correct guesses of four are allowed
+    assert out[DROP].to_list() == [None] * 5  # two correct guesses of four are allowed
     request = stage._request(stage._messages({"problem": "What is 3 + 4?"}), 3)
     assert request["max_tokens"] == 64 and request["seed"] == 3 and request["n"] == 1
     assert request["messages"][-1]["content"].startswith("What is 3 + 4?\n\nGive only the final answer")
@@ -83,9 +84,27 @@ def test_a_record_whose_guesses_all_failed_is_kept_unchecked(tmp_path, monkeypat
         messages = stage._messages({"problem": PROBLEMS[0][1]})
         server.configure(fail_keys={stage._cache_key(messages, s): "500" for s in range(4)})
         out, counters = run_stage(stage, frame(), tmp_path / "run")
-    assert out["guessed"].to_list() == [None, 2, 0, 0]
-    assert out[DROP].to_list() == [None, "guessable", None, None]
-    assert counters["unchecked"] == 1 and counters["failures"] == {"server_error": 4}
+    assert out["guessed"].to_list() == [None, 2, 0, None, 2]
+    assert out[DROP].to_list() == [None, "guessable", None, None, "guessable"]
+    assert counters["unchecked"] == 2 and counters["failures"] == {"server_error": 4}
+
+
+def test_truncated_guesses_and_missing_references_are_no_evidence(tmp_path, monkeypatch):
+    """A reasoning model cut at max_tokens guesses nothing; a record without a reference cannot be checked."""
+    with start_server(replay=[str(replay_file(tmp_path))], faults={"length": 1.0}) as server:
+        out, counters = run_stage(make(server, monkeypatch), frame(), tmp_path / "run")
+    assert out["guessed"].to_list() == [None] * 5 and out[DROP].to_list() == [None] * 5 and counters["unchecked"] == 5
+    assert counters["truncated"] == 20
+    with start_server(replay=[str(replay_file(tmp_path))]) as server:
+        out, _ = run_stage(make(server, monkeypatch), frame().with_columns(answer=pl.lit(None, dtype=pl.String)), tmp_path / "run2")
+    assert out["guessed"].to_list() == [None] * 5 and out[DROP].to_list() == [None] * 5
+
+
+def test_reference_extracted_from_a_solution(tmp_path, monkeypatch):
+    solutions = frame().with_columns(answer=pl.concat_str(pl.lit("We add them up.\n#### "), pl.col("answer")))
+    with start_server(replay=[str(replay_file(tmp_path))]) as server:
+        out, _ = run_stage(make(server, monkeypatch, reference_extract=True), solutions.head(1), tmp_path / "run")
+    assert out["guessed"].to_list() == [2] and out[DROP].to_list() == ["guessable"]
 
 
 def test_guesses_never_reach_traces_in_a_pipeline(tmp_path, ray_address):
@@ -101,15 +120,15 @@ def test_guesses_never_reach_traces_in_a_pipeline(tmp_path, ray_address):
     with start_server(replay=[str(replay_file(tmp_path))]) as server:
         result = run_cli("run", str(pipeline), env={"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "sk-test", "RAY_ADDRESS": ray_address})
         assert result.returncode == 0, result.stderr
-        assert server.stats()["requests"] == 32
+        assert server.stats()["requests"] == 40
     run = curate.open_run(tmp_path / "out")
-    assert run.removed().collect().sort("id")["reason"].to_list() == ["guessable", "guessable"]
+    assert run.removed().collect().sort("id")["reason"].to_list() == ["guessable", "guessable", "guessable"]
     traces = pl.read_parquet(tmp_path / "out" / "traces" / "*.parquet")
-    assert traces.height == 16 and not traces["response"].str.contains("Give only").any()
+    assert traces.height == 20 and not traces["response"].str.contains("Give only").any()
     assert "\\boxed{7}" not in traces["response"].to_list()  # generate's samples are the synthetic chains of thought
     hack = next(s for s in run.stats["stages"] if s["name"] == "hack")
-    assert hack["removed"] == {"guessable": 2} and hack["samples"] == 16
-    assert hack["histograms"]["guessed"]["counts"][0] == 2 and hack["histograms"]["guessed"]["counts"][2] == 2
+    assert hack["removed"] == {"guessable": 3} and hack["samples"] == 20 and hack["unchecked"] == 1
+    assert hack["histograms"]["guessed"]["counts"][0] == 1 and hack["histograms"]["guessed"]["counts"][2] == 3 and hack["histograms"]["guessed"]["null"] == 1
 
 
 @pytest.mark.parametrize("bad", [{"extract": ["nope"]}, {"max_guessed": -1}, {"prompt": "  "}])

@@ -39,11 +39,13 @@ class ExportParams(StageParams):
     format: Literal["verl", "openrlhf", "trl", "sft"]
     to: str | None = None
     """A directory; default OUT/exports/<stage name>. Holds train.* and validation.* and export.json."""
-    problem_field: str = "problem"
     answer_field: str = "answer"
-    """The reference answer: verl's ground_truth, OpenRLHF's label, TRL's solution."""
+    """The reference answer: verl's ground_truth, OpenRLHF's label, TRL's solution. Default: the verify
+    stage's reference_field, if there is one."""
     prompt: str = DEFAULT_PROMPT
-    """The user message, a template over the record's fields: keep it the one `generate` sampled with."""
+    """The user message, a template over the record's fields. Default: the prompt of the generate stage
+    before it (or of the run, for `curate export`), so a policy trains on the prompt its pass rates
+    were measured with; `generate`'s default without one."""
     system: str | None = None
     validation: float = Field(0.05, ge=0)
     """A share of the records (below 1: each record by its id's hash, so about that share, and every

@@ -108,7 +108,9 @@ class GenerateParams(StageParams):
 
 
 @dataclass
-class _ActorState:
+class SamplingState:
+    """An actor's client: its endpoint, its cache, and its CPU clock at the start."""
+
     endpoint: Endpoint
     cache: SampleCache | None
     started_cpu: float
@@ -158,7 +160,7 @@ class Generate(ServiceStage):
         per_actor = math.ceil(self.params.max_concurrency / self.params.actors_per_endpoint)
         return max(1, math.ceil(max(per_actor, 128) / self.params.n))
 
-    async def open(self, actor: dict[str, Any], run_dir: str) -> _ActorState:
+    async def open(self, actor: dict[str, Any], run_dir: str) -> SamplingState:
         p = self.params
         rpm = p.requests_per_minute / self.params.actors_per_endpoint if p.requests_per_minute else None
         tpm = p.tokens_per_minute / self.params.actors_per_endpoint if p.tokens_per_minute else None
@@ -172,9 +174,9 @@ class Generate(ServiceStage):
             tokens_per_minute=tpm,
         )
         cache = SampleCache(self._cache_dir or Path(run_dir) / "cache") if p.cache else None
-        return _ActorState(endpoint, cache, time.process_time())
+        return SamplingState(endpoint, cache, time.process_time())
 
-    async def apply_async(self, state: _ActorState, df: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
+    async def apply_async(self, state: SamplingState, df: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
         conversations, traces, counters = await self._sample_all(state, df)
         ok = [None if t is None else sum(x["error"] is None for x in t) for t in traces]
         out = df.with_columns(
@@ -185,7 +187,7 @@ class Generate(ServiceStage):
         )
         return out, counters
 
-    async def _sample_all(self, state: _ActorState, df: pl.DataFrame) -> tuple[list[Any], list[list[dict[str, Any]] | None], dict[str, Any]]:
+    async def _sample_all(self, state: SamplingState, df: pl.DataFrame) -> tuple[list[Any], list[list[dict[str, Any]] | None], dict[str, Any]]:
         """Every record's `n` samples (None for a record whose prompt is empty), from the cache or the
         endpoint, and what they cost."""
         p = self.params
@@ -220,7 +222,7 @@ class Generate(ServiceStage):
         traces = [None if m is None else [{"sample": s, **_trace_fields(samples[(r, s)])} for s in range(p.n)] for r, m in enumerate(conversations)]
         return conversations, traces, counters
 
-    async def close(self, state: _ActorState) -> dict[str, Any]:
+    async def close(self, state: SamplingState) -> dict[str, Any]:
         await state.endpoint.close()
         if state.cache is not None:
             state.cache.close()

@@ -7,7 +7,9 @@ guesses (`guessed`) and the guesses themselves; a record with more than `max_gue
 is removed as `guessable`. Guesses are not traces: they never reach traces/ or an SFT export.
 
 A record none of whose guesses could be obtained (the endpoint failed every attempt) is kept with
-`guessed` null and counted as `unchecked`: no evidence is not a reason to remove it.
+`guessed` null and counted as `unchecked`: no evidence is not a reason to remove it. So is a record
+whose guesses were all truncated (a reasoning model cut at `max_tokens`) or gave no answer, or that
+has no reference.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from pydantic import Field, field_validator
 
 from curate.columns import DROP
 from curate.stages.base import StageParams
-from curate.stages.generate import Generate, GenerateParams, _ActorState
+from curate.stages.generate import Generate, GenerateParams, SamplingState
 from curate.verifier import CORRECT, EXTRACTORS, VerifierPool, extract_answer, known_extractors
 
+SHORT_REPLY = 40  # characters: a bare reply this short is taken as the guessed answer
 GUESS_PROMPT = "{{problem}}\n\nGive only the final answer within \\boxed{}. Do not explain or show any reasoning."
 
 
@@ -35,6 +38,8 @@ class HackCheckParams(GenerateParams):
     max_tokens: int | None = Field(64, ge=1)
     """A guess is short: a model that starts reasoning anyway is cut off, and a cut guess is no guess."""
     reference_field: str = "answer"
+    reference_extract: bool = False
+    """Extract the answer from the reference first (a GSM8K solution ending in `#### 18`), as in `verify`."""
     extract: list[str] = list(EXTRACTORS)
     """Where the guessed answer is, tried in order (as in `verify`)."""
     timeout: int = Field(5, ge=1)
@@ -50,9 +55,17 @@ class HackCheckParams(GenerateParams):
 
 @dataclass
 class _GuessState:
-    sampling: _ActorState
+    sampling: SamplingState
     verifier: VerifierPool
     lock: asyncio.Lock  # one verifier per actor; its batches in flight take turns
+
+
+def _guess(response: str, methods: list[str]) -> str | None:
+    """The guessed answer: by the extract methods, else a short reply is the answer itself ("42")."""
+    found = extract_answer(response, methods)
+    if found is None and 0 < len(response.strip()) <= SHORT_REPLY:
+        return response.strip().rstrip(".")
+    return found
 
 
 class HackCheck(Generate):
@@ -79,26 +92,29 @@ class HackCheck(Generate):
         p = self.params
         conversations, samples, counters = await self._sample_all(state.sampling, df)
         references = df[p.reference_field].cast(pl.String).to_list()
+        if p.reference_extract:
+            references = [extract_answer(r, p.extract) if r else None for r in references]
         guesses: list[list[str | None] | None] = []
         pending: list[tuple[int, str, str]] = []
         for r, (record, reference) in enumerate(zip(samples, references)):
             if record is None:
                 guesses.append(None)
                 continue
-            answers = [extract_answer(s["response"], p.extract) if s["response"] and not s["truncated"] else None for s in record]
+            answers = [_guess(s["response"], p.extract) if s["response"] and not s["truncated"] else None for s in record]
             guesses.append(answers)
-            if reference is not None and str(reference).strip():
-                pending += [(r, str(reference), a) for a in answers if a is not None]
+            if reference is not None and reference.strip():
+                pending += [(r, reference, a) for a in answers if a is not None]
         async with state.lock:
             restarts = state.verifier.restarts
             verdicts = await asyncio.to_thread(state.verifier.check, [(ref, answer) for _, ref, answer in pending])
         correct = [0] * df.height
+        checked = [0] * df.height
         for (r, _, _), verdict in zip(pending, verdicts):
             correct[r] += verdict == CORRECT
-        guessed: list[int | None] = []
-        for r, record in enumerate(samples):
-            obtained = record is not None and any(s["error"] is None for s in record)
-            guessed.append(correct[r] if obtained else None)
+            checked[r] += 1
+        # a record is checked when at least one guess gave an answer to compare: every guess failed,
+        # truncated (a reasoning model at max_tokens) or answerless, or no reference, is no evidence
+        guessed: list[int | None] = [correct[r] if checked[r] else None for r in range(df.height)]
         reasons = [
             "empty_prompt" if conversations[r] is None else "guessable" if g is not None and g > p.max_guessed else None
             for r, g in enumerate(guessed)
