@@ -1,0 +1,53 @@
+"""Reward functions for the trainers: the verify stage's checker, in verl's, TRL's and OpenRLHF's signatures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from curate.rewards import accuracy_reward, compute_score, reward_func, score, scores
+from curate.stages.export import VERL_MATH_SOURCE
+
+
+def test_scores_as_verify_does():
+    assert score("... so the answer is \\boxed{\\frac{1}{2}}.", "0.5") == 1.0  # verl's string reward pays 0 here
+    assert score("\\boxed{3}", "4") == 0.0
+    assert score("no answer at all", "4") == 0.0 and score(None, "4") == 0.0 and score("\\boxed{4}", None) == 0.0
+    assert scores(["\\boxed{4}", "#### 4", "\\boxed{5}"], ["4", "4", "4"]) == [1.0, 1.0, 0.0]
+
+
+def test_trainer_signatures():
+    assert compute_score(VERL_MATH_SOURCE, "We get \\boxed{10000}.", "10{,}000", extra_info={"split": "train", "index": 0}) == 1.0
+    conversational = [[{"role": "assistant", "content": "\\boxed{2}"}], [{"role": "assistant", "content": "\\boxed{3}"}]]
+    assert accuracy_reward(conversational, solution=["2", "2"], prompts=["a", "b"]) == [1.0, 0.0]
+    assert accuracy_reward(["\\boxed{x^2}"], ["x^2"]) == [1.0]
+
+
+def test_openrlhf_reward_file(monkeypatch):
+    """torch is OpenRLHF's, not curate's: a stand-in with the one call the file makes."""
+    import sys
+    import types
+
+    fake = types.ModuleType("torch")
+    fake.float32 = "float32"
+    fake.tensor = lambda values, dtype=None: types.SimpleNamespace(values=list(values), dtype=dtype, mean=lambda: sum(values) / len(values))
+    monkeypatch.setitem(sys.modules, "torch", fake)
+    out = reward_func(["Q: 1+1? so \\boxed{2}", "Q: 1+2? \\boxed{4}"], ["Q: 1+1?", "Q: 1+2?"], ["2", "3"])
+    assert out["rewards"].values == [1.0, 0.0] and out["scores"] is out["rewards"] and out["extra_logs"]["accuracy"] == 0.5
+    # the prompt is cut off: an answer boxed in the prompt is not the model's
+    assert reward_func(["Is it \\boxed{2}? I think 5."], ["Is it \\boxed{2}?"], ["2"])["rewards"].values == [0.0]
+
+
+def test_agrees_with_the_graders_on_real_traces(shared_data):
+    """The 800 Qwen2.5-Math MATH responses: the reward pays what the verify stage counts correct."""
+    path = shared_data / "math/traces/qwen25math_math_cot_100x8.jsonl"
+    responses, references, labels = [], [], []
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        responses += record["response"]
+        references += [record["answer"]] * len(record["response"])
+        labels += record["score"]
+    paid = scores(responses, references)
+    disagree = [i for i, (p, label) in enumerate(zip(paid, labels)) if p != float(bool(label))]
+    assert len(paid) == 800 and len(disagree) == 1 and references[disagree[0]] == "10{,}000"  # the grader's error, as in test_verify
