@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from curate.columns import DUPLICATE_OF, REASON, STAGE
+from curate.columns import DUPLICATE_OF, REASON, STAGE, is_private
 from curate.config import PipelineConfig, build_pipeline, inherited_export_defaults, load_pipeline
 from curate.errors import ConfigError, CurateError
 from curate.layout import RunLayout
@@ -157,9 +157,10 @@ class Run:
         exporting.check_destination(destination, overwrite, run=self.layout)
         if stage.needs_traces() and not (self.layout.root / "traces").exists():
             raise ConfigError(f"export {format}: {self.path} has no traces/ (no generate, or verify with response_field, in its pipeline)")
-        missing = [f for f in stage.reads() if not f.startswith("__curate_") and f not in self._kept_columns()]
+        columns = self._kept_columns()
+        missing = [f for f in stage.reads() if not is_private(f) and f not in columns]
         if missing:
-            raise ConfigError(f"export {format}: the kept records of {self.path} have no field {missing[0]!r} (fields: {', '.join(self._kept_columns())}); set it with the matching option")
+            raise ConfigError(f"export {format}: the kept records of {self.path} have no field {missing[0]!r} (fields: {', '.join(columns)}); set it with the matching option")
         return exporting.export_layout(stage, self.layout, self.id_field, source=self.manifest["pipeline"].get("name") or "curate")
 
     def _kept_columns(self) -> list[str]:

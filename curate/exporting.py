@@ -23,12 +23,17 @@ import pyarrow.parquet as pq
 
 from curate.columns import is_private
 from curate.errors import ConfigError, RunDirError
-from curate.io import write_json
+from curate.io import conform, union_schema, write_json
 from curate.layout import RunLayout
 from curate.stages.base import ExportStage
 from curate.stages.export import SPLITS
 
 SUMMARY = "export.json"
+
+
+def destination(stage: ExportStage, layout: RunLayout) -> Path:
+    """Where an export of this run goes: its `to`, else OUT/exports/<stage name>."""
+    return layout.export_dir(stage.name, getattr(stage.params, "to", None))
 
 
 def check_destination(to: Path, overwrite: bool, run: RunLayout | None = None) -> None:
@@ -85,8 +90,7 @@ def export_layout(
     files = sorted(kept_dir.glob("*.parquet"))
     for name in getattr(stage.params, "include_removed", []):
         files += [p for p in sorted(removed_dir.glob(f"{name}-*.parquet")) if layout.removed_stage(p) == name]
-    to = layout.export_dir(stage.name, getattr(stage.params, "to", None))
-    return export_run(stage, files, traces_dir, id_field, to, run=str(layout.root), source=source, progress=progress)
+    return export_run(stage, files, traces_dir, id_field, destination(stage, layout), run=str(layout.root), source=source, progress=progress)
 
 
 def export_run(
@@ -111,7 +115,7 @@ def export_run(
     advance = progress(len(ids)) if progress else None
     held_out = validation_ids(ids, *stage.split())
     # every file with every column: a record removed early (include_removed) lacks later stages' scores
-    schema = _union_schema(record_files) if record_files else {id_field: pl.String, **{f: pl.String for f in stage.reads() if not is_private(f)}}
+    schema = union_schema([pl.read_parquet_schema(f) for f in record_files]) if record_files else {id_field: pl.String, **{f: pl.String for f in stage.reads() if not is_private(f)}}
     suffix = stage.file_format()
     splits = [s for s in SPLITS if s == "train" or stage.split()[0] > 0]  # a held-out share can select none: still a file
     writers = {split: _Writer(to / f".{split}.{suffix}.partial", suffix) for split in splits}
@@ -120,7 +124,7 @@ def export_run(
     skipped: Counter = Counter()
     try:
         for path in record_files:
-            frame = _conform(pl.read_parquet(path), schema)
+            frame = conform(pl.read_parquet(path), schema)
             traces = None
             if stage.needs_traces() and traces_dir is not None and (traces_dir / path.name).exists():
                 traces = pl.read_parquet(traces_dir / path.name)
@@ -205,16 +209,6 @@ class _Writer:
         self.path.unlink(missing_ok=True)
 
 
-def _union_schema(files: list[Path]) -> dict[str, pl.DataType]:
-    return dict(pl.concat([pl.DataFrame(schema=pl.read_parquet_schema(f)) for f in files], how="diagonal_relaxed").schema)
-
-
-def _conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    if dict(frame.schema) == schema:
-        return frame
-    return pl.concat([pl.DataFrame(schema=schema), frame], how="diagonal_relaxed").select(list(schema))
-
-
 def _plain(schema: pa.Schema) -> pa.Schema:
     return pa.schema([field.with_type(_plain_type(field.type)) for field in schema])
 
@@ -229,4 +223,4 @@ def _plain_type(kind: pa.DataType) -> pa.DataType:
     return kind
 
 
-__all__ = ["SUMMARY", "check_destination", "export_layout", "export_run", "is_current", "validation_ids"]
+__all__ = ["SUMMARY", "check_destination", "destination", "export_layout", "export_run", "is_current", "validation_ids"]

@@ -856,6 +856,21 @@ def _split_parts(batches: Iterator[Batch], options: ReadOptions) -> Iterator[Bat
             yield Batch(batch.records.slice(part * step, step), batch.bad if part == 0 else None)
 
 
+# ---------------------------------------------------------------- schemas
+
+
+def union_schema(schemas: list[dict[str, pl.DataType]]) -> dict[str, pl.DataType]:
+    """Every column of any schema, in order of first appearance, each with the common supertype."""
+    return dict(pl.concat([pl.DataFrame(schema=s) for s in schemas], how="diagonal_relaxed").schema) if schemas else {}
+
+
+def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """The frame with exactly `schema`'s columns and types: missing ones null, the rest cast to it."""
+    if dict(frame.schema) == schema:
+        return frame
+    return pl.concat([pl.DataFrame(schema=schema), frame], how="diagonal_relaxed").select(list(schema))
+
+
 # ---------------------------------------------------------------- writing
 
 

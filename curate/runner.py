@@ -586,7 +586,7 @@ class Runner:
             return {}
         schemas = [pl.read_parquet_schema(s.base) for s in shards]
         try:
-            schema = dict(pl.concat([pl.DataFrame(schema=s) for s in schemas], how="diagonal_relaxed").schema) if schemas else {}
+            schema = cio.union_schema(schemas)
         except Exception as err:
             raise InputError(f"input: records disagree on a field's type across files and cannot be combined: {str(err).splitlines()[0]}") from None
         fields = [c for c in schema if not is_private(c)]
@@ -626,14 +626,11 @@ class Runner:
         log.debug("export %s (%s): %s", stage.name, summary["format"], files)  # `curate run` prints it with the stats
         return summary
 
-    def _export_dir(self, stage: ExportStage) -> Path:
-        return self.layout.export_dir(stage.name, getattr(stage.params, "to", None))
-
     def _check_export_destinations(self) -> None:
         """Before the run, not after hours of it: one directory per export, never the run's own folders."""
         seen: dict[Path, str] = {}
         for stage in self.exports:
-            to = self._export_dir(stage)
+            to = exporting.destination(stage, self.layout)
             if to in seen:
                 raise ConfigError(f"stages {seen[to]!r} and {stage.name!r} both export to {to}; give one another `to`")
             seen[to] = stage.name
@@ -642,7 +639,7 @@ class Runner:
     def _refresh_exports(self, stats: dict[str, Any]) -> dict[str, Any]:
         """A completed run whose exports changed (or were deleted): only the exports are written again."""
         done = stats.get("exports", {})
-        stale = [s for s in self.exports if not exporting.is_current(s, self._export_dir(s))]
+        stale = [s for s in self.exports if not exporting.is_current(s, exporting.destination(s, self.layout))]
         if not stale:
             log.info("%s already holds this run, complete; nothing to do (--overwrite to run again)", self.layout.root)
             return stats

@@ -39,7 +39,7 @@ from curate.columns import (
 )
 from curate.engine import partition_of
 from curate.errors import InputError, StageError
-from curate.io import Chunk, ChunkRead, ReadOptions, read_chunk, write_parquet
+from curate.io import Chunk, ChunkRead, ReadOptions, conform, read_chunk, write_parquet
 from curate.layout import RunLayout, shard_name
 from curate.stages.base import GroupStage, MapStage, ServiceStage, Stage
 
@@ -232,7 +232,7 @@ def run_segment(spec: SegmentSpec) -> dict[str, Any]:
     counts: dict[str, dict[str, Any]] = {}
     frame = as_read = _read_base(spec)
     if spec.schema is not None:
-        frame = _conform(frame, spec.schema)
+        frame = conform(frame, spec.schema)  # every shard the same columns and types
     for decisions in spec.settled:
         frame = frame.join(_decisions(decisions, spec), on=ORDER, how="anti", maintain_order="left")
     if spec.record is not None:
@@ -264,14 +264,6 @@ def _read_base(spec: SegmentSpec) -> pl.DataFrame:
                 return frame
             break
     raise InputError(f"{chunk.file.display}: the file changed during the run; run again with --overwrite")
-
-
-def _conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    """Every shard gets the same columns and types: missing fields become null, types their common supertype."""
-    if dict(frame.schema) == schema:
-        return frame
-    template = pl.DataFrame(schema=schema)
-    return pl.concat([template, frame], how="diagonal_relaxed").select(list(schema))
 
 
 def _decisions(decisions: DecisionSet, spec: SegmentSpec) -> pl.DataFrame:

@@ -19,38 +19,29 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from curate.columns import DROP
 from curate.stages.base import StageParams
 from curate.stages.generate import Generate, GenerateParams, SamplingState
-from curate.verifier import CORRECT, EXTRACTORS, VerifierPool, extract_answer, known_extractors
+from curate.stages.verify import AnswerCheckParams, reference_answers
+from curate.verifier import CORRECT, VerifierPool, extract_answer
 
 SHORT_REPLY = 40  # characters: a bare reply this short is taken as the guessed answer
 GUESS_PROMPT = "{{problem}}\n\nGive only the final answer within \\boxed{}. Do not explain or show any reasoning."
 
 
-class HackCheckParams(GenerateParams):
+class HackCheckParams(GenerateParams, AnswerCheckParams):
     prompt: str = GUESS_PROMPT
     """Asks for the answer alone; `{{field}}` is replaced by the record's field."""
     n: int = Field(8, ge=1, le=10_000)
     """Guesses per problem (k1.5: 8)."""
     max_tokens: int | None = Field(64, ge=1)
     """A guess is short: a model that starts reasoning anyway is cut off, and a cut guess is no guess."""
-    reference_field: str = "answer"
-    reference_extract: bool = False
-    """Extract the answer from the reference first (a GSM8K solution ending in `#### 18`), as in `verify`."""
-    extract: list[str] = list(EXTRACTORS)
-    """Where the guessed answer is, tried in order (as in `verify`)."""
     timeout: int = Field(5, ge=1)
     """Seconds per check, as in `verify`."""
     max_guessed: int = Field(0, ge=0)
     """A record with more correct guesses than this is `guessable` (k1.5: any correct guess)."""
-
-    @field_validator("extract")
-    @classmethod
-    def _known(cls, value: list[str]) -> list[str]:
-        return known_extractors(value)
 
 
 @dataclass
@@ -91,9 +82,7 @@ class HackCheck(Generate):
     async def apply_async(self, state: _GuessState, df: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:  # type: ignore[override]
         p = self.params
         conversations, samples, counters = await self._sample_all(state.sampling, df)
-        references = df[p.reference_field].cast(pl.String).to_list()
-        if p.reference_extract:
-            references = [extract_answer(r, p.extract) if r else None for r in references]
+        references = reference_answers(df, p)
         guesses: list[list[str | None] | None] = []
         pending: list[tuple[int, str, str]] = []
         for r, (record, reference) in enumerate(zip(samples, references)):

@@ -21,25 +21,38 @@ from curate.verifier import CORRECT, EXTRACTORS, NO_ANSWER, TRUNCATED, extract_a
 VERDICT_FIELDS = {"extracted_answer": pl.String, "correct": pl.Boolean, "verdict": pl.String}
 
 
-class VerifyParams(StageParams):
+class AnswerCheckParams(StageParams):
+    """How answers are found and checked against a record's reference: shared by `verify` and `hack_check`."""
+
     reference_field: str = "answer"
     """The reference answer: `42`, `\\frac{1}{2}`, `\\boxed{x}`; a bare answer is read in math mode."""
     reference_extract: bool = False
     """Extract the answer from the reference first (a GSM8K solution ending in `#### 18`)."""
-    response_field: str | None = None
-    """Verify a field of the input (a string, or a list of strings: one sample each) instead of the
-    samples of the preceding generate stage."""
     extract: list[str] = list(EXTRACTORS)
     """Where the final answer is, tried in order: last `\\boxed{}`/`\\fbox{}`, "final answer is",
     GSM8K `#### x`, a last `A: x`."""
-    timeout: int = Field(5, ge=1)
-    """Seconds per check (whole: math-verify's alarms). A check that overruns it by a second is killed,
-    its worker replaced, and its verdict is `timeout`."""
 
     @field_validator("extract")
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
         return known_extractors(value)
+
+
+def reference_answers(df: pl.DataFrame, p: AnswerCheckParams) -> list[str | None]:
+    """Each record's reference, extracted from a worked solution when `reference_extract` is set."""
+    references = df[p.reference_field].cast(pl.String).to_list()
+    if p.reference_extract:
+        references = [extract_answer(r, p.extract) if r else None for r in references]
+    return references
+
+
+class VerifyParams(AnswerCheckParams):
+    response_field: str | None = None
+    """Verify a field of the input (a string, or a list of strings: one sample each) instead of the
+    samples of the preceding generate stage."""
+    timeout: int = Field(5, ge=1)
+    """Seconds per check (whole: math-verify's alarms). A check that overruns it by a second is killed,
+    its worker replaced, and its verdict is `timeout`."""
 
 
 class Verify(MapStage):
@@ -61,9 +74,7 @@ class Verify(MapStage):
     def apply(self, df: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
         p = self.params
         traces = _samples_of(df, p.response_field) if p.response_field else df[TRACES]
-        references = df[p.reference_field].cast(pl.String).to_list()
-        if p.reference_extract:
-            references = [extract_answer(r, p.extract) if r else None for r in references]
+        references = reference_answers(df, p)
         rows = traces.to_list()
         verdicts: list[list[dict[str, Any]] | None] = []
         pending: list[tuple[int, int, str, str]] = []
@@ -113,4 +124,4 @@ def _samples_of(df: pl.DataFrame, field: str) -> pl.Series:
     return pl.Series(TRACES, samples, dtype=pl.List(pl.Struct({"sample": pl.Int32, "response": pl.String})))
 
 
-__all__ = ["Verify", "VerifyParams"]
+__all__ = ["AnswerCheckParams", "Verify", "VerifyParams", "reference_answers"]
