@@ -131,7 +131,12 @@ def test_guesses_never_reach_traces_in_a_pipeline(tmp_path, ray_address):
     assert hack["histograms"]["guessed"]["counts"][0] == 1 and hack["histograms"]["guessed"]["counts"][2] == 3 and hack["histograms"]["guessed"]["null"] == 1
 
 
-@pytest.mark.parametrize("bad", [{"extract": ["nope"]}, {"max_guessed": -1}, {"prompt": "  "}])
+def test_the_request_timeout_is_not_the_check_timeout():
+    stage = HackCheck("hack", model="m")
+    assert stage.params.timeout == 600 and stage.params.check_timeout == 5  # generate's request timeout; verify's per check
+
+
+@pytest.mark.parametrize("bad", [{"extract": ["nope"]}, {"max_guessed": -1}, {"prompt": "  "}, {"check_timeout": 0}])
 def test_bad_parameters_fail_before_any_work(bad):
     with pytest.raises(ValueError):
         HackCheck("hack", model="m", **bad)

@@ -38,8 +38,8 @@ class HackCheckParams(GenerateParams, AnswerCheckParams):
     """Guesses per problem (k1.5: 8)."""
     max_tokens: int | None = Field(64, ge=1)
     """A guess is short: a model that starts reasoning anyway is cut off, and a cut guess is no guess."""
-    timeout: int = Field(5, ge=1)
-    """Seconds per check, as in `verify`."""
+    check_timeout: int = Field(5, ge=1)
+    """Seconds per answer check, as `verify`'s timeout (`timeout` is the request's, as in `generate`)."""
     max_guessed: int = Field(0, ge=0)
     """A record with more correct guesses than this is `guessable` (k1.5: any correct guess)."""
 
@@ -77,7 +77,7 @@ class HackCheck(Generate):
         return {"guessed": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]}
 
     async def open(self, actor: dict[str, Any], run_dir: str) -> _GuessState:
-        return _GuessState(await super().open(actor, run_dir), VerifierPool(self.params.timeout), asyncio.Lock())
+        return _GuessState(await super().open(actor, run_dir), VerifierPool(self.params.check_timeout), asyncio.Lock())
 
     async def apply_async(self, state: _GuessState, df: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:  # type: ignore[override]
         p = self.params
