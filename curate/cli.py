@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 from typing import Any, Optional
 
@@ -308,20 +309,63 @@ def _logging(quiet: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised in the main thread like Ctrl-C's KeyboardInterrupt: the run stops its
+    tasks and Ray and releases its directory on the way out, as for Ctrl-C."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+_WHY = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", signal.SIGHUP: "hung up"}
+_signalled: list[int] = []
+_armed = False
+_told = False
+
+
+def _tell_stopped(signum: int) -> None:
+    global _told
+    if not _told:
+        _told = True
+        err.print(f"{_WHY.get(signum, 'stopped')}; run the same command again to resume", markup=False, highlight=False)
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    """The first signal stops the command cleanly (one line, exit 128 + signal); a second one, or one
+    before the command started, exits at once. A run stopped either way resumes where it was."""
+    first = not _signalled
+    _signalled.append(signum)
+    if first and _armed:
+        raise KeyboardInterrupt() if signum == signal.SIGINT else Stopped(signum)
+    _tell_stopped(_signalled[0])
+    os._exit(128 + _signalled[0])
+
+
+def _install_signal_handlers() -> None:
+    for signum in _WHY:
+        signal.signal(signum, _on_signal)
+
+
 class _errors:
     """One line on stderr, no traceback, for every error a user can act on (CURATE_DEBUG=1 shows it)."""
 
     def __enter__(self) -> None:
-        return None
+        global _armed
+        _armed = True
 
     def __exit__(self, kind: Any, value: Any, tb: Any) -> bool:
+        global _armed
+        _armed = False
         if value is None or isinstance(value, (typer.Exit, SystemExit)):
             return False
+        if _signalled or isinstance(value, KeyboardInterrupt):
+            # whatever the signal made fail on its way out (a task, Ray's processes), the signal is the news
+            signum = _signalled[0] if _signalled else signal.SIGINT
+            _tell_stopped(signum)
+            raise typer.Exit(128 + signum)
         if os.environ.get("CURATE_DEBUG"):
             return False
-        if isinstance(value, KeyboardInterrupt):
-            err.print("interrupted; run the same command again to resume", markup=False, highlight=False)
-            raise typer.Exit(130)
         if isinstance(value, CurateError):
             err.print(f"error: {value}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(value.exit_code)
@@ -331,6 +375,7 @@ class _errors:
 
 
 def main() -> None:
+    _install_signal_handlers()
     app(prog_name="curate")
 
 

@@ -881,13 +881,21 @@ def write_parquet(frame: pl.DataFrame, path: str | Path, *, compression: str = "
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     level = 1 if compression == "zstd" else None
-    frame.write_parquet(temporary, compression=compression, compression_level=level, statistics=True)
-    os.replace(temporary, path)
+    try:
+        frame.write_parquet(temporary, compression=compression, compression_level=level, statistics=True)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)  # a full disk, say; a kill's leftovers are swept by the next run
+        raise
 
 
 def write_json(data: object, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    try:
+        temporary.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

@@ -7,8 +7,11 @@
     OUT/clusters/STAGE-....parquet          near-duplicate clusters, when a stage is asked to write them
     OUT/exports/STAGE/                      an export stage's train/validation files and export.json (unless `to`)
     OUT/stats.json, OUT/manifest.json
+    OUT/.curate-run                         the marker: curate writes into (and --overwrite clears) only
+                                            directories that hold it
     OUT/_work/                              the run in progress: plan, done-markers, staged files;
                                             deleted when the run completes and its ledger balances
+    OUT/_clearing.json, OUT/_trash/         an --overwrite in progress (see curate/rundir.py)
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ class RunLayout:
         self.work = self.root / "_work"
         self.plan = self.work / "plan.json"
         self.lock = self.root / ".lock"
+        self.marker = self.root / ".curate-run"
+        self.publishing = self.work / "publish.json"
+        self.clearing = self.root / "_clearing.json"
+        self.trash = self.root / "_trash"
         self.staged_kept = self.staged("kept")
         self.staged_removed = self.staged("removed")
         self.exports = self.root / "exports"
@@ -79,4 +86,5 @@ class RunLayout:
         return path.stem
 
     def is_run(self) -> bool:
-        return self.manifest.exists() or self.plan.exists()
+        """A directory curate made its own (see curate/rundir.py), whatever state a kill left it in."""
+        return self.marker.is_file()

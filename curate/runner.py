@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import fcntl
 import hashlib
 import json
 import logging
@@ -36,8 +35,11 @@ import math
 import os
 import platform
 import re
-import shutil
+import secrets
+import signal
+import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -51,12 +53,13 @@ import polars as pl
 import ray
 
 from curate import io as cio
-from curate import exporting, ledger, work
+from curate import exporting, faults, ledger, work
 from curate.columns import INPUT_STAGE, RESERVED_FIELDS, TRACES, is_private
 from curate.config import PipelineConfig
 from curate.engine import Dataset
 from curate.errors import ConfigError, CurateError, InputError, RunDirError, StageError
 from curate.layout import RunLayout
+from curate.rundir import RunDirectory
 from curate.stages.base import ExportStage, GroupStage, MapStage, ServiceStage
 
 log = logging.getLogger("curate")
@@ -142,6 +145,7 @@ class Runner:
         self.config = config
         # absolute: tasks on other nodes (or workers started elsewhere) must find the same directory
         self.layout = RunLayout(Path(config.output).expanduser().resolve())
+        self.rundir = RunDirectory(self.layout)
         self.ray_address = ray_address or os.environ.get("RAY_ADDRESS") or None
         self.num_cpus = num_cpus
         self.overwrite = overwrite
@@ -162,11 +166,12 @@ class Runner:
         files = cio.find_input_files(self.config.input.path, self.config.input.format, exclude=self.layout.root)
         self._prepare_stages()
         fingerprint = self._fingerprint(files)
-        self._check_foreign_directory()
+        self.rundir.check_usable()
         self._check_export_destinations()
-        created = not self.layout.root.exists()
         try:
-            with self._lock():
+            with self.rundir.lock():
+                created = self.rundir.claim()
+                self.rundir.recover()
                 try:
                     finished = self._prepare_directory(fingerprint)
                     if finished is not None:
@@ -182,9 +187,7 @@ class Runner:
                 except (InputError, ConfigError):
                     # the input or the pipeline must change before a re-run, which then cannot resume: keep
                     # nothing. Still under the lock, and after every task of this run has stopped.
-                    shutil.rmtree(self.layout.work, ignore_errors=True)
-                    if created:
-                        shutil.rmtree(self.layout.root, ignore_errors=True)
+                    self.rundir.discard_failed_start(created)
                     raise
         finally:
             self.progress.close()
@@ -230,7 +233,7 @@ class Runner:
         }
         if self.exports:
             stats["exports"] = {s.name: self._export(s, staged=True) for s in self.exports}
-        self._publish(stats, self._manifest(files, digests, fingerprint, started_at))
+        self.rundir.publish(stats, self._manifest(files, digests, fingerprint, started_at))
         return stats
 
     def _ingest(self, files: list[cio.InputFile], chunks: list[cio.Chunk], options: cio.ReadOptions, id_partitions: int, book: ledger.Ledger) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -383,6 +386,7 @@ class Runner:
                     ray.kill(actor)
         seconds = time.perf_counter() - started
         self.phases.append({"phase": phase, "tasks": len(batches), "resumed": len(batches) - len(todo), "seconds": round(seconds, 3)})
+        faults.point(f"phase:{phase}")
         for spec in batches:
             book.add(results[spec.name]["stages"])
         for values in closing:
@@ -443,7 +447,13 @@ class Runner:
                     results[key] = self._noted(result)
                     self.progress.advance(handle, records(result) if records else 0)
             self.phases.append({"phase": name, "tasks": len(tasks), "resumed": len(tasks) - len(todo), "seconds": round(time.perf_counter() - phase_started, 3)})
-        except BaseException:
+            faults.point(f"phase:{name}")
+        except BaseException as stopping:
+            # A signal's way out cleans nothing up, and stopping Ray (or leaving the cluster) ends the
+            # tasks: they are left alone. (Force-cancelling a task while its reply arrives trips an
+            # assertion in Ray 2.60's core worker, which then aborts the process: 1 stop in 25 did.)
+            if isinstance(stopping, KeyboardInterrupt):
+                raise
             refs = list(in_flight)
             for ref in refs:
                 ray.cancel(ref, force=True)
@@ -503,6 +513,10 @@ class Runner:
         config = self.config.resolved()
         # an export can change without re-running the pipeline (see _refresh_exports)
         config["stages"] = [d for d, stage in zip(config["stages"], self.config.stages) if not isinstance(stage, ExportStage)]
+        # where the run is, and how its inputs were spelled (relative or absolute), change nothing: the
+        # files they matched are below, by absolute path
+        config.pop("output")
+        config["input"] = {k: v for k, v in config["input"].items() if k != "path"}
         data = {
             "config": config,
             "files": [(f.path, f.size, f.mtime_ns) for f in files],
@@ -516,41 +530,18 @@ class Runner:
         total = sum(f.size for f in files)
         return max(CHUNK_MIN, min(CHUNK_MAX, math.ceil(total / CHUNKS_WANTED)))
 
-    def _check_foreign_directory(self) -> None:
-        root = self.layout.root
-        if root.exists() and not root.is_dir():
-            raise RunDirError(f"output {root}: exists and is not a directory")
-        if root.exists() and any(p.name != self.layout.lock.name for p in root.iterdir()) and not self.layout.is_run():
-            raise RunDirError(f"output {root}: exists, is not empty and is not a curate run directory; choose another output")
-
     def _prepare_directory(self, fingerprint: str) -> dict[str, Any] | None:
         """Fresh, resumable, complete or refused. Returns the stats of an identical completed run."""
-        layout = self.layout
-        root = layout.root
-        if layout.manifest.exists():  # written last by a completed run (its _work may be half deleted)
-            previous = json.loads(layout.manifest.read_text()).get("fingerprint")
-            if previous == fingerprint and not self.overwrite:
-                shutil.rmtree(layout.work, ignore_errors=True)
-                return json.loads(layout.stats.read_text())
-            if not self.overwrite:
-                raise RunDirError(f"output {root}: holds a completed run of a different pipeline or input; pass --overwrite to replace it")
-            self._clear()
-        elif layout.plan.exists():
-            previous = json.loads(layout.plan.read_text()).get("fingerprint")
-            if previous == fingerprint and not self.overwrite:
-                return None
-            if not self.overwrite:
-                raise RunDirError(f"output {root}: holds an unfinished run of a different pipeline or input; pass --overwrite to discard it")
-            self._clear()
-        root.mkdir(parents=True, exist_ok=True)
+        root, state = self.layout.root, self.rundir.state()
+        if state == "fresh":
+            return None
+        if self.rundir.fingerprint() == fingerprint and not self.overwrite:
+            return json.loads(self.layout.stats.read_text()) if state == "complete" else None
+        if not self.overwrite:
+            held = "a completed" if state == "complete" else "an unfinished"
+            raise RunDirError(f"output {root}: holds {held} run of a different pipeline or input; pass --overwrite to replace it")
+        self.rundir.clear()
         return None
-
-    def _clear(self) -> None:
-        layout = self.layout
-        for path in (layout.stats, layout.manifest):  # first, so that a half-cleared directory never looks complete
-            path.unlink(missing_ok=True)
-        for path in (layout.kept, layout.removed, layout.root / "traces", layout.root / "clusters", layout.exports, layout.work):
-            shutil.rmtree(path, ignore_errors=True)
 
     def _check_empty_files(self, files: list[cio.InputFile]) -> None:
         for file in files:
@@ -669,34 +660,7 @@ class Runner:
             "ray": {"address": self.ray_address or "local", "cpus": self.cpus, "nodes_used": sorted(self.nodes)},
         }
 
-    def _publish(self, stats: dict[str, Any], manifest: dict[str, Any]) -> None:
-        """Rename staged files into kept/ and removed/, then write stats and manifest, then drop _work."""
-        layout = self.layout
-        staged_folders = sorted(p.name for p in (layout.work / "out").iterdir() if p.is_dir()) if (layout.work / "out").exists() else []
-        for folder in sorted({"kept", "removed", *staged_folders}):
-            staged, public = layout.staged(folder), layout.root / folder
-            public.mkdir(parents=True, exist_ok=True)
-            if staged.exists():
-                for path in sorted(staged.glob("*.parquet")):
-                    os.replace(path, public / path.name)
-        cio.write_json(stats, layout.stats)
-        cio.write_json(manifest, layout.manifest)
-        shutil.rmtree(layout.work, ignore_errors=True)
-
     # ------------------------------------------------------------ resources
-
-    @contextmanager
-    def _lock(self) -> Iterator[None]:
-        self.layout.root.mkdir(parents=True, exist_ok=True)
-        handle = open(self.layout.lock, "w")
-        try:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise RunDirError(f"output {self.layout.root}: another curate run is using it") from None
-            yield
-        finally:
-            handle.close()
 
     @contextmanager
     def _ray(self) -> Iterator[None]:
@@ -706,7 +670,7 @@ class Runner:
             yield
         finally:
             if started_here:
-                ray.shutdown()
+                disconnect()
 
 
 class _RayEngine:
@@ -757,30 +721,183 @@ class _RayEngine:
 
 
 def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
-    """Join `address` (or RAY_ADDRESS), or start a local Ray. Returns True when this call started Ray.
+    """Join `address` (or RAY_ADDRESS), or start a local Ray. Returns True when this call started Ray
+    (stop it with `disconnect`).
 
-    A local Ray started here listens on loopback only, with token authentication and usage statistics
-    off unless RAY_AUTH_MODE / RAY_USAGE_STATS_ENABLED say otherwise: nothing is written to ~/.ray and
-    nothing leaves the machine. A cluster you join keeps its own settings.
+    A local Ray is this run's alone: every one of its servers listens on 127.0.0.1 only, and Ray's
+    token authentication is on with a fresh random token that lives in the environment of this
+    process's Ray processes and nowhere else (never ~/.ray, never the run directory), so no other
+    process, local or remote, can submit work to it. No usage statistics, no dashboard, and a watchdog
+    (`curate/watchdog.py`) that removes all of it within a second when this process dies. A cluster
+    you join keeps its own settings.
     """
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS") or None
     quiet = dict(log_to_driver=False, configure_logging=False, logging_level=logging.WARNING)
     if address:
-        try:
-            ray.init(address=address, **quiet)
-        except (ConnectionError, RuntimeError, ValueError) as err:
-            raise RunDirError(f"--ray-address {address}: cannot connect: {str(err).splitlines()[0]}") from None
+        _join(address, quiet)
         return True
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    _start_local(num_cpus, quiet)
+    return True
+
+
+def _join(address: str, quiet: dict[str, Any]) -> None:
+    """Join a running Ray, or fail within seconds with one line: Ray itself retries an address where
+    nothing listens for minutes. A loopback address is the machine's own Ray: Ray reaches it at the
+    machine's network address, unless it listens on loopback alone (curate's local Ray does), in which
+    case this process joins it as a loopback node too."""
+    from ray._private import ray_constants, services
+
+    host, _, port = address.rpartition(":")
+    if address in ("auto", "local") or not port.isdigit() or address.startswith("ray://"):
+        hosts = None  # Ray's own forms: it finds (or refuses) them itself
+    else:
+        host = host.strip("[]")
+        loopback = host in ("localhost", "::1") or host.startswith("127.")
+        hosts = [services.resolve_ip_for_localhost(host), "127.0.0.1"] if loopback else [host]
+    loopback_only = False
+    if hosts is not None:
+        reachable = [h for h in hosts if _listening(h, int(port))]
+        if not reachable:
+            raise RunDirError(f"--ray-address {address}: nothing answers at that address (is Ray running there, and is the port open?)")
+        loopback_only = reachable[0] == "127.0.0.1" and hosts[0] != "127.0.0.1"
+    cluster_flag = ray_constants.ENABLE_RAY_CLUSTER
+    saved = os.environ.get(ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR)
+    if loopback_only:
+        ray_constants.ENABLE_RAY_CLUSTER = False
+        os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"
+    try:
+        ray.init(address=address, **quiet)
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        cause = err.__cause__ or err
+        message = str(cause).splitlines()[0] if str(cause).strip() else type(cause).__name__
+        if "InvalidAuthToken" in str(cause) or type(cause).__name__ == "AuthenticationError":
+            message = "the cluster requires token authentication: set RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) as its administrator says"
+        raise RunDirError(f"--ray-address {address}: cannot connect: {message}") from None
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = cluster_flag
+        if loopback_only:
+            if saved is None:
+                os.environ.pop(ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR, None)
+            else:
+                os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = saved
+
+
+def _listening(host: str, port: int, timeout: float = 3.0) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class _LocalRay:
+    token: str
+    watchdog: Any
+
+
+_local: _LocalRay | None = None
+
+
+def _start_local(num_cpus: int | None, quiet: dict[str, Any]) -> None:
+    global _local
+    from ray._private import ray_constants
+    from ray._raylet import AuthenticationTokenLoader, Config
+
+    from curate.watchdog import OWNER_ENV
+
+    token, owner = secrets.token_hex(32), secrets.token_hex(12)
+    # Inherited by the GCS, the raylet and the agents started below, and through the raylet by every
+    # worker; taken out of this process's own environment again once they are up.
+    env = {
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": token,
+        # Ray on Linux advertises the machine's address and binds every server to all interfaces;
+        # with this off (as on macOS), the node's address is 127.0.0.1 and its servers bind to it alone.
+        ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR: "0",
+        "RAY_USAGE_STATS_ENABLED": "0",
+        OWNER_ENV: owner,
+    }
+    saved_env = {name: os.environ.get(name) for name in env}
+    watchdog = subprocess.Popen(
+        [sys.executable, "-m", "curate.watchdog", owner, str(os.getpid())],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # not in the terminal's process group: it must outlive a Ctrl-C'd driver
+        env={**os.environ, "PYTHONPATH": _package_path()},
+    )
+    main_thread = threading.current_thread() is threading.main_thread()
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)} if main_thread else {}
+    # Ray's processes inherit these blocked: a terminal's Ctrl-C or hang-up reaches the whole foreground
+    # group, and only this process should act on it (stop the run, then stop Ray). Blocked, not ignored:
+    # one that arrives during start-up is delivered here afterwards, and Ray's own task cancellation,
+    # which simulates SIGINT inside Python, keeps working in the workers.
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGHUP})
+    cluster_flag = ray_constants.ENABLE_RAY_CLUSTER
+    os.environ.update(env)
+    ray_constants.ENABLE_RAY_CLUSTER = False  # read at import; this process imported Ray already
+    Config.initialize("")  # Ray's C++ side reads RAY_AUTH_MODE again
+    AuthenticationTokenLoader.instance().reset_cache()  # ... and the token: a previous run's is stale
     # Workers start on the first task rather than during ray.init: on 2 cores, prestarting them competes
     # with the GCS and raylet for CPU; measured median start-up of a 10-record run 6.3 s -> 5.8 s.
     system = {"prestart_worker_first_driver": False}
-    # address="local": a new Ray of our own, even where `ray start` left a cluster that ray.init would join.
-    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1", _system_config=system, **quiet)
-    return True
+    # ray.init installs SIGTERM handlers of its own (exit 15, or 1 after killing its processes); until
+    # it returns, a SIGTERM must reach this process's own handling instead.
+    set_sigterm_handler = ray._private.utils.set_sigterm_handler
+    ray._private.utils.set_sigterm_handler = lambda handler: None
+    try:
+        # address="local": a new Ray of our own, even where `ray start` left a cluster that ray.init would join.
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, _system_config=system, **quiet)
+    except BaseException:
+        _close_watchdog(watchdog)
+        raise
+    finally:
+        ray._private.utils.set_sigterm_handler = set_sigterm_handler
+        ray_constants.ENABLE_RAY_CLUSTER = cluster_flag
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        # Ray's init replaces the SIGTERM handler (sys.exit) and its core worker dumps stacks on SIGTERM;
+        # the process keeps the handling it had (the CLI's: one line, exit 143).
+        for number, handler in handlers.items():
+            if handler is not None:
+                signal.signal(number, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    _local = _LocalRay(token, watchdog)
+
+
+def join_environment() -> dict[str, str]:
+    """What another process needs to join the local Ray this process started (tests, tools):
+    the token stays in memory, so it must be handed over explicitly."""
+    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": _local.token} if _local is not None else {}
+
+
+def disconnect() -> None:
+    """Stop the local Ray `connect` started (its watchdog removes any process Ray leaves behind)."""
+    global _local
+    ray.shutdown()
+    if _local is not None:
+        _close_watchdog(_local.watchdog)
+        _local = None
+
+
+def _close_watchdog(watchdog: Any) -> None:
+    try:
+        watchdog.stdin.close()  # the watchdog reaps what is left of this Ray, then exits
+        watchdog.wait(timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        watchdog.kill()
+
+
+def _package_path() -> str:
+    return os.pathsep.join(p for p in [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")] if p)
 
 
 # SPREAD: tasks go to every node from the start, as Ray Data does for reads; Ray's default would fill
@@ -890,4 +1007,4 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-__all__ = ["Progress", "RichProgress", "Runner", "connect"]
+__all__ = ["Progress", "RichProgress", "Runner", "connect", "disconnect", "join_environment"]

@@ -23,12 +23,14 @@ def ray_address() -> str:
     """Start the session's Ray (2 CPUs, like CI) and return its address."""
     import ray
 
-    from curate.runner import connect
+    from curate.runner import connect, disconnect, join_environment
 
     started = connect(num_cpus=2)
+    # the local Ray's token lives in memory only: CLI subprocesses that join it get it from here
+    os.environ.update(join_environment())
     yield ray.get_runtime_context().gcs_address
     if started:
-        ray.shutdown()
+        disconnect()
 
 
 @pytest.fixture

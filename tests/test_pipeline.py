@@ -36,7 +36,7 @@ def test_run_directory_contract(tmp_path, ray_address):
     ]
     result = run(tmp_path, stages, ray_address=ray_address)
     out = tmp_path / "out"
-    assert sorted(p.name for p in out.iterdir()) == [".lock", "kept", "manifest.json", "removed", "stats.json"]
+    assert sorted(p.name for p in out.iterdir()) == [".curate-run", ".lock", "kept", "manifest.json", "removed", "stats.json"]
 
     stats = json.loads((out / "stats.json").read_text())
     assert stats["input"] == 200 and stats["kept"] + stats["removed"] == 200
