@@ -133,6 +133,8 @@ def export(
     """Write a run's kept records as a trainer's dataset: verl or TRL Parquet, OpenRLHF JSONL, or SFT chat JSONL."""
     import yaml
 
+    from curate import safe_yaml
+
     from curate.api import open_run
 
     _logging(False)
@@ -143,7 +145,7 @@ def export(
             if not sep or not key.strip():
                 raise ConfigError(f"--set {item!r}: expected PARAM=VALUE")
             try:
-                params[key.strip()] = yaml.safe_load(value)
+                params[key.strip()] = safe_yaml.load(value, f"--set {item}")
             except yaml.YAMLError as problem:
                 raise ConfigError(f"--set {item!r}: VALUE is not YAML: {str(problem).splitlines()[0]}") from None
         flags = {"validation": validation, "split_seed": split_seed, "select": select, "max_per_problem": max_per_problem,

@@ -14,14 +14,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from yaml.constructor import ConstructorError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from curate.columns import INPUT_STAGE, REMOVED_COLUMNS, RESERVED_FIELDS
+from curate import safe_yaml
 from curate.errors import ConfigError
+from curate.safe_yaml import MAX_BYTES, BoundedLoader
 from curate.stages import BUILTIN, ExportStage, Stage, stage_type
 
 FORMATS = ("jsonl", "jsonl.gz", "jsonl.zst", "parquet")
 _STAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+MAX_STAGE_NAME = 100
 _TOP_KEYS = ("name", "description", "input", "output", "stages")
 
 
@@ -116,7 +120,7 @@ class _Mapping(dict):
     lines: dict[Any, int | str]
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(BoundedLoader):
     pass
 
 
@@ -179,6 +183,8 @@ def load_pipeline(
         raise ConfigError(f"{source}: no such pipeline file") from None
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{source}: cannot read: {err}") from None
+    if len(text) > MAX_BYTES:
+        raise ConfigError(f"{source}: a pipeline file of {len(text) >> 20} MB? (at most {MAX_BYTES >> 20} MB)")
     loader = _Loader(text)
     loader.name = source
     try:
@@ -242,10 +248,13 @@ def build_pipeline(
 
     seen: dict[str, int] = {}
     for index, stage in enumerate(stages):
-        if stage.name in seen:
+        folded = stage.name.lower()  # file names: one file system's 'Exact' is another's 'exact'
+        if folded in seen:
             line = _line(stages_raw[index], "name")
-            raise ConfigError(f"{_where(source, line)}: stage name {stage.name!r} is used twice (stage {seen[stage.name] + 1} and {index + 1})")
-        seen[stage.name] = index
+            first = stages[seen[folded]].name
+            same = f"stage name {stage.name!r} is used twice" if first == stage.name else f"stage names {first!r} and {stage.name!r} differ only in case (they name files)"
+            raise ConfigError(f"{_where(source, line)}: {same} (stage {seen[folded] + 1} and {index + 1})")
+        seen[folded] = index
     enabled = [_enabled(item, source) for item in stages_raw]
     stages_raw = [item for item, on in zip(stages_raw, enabled) if on]
     stages = [stage for stage, on in zip(stages, enabled) if on]
@@ -304,10 +313,16 @@ def _enabled(item: Any, source: str) -> bool:
 
 
 def _check_stage_name(name: str, source: str, line: int | None) -> None:
+    """Stage names become file names in the run directory (removed/NAME-..., traces/ after them,
+    exports/NAME/): they must not collide with curate's own (kept/part-...) or be too long for one."""
     if not _STAGE_NAME.match(name):
         raise ConfigError(f"{_where(source, line)}: stage name {name!r}: use letters, digits, '_' and '-'")
-    if name == INPUT_STAGE:
+    if len(name) > MAX_STAGE_NAME:
+        raise ConfigError(f"{_where(source, line)}: stage name {name[:20]!r}...: at most {MAX_STAGE_NAME} characters (it names files)")
+    if name.lower() == INPUT_STAGE:
         raise ConfigError(f"{_where(source, line)}: stage name {name!r} is reserved for reading the input")
+    if name.lower() == "part" or name.lower().startswith("part-"):
+        raise ConfigError(f"{_where(source, line)}: stage name {name!r}: names 'part' and 'part-...' are reserved (kept/ and traces/ files are named part-...)")
 
 
 def _check_columns(stages: list[Stage], source: str, stages_raw: list[Any]) -> None:
@@ -407,7 +422,9 @@ def _apply_override(raw: dict[str, Any], override: str) -> None:
     if not sep or not target:
         raise ConfigError(f"{where}: expected STAGE.PARAM=VALUE")
     try:
-        value = yaml.safe_load(value_text) if value_text.strip() else ""
+        value = safe_yaml.load(value_text, where) if value_text.strip() else ""
+    except ConstructorError as err:  # refused (an alias bomb), not merely unparsable text
+        raise ConfigError(f"{where}: {err.problem}") from None
     except yaml.YAMLError:
         value = value_text
     head, *path = target.split(".")

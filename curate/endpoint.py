@@ -45,6 +45,8 @@ class Sample:
     attempts: int = 0
     retries: Counter = field(default_factory=Counter)
     """Causes of the attempts that were retried: counted per sample, so the stats survive a resume."""
+    retry_after_cut: float = 0.0
+    """The longest Retry-After this sample's server asked for beyond max_retry_after (0: none)."""
 
 
 class TokenBucket:
@@ -77,11 +79,35 @@ class RetryPolicy:
     max_retries: int = 6
     backoff: float = 1.0
     backoff_max: float = 60.0
+    max_retry_after: float = 300.0
+    """The longest wait a server's Retry-After may impose; a longer one is cut to it (and counted)."""
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Full jitter (AWS's study: fewest total calls under contention), floored by the server's Retry-After."""
+        """Full jitter (AWS's study: fewest total calls under contention), floored by the server's
+        Retry-After (itself capped)."""
         jittered = random.uniform(0, min(self.backoff_max, self.backoff * 2 ** (attempt - 1)))
-        return max(jittered, retry_after or 0.0)
+        return max(jittered, min(retry_after or 0.0, self.max_retry_after))
+
+
+_BEARER = re.compile(r"(?i)\b(bearer|basic|token)(\s+)[A-Za-z0-9._~+/=-]{6,}")
+_HEADER = re.compile(r"""(?i)(["']?(?:(?:proxy-)?authorization|(?:x-)?api[-_]?key)["']?\s*[:=]\s*["']?)(?:(?:bearer|basic|token)\s+)?[^\s"',;}\]]+""")
+_OPENAI_KEY = re.compile(r"\bsk-[A-Za-z0-9_-]{8,}")
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/@:]+:[^\s/@]+@")
+
+
+def redact(text: str | None, secrets: tuple[str, ...] = ()) -> str | None:
+    """An error message as it may be stored and shown: without the key, whatever echoed it (an
+    endpoint or a proxy that quotes the request back), nor any Authorization header, bearer token,
+    api-key parameter, OpenAI-style key or password in a URL."""
+    if not text:
+        return text
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    text = _HEADER.sub(r"\1[redacted]", text)
+    text = _BEARER.sub(r"\1\2[redacted]", text)
+    text = _OPENAI_KEY.sub("sk-[redacted]", text)
+    return _URL_CREDENTIALS.sub(r"\1[redacted]@", text)
 
 
 class Endpoint:
@@ -100,6 +126,7 @@ class Endpoint:
         limits = openai.DefaultAsyncHttpxClient(limits=_limits(max_concurrency))
         self.client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=timeout, http_client=limits)
         self.base_url = base_url
+        self.secrets = (api_key,) if api_key and api_key != "EMPTY" else ()
         self.slots = asyncio.Semaphore(max_concurrency)
         self.retry = retry
         self.requests = TokenBucket(requests_per_minute) if requests_per_minute else None
@@ -110,7 +137,7 @@ class Endpoint:
 
     async def complete(self, request: dict[str, Any], headers: dict[str, str], token_estimate: int) -> Sample:
         """One sample, retried until it succeeds or its retries run out; the failure is returned, not raised."""
-        attempt, retries = 0, Counter()
+        attempt, retries, cut = 0, Counter(), 0.0
         while True:
             attempt += 1
             wait = self.paused_until - time.monotonic()
@@ -142,12 +169,16 @@ class Endpoint:
             if kind is None:
                 if self.tokens:
                     self.tokens.give_back(max(0, token_estimate - (sample.prompt_tokens or 0) - (sample.completion_tokens or 0)))
-                sample.latency, sample.attempts, sample.retries = latency, attempt, retries
+                sample.latency, sample.attempts, sample.retries, sample.retry_after_cut = latency, attempt, retries, cut
                 return sample
+            message = redact(message, self.secrets)
+            if retry_after and retry_after > self.retry.max_retry_after:
+                cut = max(cut, retry_after)
+                retry_after = self.retry.max_retry_after
             if kind == RATE_LIMIT and retry_after:
                 self.paused_until = max(self.paused_until, time.monotonic() + retry_after)
             if kind == BAD_REQUEST or attempt > self.retry.max_retries:
-                return Sample(error=kind, error_message=message, attempts=attempt, retries=retries)
+                return Sample(error=kind, error_message=message, attempts=attempt, retries=retries, retry_after_cut=cut)
             retries[kind] += 1
             await asyncio.sleep(self.retry.delay(attempt, retry_after))
 
@@ -236,4 +267,4 @@ def _first_line(err: BaseException) -> str:
     return (text.splitlines()[0] if text else type(err).__name__)[:300]
 
 
-__all__ = ["Endpoint", "RetryPolicy", "Sample", "TokenBucket", "split_reasoning"]
+__all__ = ["Endpoint", "RetryPolicy", "Sample", "TokenBucket", "redact", "split_reasoning"]

@@ -10,6 +10,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from curate import safe_yaml
 from curate.rules import REWRITES, SCORES
 
 FILTERS_DIR = Path(__file__).resolve().parents[1] / "filters"
@@ -95,11 +96,12 @@ def load(path: str) -> FilterSet:
 def _parse(found: Path, resolved: Path, mtime_ns: int, size: int) -> FilterSet:
     """`found` as the user named it (for messages); the rest is the cache key."""
     try:
-        data = yaml.safe_load(found.read_text(encoding="utf-8"))
+        data = safe_yaml.load(found.read_text(encoding="utf-8"), str(found))
         return FilterSet.model_validate(data)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
-        raise ValueError(f"{found}{f':{mark.line + 1}' if mark else ''}: invalid YAML") from None
+        problem = getattr(err, "problem", None)
+        raise ValueError(f"{found}{f':{mark.line + 1}' if mark else ''}: invalid YAML{f': {problem}' if problem else ''}") from None
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"])

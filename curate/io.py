@@ -9,6 +9,7 @@ chunk, so sorting by it is input order, and a position can be turned back into `
 
 from __future__ import annotations
 
+import functools
 import glob
 import gzip
 import hashlib
@@ -18,6 +19,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Iterator
+from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +54,9 @@ _HUGE_INT = re.compile(rb"[0-9]{39,}")
 _HUGE_NUMBER = r"[:,\[]\s*-?[0-9]{39,}"
 _MAX_DEPTH = 64
 _RESERVED_PREFIX = "__curate_"
+POSITION_ID_PREFIX = "@input:"
+"""A quarantined record's id is its position, `@input:relpath:line` (or `:row N`). Real ids may not
+start with the prefix (such a record is bad input itself), so the two can never clash."""
 # polars decodes a lone high surrogate escape to NUL instead of failing: such chunks take the slow path.
 _LONE_HIGH_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})")
 
@@ -67,6 +72,8 @@ class InputFile:
     format: str
     size: int
     mtime_ns: int
+    newline: bytes = b"\n"
+    """b"\r" for a file whose lines end in a bare CR (old Mac files): read as if they ended in LF."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,8 @@ class Chunk:
     """Parquet: the file row of the chunk's first row."""
     rows: int = -1
     """Parquet: the chunk's number of rows (-1 where unknown before reading)."""
+    span: tuple[int, int] = (0, 0)
+    """Parquet: the bytes of the file its row groups occupy, whose hash pins what later reads see."""
 
 
 @dataclass
@@ -169,10 +178,34 @@ def find_input_files(patterns: list[str], fmt: str | None = None, exclude: str |
             raise InputError(f"{shown}: cannot tell the format from the extension (known: {known}); set input.format")
         try:
             stat = os.stat(path)
+            newline = _line_terminator(path, file_format) if file_format != "parquet" else b"\n"
         except OSError as err:
             raise InputError(f"{shown}: cannot read: {err.strerror}") from None
-        files.append(InputFile(path, _display(shown), os.path.relpath(path, root), file_format, stat.st_size, stat.st_mtime_ns))
+        files.append(InputFile(path, _display(shown), os.path.relpath(path, root), file_format, stat.st_size, stat.st_mtime_ns, newline))
     return files
+
+
+_SNIFF = 1 << 16
+
+
+def _line_terminator(path: str, file_format: str) -> bytes:
+    """b"\r" when the file's first 64 kB hold a carriage return and no line feed (lines ending in a bare
+    CR), else b"\n" (LF; CRLF reads as LF, the CR being JSON whitespace)."""
+    with open(path, "rb") as handle:
+        head = handle.read(_SNIFF)
+    if file_format != "jsonl" and head:
+        try:
+            if file_format == "jsonl.gz":
+                import zlib
+
+                head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, _SNIFF)
+            else:
+                import zstandard
+
+                head = zstandard.ZstdDecompressor().decompressobj().decompress(head)[:_SNIFF]
+        except Exception:  # corrupt: the reader reports it with its line
+            return b"\n"
+    return b"\r" if b"\r" in head and b"\n" not in head else b"\n"
 
 
 def _display(path: str) -> str:
@@ -212,9 +245,25 @@ def _parquet_chunks(file: InputFile, target_bytes: int, first_index: int) -> lis
         size += meta.row_group(group).total_byte_size
         row += meta.row_group(group).num_rows
         if size >= target_bytes or group == meta.num_row_groups - 1:
-            chunks.append(Chunk(first_index + len(chunks), file, group_start, group + 1, first_row, row - first_row))
+            span = _row_group_span(meta, range(group_start, group + 1))
+            chunks.append(Chunk(first_index + len(chunks), file, group_start, group + 1, first_row, row - first_row, span))
             group_start, size, first_row = group + 1, 0, row
     return chunks or [Chunk(first_index, file, 0, 0, 0)]
+
+
+def _row_group_span(meta: object, groups: range) -> tuple[int, int]:
+    """[first, last) byte of the column chunks of these row groups (dictionary pages included)."""
+    starts, stops = [], []
+    for group in groups:
+        row_group = meta.row_group(group)
+        for index in range(row_group.num_columns):
+            column = row_group.column(index)
+            start = column.data_page_offset
+            if column.has_dictionary_page and column.dictionary_page_offset:
+                start = min(start, column.dictionary_page_offset)
+            starts.append(start)
+            stops.append(start + column.total_compressed_size)
+    return (min(starts), max(stops)) if starts else (0, 0)
 
 
 def estimated_records(chunks: list[Chunk]) -> int:
@@ -230,13 +279,59 @@ def estimated_records(chunks: list[Chunk]) -> int:
     return total
 
 
-def file_digest(path: str) -> str:
-    """blake2b of a file's bytes, for the manifest."""
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as handle:
-        while block := handle.read(8 << 20):
+@dataclass
+class DigestSpec:
+    file: InputFile
+    spans: dict[int, tuple[int, int]] = field(default_factory=dict)
+    """Parquet: chunk index -> the byte span of its row groups."""
+
+
+def digest_file(spec: DigestSpec) -> dict[str, object]:
+    """The SHA-256 of the file's bytes as planned (its size when the run began), for the manifest
+    (`sha256sum` gives the same), and of each Parquet chunk's row groups, which every later read of
+    that chunk must find again; in one pass."""
+    whole = hashlib.sha256()
+    spans = sorted((start, stop, index) for index, (start, stop) in spec.spans.items() if stop > start)
+    parts = {index: hashlib.sha256() for _, _, index in spans}
+    offset, remaining = 0, spec.file.size
+    with open(spec.file.path, "rb") as handle:
+        while remaining > 0:
+            block = handle.read(min(8 << 20, remaining))
+            if not block:
+                raise InputError(f"{spec.file.display}: changed during the run (now shorter than its {spec.file.size:,} bytes at the start); run again with --overwrite")
+            whole.update(block)
+            end = offset + len(block)
+            for start, stop, index in spans:
+                if start < end and stop > offset:
+                    parts[index].update(block[max(start, offset) - offset : min(stop, end) - offset])
+            offset, remaining = end, remaining - len(block)
+    return {"sha256": whole.hexdigest(), "chunks": {str(index): digest.hexdigest() for index, digest in parts.items()}}
+
+
+def chunk_digest(chunk: Chunk) -> str:
+    """SHA-256 of a Parquet chunk's row-group bytes as they are now."""
+    digest = hashlib.sha256()
+    start, stop = chunk.span
+    with open(chunk.file.path, "rb") as handle:
+        handle.seek(start)
+        remaining = stop - start
+        while remaining > 0 and (block := handle.read(min(8 << 20, remaining))):
             digest.update(block)
+            remaining -= len(block)
     return digest.hexdigest()
+
+
+def check_unchanged(files: list[InputFile]) -> None:
+    """Each input still has the size and modification time it had when the run planned its reads: an
+    append, a truncation or a rewrite during the run stops it, naming the file."""
+    for file in files:
+        try:
+            now = os.stat(file.path)
+        except OSError as err:
+            raise InputError(f"{file.display}: changed during the run (it is gone: {err.strerror}); the run stopped before publishing anything") from None
+        if now.st_size != file.size or now.st_mtime_ns != file.mtime_ns:
+            what = f"{file.size:,} -> {now.st_size:,} bytes" if now.st_size != file.size else "rewritten in place, same size"
+            raise InputError(f"{file.display}: changed during the run ({what}); nothing was published; run again with --overwrite to read it as it is now")
 
 
 # ---------------------------------------------------------------- reading a chunk
@@ -264,7 +359,10 @@ def _order(chunk: Chunk, local: np.ndarray) -> pl.Series:
 
 
 def _read_jsonl_range(chunk: Chunk, options: ReadOptions, summary: ChunkRead) -> Iterator[Batch]:
-    begin, data = _read_aligned(chunk.file.path, chunk.start, chunk.stop)
+    newline = chunk.file.newline
+    begin, data = _read_aligned(chunk.file.path, chunk.start, chunk.stop, chunk.file.size, newline)
+    if newline != b"\n":
+        data = data.replace(newline, b"\n")  # same length: offsets hold; a raw CR cannot be inside a JSON string
     summary.lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
     if begin == 0 and data.startswith(_BOM):
         data = b"   " + data[3:]  # keep byte offsets; JSON allows leading whitespace
@@ -272,7 +370,7 @@ def _read_jsonl_range(chunk: Chunk, options: ReadOptions, summary: ChunkRead) ->
 
     def line_of(local_line: int) -> int:
         if not prefix_lines:  # only for bad records: count the lines before the chunk once
-            prefix_lines.append(_count_newlines(chunk.file.path, begin))
+            prefix_lines.append(_count_newlines(chunk.file.path, begin, newline))
         return prefix_lines[0] + local_line + 1
 
     yield from _split_parts(_parse_jsonl(data, begin, 0, chunk, options, line_of), options)
@@ -294,6 +392,8 @@ def _read_jsonl_stream(chunk: Chunk, options: ReadOptions, summary: ChunkRead) -
             block = next(blocks, b"")
         except _Corrupt as err:
             raise InputError(f"{display}: {err} after line {line + pending_lines}") from None
+        if chunk.file.newline != b"\n":
+            block = block.replace(chunk.file.newline, b"\n")
         if block:
             pending.append(block)
             pending_size += len(block)
@@ -322,11 +422,31 @@ class _Corrupt(Exception):
     pass
 
 
+class _Bounded(io.RawIOBase):
+    """A file read no further than `size` bytes: a compressed input's bytes as the run planned them."""
+
+    def __init__(self, path: str, size: int):
+        self.handle, self.left = open(path, "rb"), size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+        view = memoryview(buffer)[: max(0, self.left)]
+        count = self.handle.readinto(view) or 0
+        self.left -= count
+        return count
+
+    def close(self) -> None:
+        self.handle.close()
+        super().close()
+
+
 def _decompressed_blocks(file: InputFile) -> Iterator[bytes]:
     if file.format == "jsonl.gz":
         import zlib
 
-        with gzip.open(file.path, "rb") as stream:
+        with io.BufferedReader(_Bounded(file.path, file.size)) as raw, gzip.GzipFile(fileobj=raw, mode="rb") as stream:
             while True:
                 try:
                     block = stream.read(_STREAM_READ)
@@ -339,7 +459,7 @@ def _decompressed_blocks(file: InputFile) -> Iterator[bytes]:
                 yield block
     import zstandard
 
-    with open(file.path, "rb") as handle:
+    with io.BufferedReader(_Bounded(file.path, file.size)) as handle:
         decompressor = None
         while raw := handle.read(_STREAM_READ):
             while raw:
@@ -356,30 +476,51 @@ def _decompressed_blocks(file: InputFile) -> Iterator[bytes]:
             raise _Corrupt("truncated zstd data (the archive ends early)")
 
 
-def _read_aligned(path: str, start: int, stop: int) -> tuple[int, bytes]:
-    """The bytes of the lines that start in [start, stop), and the offset of the first."""
+def _read_aligned(path: str, start: int, stop: int, size: int, newline: bytes = b"\n") -> tuple[int, bytes]:
+    """The bytes of the lines that start in [start, stop), and the offset of the first; never a byte
+    past `size`, the file's size when the run planned its reads (a line appended since is not read)."""
     with open(path, "rb") as handle:
         if start > 0:
             handle.seek(start - 1)
-            if handle.read(1) != b"\n":
-                handle.readline()
+            if handle.read(1) != newline:
+                _rest_of_line(handle, size, newline)
         begin = handle.tell()
         if begin >= stop:
             return begin, b""
         data = handle.read(stop - begin)
-        if data and not data.endswith(b"\n"):
-            data += handle.readline()
+        if data and not data.endswith(newline) and handle.tell() < size:
+            data += _rest_of_line(handle, size, newline)
         return begin, data
 
 
-def _count_newlines(path: str, stop: int) -> int:
+def _rest_of_line(handle: Any, size: int, newline: bytes) -> bytes:
+    """From the handle's position to its next line end (included), within the first `size` bytes."""
+    limit = max(0, size - handle.tell())
+    if newline == b"\n":
+        return handle.readline(limit)
+    parts: list[bytes] = []
+    while limit > 0:
+        block = handle.read(min(1 << 16, limit))
+        if not block:
+            break
+        end = block.find(newline)
+        if end >= 0:
+            handle.seek(end + 1 - len(block), os.SEEK_CUR)
+            parts.append(block[: end + 1])
+            break
+        parts.append(block)
+        limit -= len(block)
+    return b"".join(parts)
+
+
+def _count_newlines(path: str, stop: int, newline: bytes = b"\n") -> int:
     count = 0
     with open(path, "rb") as handle:
         while stop > 0:
             block = handle.read(min(stop, 16 << 20))
             if not block:
                 break
-            count += block.count(b"\n")
+            count += block.count(newline)
             stop -= len(block)
     return count
 
@@ -451,6 +592,12 @@ def _parse_fast(data: bytes, expected: int, options: ReadOptions) -> pl.DataFram
             return None
         if options.id_explicit and ids.null_count():
             return None
+        if ids.dtype == pl.String and bool(ids.str.starts_with(POSITION_ID_PREFIX).any()):
+            return None
+        # polars writes 7.0 or 1e3 beside string ids as "7" or "1000": any id written as a number with
+        # a fraction or an exponent sends the chunk to the line-by-line check, which refuses it
+        if _float_id_pattern(options).search(data):
+            return None
         # polars turns a float, boolean, list or object beside string ids into text: those need a look
         suspect = suspect or (ids.dtype == pl.String and bool(ids.str.contains(_ID_COERCED_LIKE).any()))
     elif options.id_explicit:
@@ -458,6 +605,16 @@ def _parse_fast(data: bytes, expected: int, options: ReadOptions) -> pl.DataFram
     if suspect and not _typed_fields_hold(data, options):
         return None
     return frame
+
+
+@functools.lru_cache(maxsize=16)
+def _float_id_literal(name: str) -> re.Pattern[bytes]:
+    return re.compile(re.escape(json.dumps(name).encode()) + rb"\s*:\s*-?[0-9]+(?:\.|[eE])")
+
+
+def _float_id_pattern(options: ReadOptions) -> re.Pattern[bytes]:
+    back = {target: source for source, target in options.rename.items()}
+    return _float_id_literal(back.get(options.id_field, options.id_field))
 
 
 def _typed_fields_hold(data: bytes, options: ReadOptions) -> bool:
@@ -514,6 +671,20 @@ def _reject_constant(name: str) -> None:
     raise _Reject(f"{name} is not valid JSON")
 
 
+class _Float(float):
+    """A JSON number with a fraction or an exponent, as written (for messages about ids)."""
+
+    literal: str
+
+
+def _float(literal: str) -> float:
+    value = _Float(literal)
+    if math.isinf(value):
+        raise _Reject(f"the number {literal[:40]} is beyond the range of a 64-bit float")
+    value.literal = literal
+    return value
+
+
 def _first_wins(pairs: list[tuple[str, object]]) -> dict:
     """Duplicate keys keep the first value, as polars does."""
     result: dict = {}
@@ -522,7 +693,7 @@ def _first_wins(pairs: list[tuple[str, object]]) -> dict:
     return result
 
 
-_JSON_TYPE = {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object", type(None): "null"}
+_JSON_TYPE = {bool: "a boolean", int: "a number", float: "a number", _Float: "a number", list: "a list", dict: "an object", type(None): "null"}
 
 
 def _check_record(raw: bytes, options: ReadOptions) -> str | None:
@@ -534,7 +705,7 @@ def _check_record(raw: bytes, options: ReadOptions) -> str | None:
     if raw.count(b"[") + raw.count(b"{") > _MAX_DEPTH and _json_depth(raw) > _MAX_DEPTH:
         return f"nested deeper than {_MAX_DEPTH} levels"
     try:
-        obj = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_first_wins)
+        obj = json.loads(text, parse_constant=_reject_constant, parse_float=_float, object_pairs_hook=_first_wins)
     except _Reject as err:
         return f"malformed JSON: {err}"
     except json.JSONDecodeError as err:
@@ -562,8 +733,12 @@ def _check_record(raw: bytes, options: ReadOptions) -> str | None:
     if id_value is None:
         if options.id_explicit:
             return f"missing id field {options.id_field!r}"
+    elif isinstance(id_value, _Float):  # 7.0 is not 7: one rule, whatever the neighbouring records
+        return f"id field {options.id_field!r} is {id_value.literal}, a number with a fraction or an exponent; ids are strings or integers"
     elif isinstance(id_value, bool) or not isinstance(id_value, (str, int)):
         return f"id field {options.id_field!r} is {_JSON_TYPE.get(type(id_value), type(id_value).__name__)}, expected a string or an integer"
+    elif isinstance(id_value, str) and id_value.startswith(POSITION_ID_PREFIX):
+        return f"id {id_value[:60]!r}: ids starting with {POSITION_ID_PREFIX!r} are reserved for quarantined records"
     return None
 
 
@@ -669,7 +844,7 @@ def bad_records(
     """Quarantined records: the id is the position (`relpath:line`), the record itself is kept in RAW."""
     return pl.DataFrame(
         {
-            options.id_field: [f"{chunk.file.relpath}:{w}" for w in where],
+            options.id_field: [f"{POSITION_ID_PREFIX}{chunk.file.relpath}:{w}" for w in where],
             ERROR: errors,
             SOURCE: [f"{chunk.file.display}:{w}" for w in where],
             RAW: raws,
@@ -809,6 +984,9 @@ def _validate_parquet(chunk: Chunk, options: ReadOptions, frame: pl.DataFrame, q
     elif options.id_explicit:
         missing = pl.lit(True) if id_dtype is None else pl.col(id_field).is_null()
         checks.append(pl.when(missing).then(pl.lit(f"missing id field {id_field!r}")))
+    if id_dtype == pl.String:
+        reserved = f"ids starting with {POSITION_ID_PREFIX!r} are reserved for quarantined records"
+        checks.append(pl.when(pl.col(id_field).str.starts_with(POSITION_ID_PREFIX)).then(pl.lit(f"id field {id_field!r}: {reserved}")))
     problem = pl.coalesce([*checks, pl.lit(None, pl.String)]).alias("__curate_problem")
     problems = frame.with_columns(problem).get_column("__curate_problem")  # with_columns broadcasts literals
 
@@ -822,7 +1000,7 @@ def _validate_parquet(chunk: Chunk, options: ReadOptions, frame: pl.DataFrame, q
         errors = problems.filter(bad_mask).to_list()
         if not options.quarantine:
             raise InputError(f"{chunk.file.display}:{where[0]}: {errors[0]} (set input.on_error: quarantine to route bad records to removed/)")
-        bad = bad_records(chunk, options, where, errors, _rows_as_json(frame.filter(bad_mask)), bad_rows)
+        bad = bad_records(chunk, options, where, errors, rows_as_json(frame.filter(bad_mask)), bad_rows)
         frame, local = frame.filter(~bad_mask), local[~bad_mask.to_numpy()]
     if frame.height:
         frame = _finish_records(frame, chunk, local, chunk.first_row + local, options)
@@ -836,11 +1014,36 @@ def _split_rows(batch: Batch, parts: int) -> Iterator[Batch]:
         yield Batch(batch.records.slice(part * step, step), batch.bad if part == 0 else None, batch.schema)
 
 
-def _rows_as_json(frame: pl.DataFrame) -> list[str]:
+def rows_as_json(frame: pl.DataFrame) -> list[str]:
+    """Each row as one JSON line, for `input_raw`. Binary values become base64 text; types NDJSON
+    cannot hold go through Python instead (polars panics on some, printing Rust's backtrace)."""
+    binary = [name for name, dtype in frame.schema.items() if dtype == pl.Binary]
+    if binary:
+        frame = frame.with_columns(pl.col(name).bin.encode("base64") for name in binary)
+    if any(_holds_binary(dtype) for dtype in frame.schema.values()):
+        return [json.dumps(row, ensure_ascii=False, default=_jsonable) for row in frame.iter_rows(named=True)]
     try:
         return frame.write_ndjson().splitlines()
-    except Exception:  # types NDJSON cannot hold: keep a readable form
-        return [repr(row) for row in frame.rows()]
+    except Exception:
+        return [json.dumps(row, ensure_ascii=False, default=_jsonable) for row in frame.iter_rows(named=True)]
+
+
+def _holds_binary(dtype: pl.DataType) -> bool:
+    if dtype == pl.Binary:
+        return True
+    inner = getattr(dtype, "inner", None)
+    if inner is not None:
+        return _holds_binary(inner)
+    fields = getattr(dtype, "fields", None)
+    return any(_holds_binary(f.dtype) for f in fields) if fields else False
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, (bytes, bytearray)):
+        import base64
+
+        return base64.b64encode(bytes(value)).decode()
+    return str(value)
 
 
 def _split_parts(batches: Iterator[Batch], options: ReadOptions) -> Iterator[Batch]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from curate.verifier import CORRECT, EXTRACTORS, extract_answer, shared_pool
+from curate.verifier import CORRECT, EXTRACTORS, shared_pool
 
 TIMEOUT = 5  # seconds per check, as verify's default
 
@@ -28,11 +28,10 @@ def score(response: str | None, reference: str | None, timeout: int = TIMEOUT) -
 
 def scores(responses: list[str | None], references: list[str | None], timeout: int = TIMEOUT) -> list[float]:
     """`score` over a batch: one round trip to the worker for all of them."""
-    answers = [extract_answer(r, EXTRACTORS) if r else None for r in responses]
-    todo = [i for i, (a, ref) in enumerate(zip(answers, references)) if a is not None and ref is not None and str(ref).strip()]
-    verdicts = shared_pool(timeout).check([(str(references[i]), answers[i]) for i in todo]) if todo else []  # type: ignore[misc]
+    todo = [i for i, (r, ref) in enumerate(zip(responses, references)) if r and ref is not None and str(ref).strip()]
+    found = shared_pool(timeout).check_responses([(str(references[i]), responses[i]) for i in todo], EXTRACTORS) if todo else []
     out = [0.0] * len(responses)
-    for i, verdict in zip(todo, verdicts):
+    for i, (_, verdict) in zip(todo, found):
         out[i] = 1.0 if verdict == CORRECT else 0.0
     return out
 

@@ -83,8 +83,9 @@ class Shard:
     settled: list[work.DecisionSet]
     raw: bool = False
     """`base` is an input part, not yet given the unified schema."""
-    source: tuple[cio.Chunk, int, cio.ReadOptions] | None = None
-    """A Parquet input part is not copied: it is read again from its chunk of the input."""
+    source: tuple[cio.Chunk, int, cio.ReadOptions, str] | None = None
+    """A Parquet input part is not copied: it is read again from its chunk of the input, whose bytes
+    must still have the SHA-256 the run found when it read them first."""
 
 
 class Progress:
@@ -209,8 +210,12 @@ class Runner:
         input_ids = ledger.EMPTY
         for result in results:
             input_ids = ledger.add(input_ids, tuple(result["ids"]))
+        by_path = {f.path: str(i) for i, f in enumerate(files)}
         shards = [
-            Shard(p["shard"], str(self.layout.input_part(p["shard"])), p["rows"], p["lo"], p["hi"], [], raw=True, source=(chunk, p["part"], options) if p["virtual"] else None)
+            Shard(
+                p["shard"], str(self.layout.input_part(p["shard"])), p["rows"], p["lo"], p["hi"], [], raw=True,
+                source=(chunk, p["part"], options, digests[by_path[chunk.file.path]]["chunks"][str(chunk.index)]) if p["virtual"] else None,
+            )
             for chunk, r in zip(chunks, results)
             for p in r["parts"]
         ]
@@ -239,8 +244,15 @@ class Runner:
     def _ingest(self, files: list[cio.InputFile], chunks: list[cio.Chunk], options: cio.ReadOptions, id_partitions: int, book: ledger.Ledger) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Every chunk read and validated before any stage runs; and each file's digest, for the manifest."""
         tasks = [(str(c.index), work.ingest, work.IngestSpec(c, options, self.layout, id_partitions)) for c in chunks]
-        tasks += [(f"digest-{i}", cio.file_digest, f.path) for i, f in enumerate(files)]  # in the same phase: overlapped
-        ingested = self._phase("ingest", "read input", tasks, records=lambda r: r["records"] + r["bad"] if isinstance(r, dict) else 0)
+        spans: dict[str, dict[int, tuple[int, int]]] = {f.path: {} for f in files}
+        for chunk in chunks:
+            if chunk.file.format == "parquet":
+                spans[chunk.file.path][chunk.index] = chunk.span
+        # in the same phase, overlapped with the reads
+        tasks += [(f"digest-{i}", cio.digest_file, cio.DigestSpec(f, spans[f.path])) for i, f in enumerate(files)]
+        ingested = self._phase("ingest", "read input", tasks, records=lambda r: r["records"] + r["bad"] if "records" in r else 0)
+        # the files were read as planned: none grew, shrank or was rewritten meanwhile
+        cio.check_unchanged(files)
         digests = {str(i): ingested[f"digest-{i}"] for i in range(len(files))}
         results = [ingested[str(c.index)] for c in chunks]
         for result in results:
@@ -251,24 +263,18 @@ class Runner:
     def _check_ids(
         self, chunks: list[cio.Chunk], results: list[dict[str, Any]], options: cio.ReadOptions, id_partitions: int, book: ledger.Ledger
     ) -> tuple[work.DecisionSet, ledger.Fingerprint]:
-        """Ids are unique: a shuffle by id hash, a reduce per partition; a second round when quarantined
-        repeats got position ids. Returns the decisions (repeats to quarantine) and the id fingerprint change."""
+        """Ids are unique: a shuffle by id hash, a reduce per partition. Returns the decisions (repeats to
+        quarantine under their position ids) and the id fingerprint change."""
         chunk_sources = self._chunk_sources(chunks, results)
         paths: dict[int, list[str]] = {}
         for result in results:
             for partition, files in result["shuffle"].items():
                 paths.setdefault(int(partition), []).extend(files)
 
-        def spec(partition: int, positions: list | None = None) -> work.IdCheckSpec:
-            return work.IdCheckSpec(partition, sorted(paths.get(partition, [])), self.layout, options.quarantine, chunk_sources, id_partitions, positions or [])
+        def spec(partition: int) -> work.IdCheckSpec:
+            return work.IdCheckSpec(partition, sorted(paths.get(partition, [])), self.layout, options.quarantine, chunk_sources)
 
         checked = self._phase("ids", "check ids are unique", [(str(p), work.check_ids, spec(p)) for p in range(id_partitions)])
-        positions: dict[int, list] = {}
-        for result in checked.values():
-            for partition, pairs in result.get("positions", {}).items():
-                positions.setdefault(int(partition), []).extend(tuple(pair) for pair in pairs)
-        if positions:
-            self._phase("ids-positions", "check quarantine ids", [(str(p), work.check_position_ids, spec(p, sorted(pairs))) for p, pairs in sorted(positions.items())])
         delta = ledger.EMPTY
         for result in checked.values():
             delta = ledger.add(delta, tuple(result["ids_delta"]))
@@ -360,6 +366,7 @@ class Runner:
             shared = ray.put(stage)
             actors = [_ServiceActor.options(scheduling_strategy="SPREAD").remote(shared, config, str(self.layout.root)) for config in stage.actors()]
             load = [0] * len(actors)
+            warned = False
             in_flight: dict[Any, tuple[str, int]] = {}
             position = 0
             try:
@@ -376,6 +383,11 @@ class Runner:
                         load[target] -= 1
                         results[name] = self._noted(_get(ref))
                         self.progress.advance(handle, results[name]["rows"])
+                        counters = results[name]["stages"][stage.name].get("counters") or {}
+                        if counters.get("retry_after_cut") and not warned:
+                            warned = True
+                            log.warning("stage %r: the endpoint asked to wait %.0f s before retrying (Retry-After); "
+                                        "waiting max_retry_after = %.0f s instead", stage.name, counters["peak_retry_after_asked"], getattr(stage.params, "max_retry_after", 0))
                 closing = [_get(ref) for ref in [actor.close.remote() for actor in actors]]
             except BaseException:
                 for ref in in_flight:
@@ -653,7 +665,7 @@ class Runner:
             "started": started_at.isoformat(),
             "finished": datetime.now(timezone.utc).isoformat(),
             "inputs": [
-                {"path": f.path, "format": f.format, "bytes": f.size, "modified_ns": f.mtime_ns, "blake2b": digests[str(i)]}
+                {"path": f.path, "format": f.format, "bytes": f.size, "modified_ns": f.mtime_ns, "sha256": digests[str(i)]["sha256"]}
                 for i, f in enumerate(files)
             ],
             "versions": _versions(),
@@ -769,11 +781,11 @@ def _join(address: str, quiet: dict[str, Any]) -> None:
         os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"
     try:
         ray.init(address=address, **quiet)
-    except (ConnectionError, RuntimeError, ValueError) as err:
+    except (ConnectionError, RuntimeError, ValueError, ray.exceptions.AuthenticationError) as err:
         cause = err.__cause__ or err
         message = str(cause).splitlines()[0] if str(cause).strip() else type(cause).__name__
-        if "InvalidAuthToken" in str(cause) or type(cause).__name__ == "AuthenticationError":
-            message = "the cluster requires token authentication: set RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) as its administrator says"
+        if "InvalidAuthToken" in str(cause) or isinstance(cause, ray.exceptions.AuthenticationError):
+            message = "the cluster requires its token: set RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) as its administrator says"
         raise RunDirError(f"--ray-address {address}: cannot connect: {message}") from None
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = cluster_flag

@@ -1,14 +1,17 @@
 """Final-answer extraction and symbolic answer checking with math-verify, in worker processes that can be killed.
 
-math-verify bounds its own work with `signal.alarm`, which only works in a process's main thread and
-with whole seconds: called from a thread it raises at once, and a fractional timeout makes every call
-fail silently. So each check runs in the main thread of a worker process of our own (its alarms
-work), and the parent also gives every item a hard deadline: a worker that overruns it (a sympy
-computation deep in C, a crash) is killed and replaced, and the item's verdict is `timeout`. Model
-output is only ever parsed, never evaluated.
+Everything a response can make slow runs in a worker process of our own, under one deadline per
+item: finding the final answer in the response, parsing it and the reference, and comparing them.
+The worker times each item itself (`setitimer`, fractional seconds fine) with math-verify's own
+alarms turned off (they only work in a main thread, with whole seconds, and report an overrun as a
+plain `False`); an item that overruns is `timeout`. The parent also holds every item to `timeout` +
+1 s: a worker that overruns that (a computation deep in C, a crash) is killed and replaced, and the
+item is `timeout`. A new worker signals when its imports are done, so its start-up never counts
+against an item. Model output is only ever parsed, never evaluated.
 
-Cheap paths first: the reference is parsed once per distinct reference (per worker), and an answer
-that equals the reference after light normalisation is correct without sympy.
+Extraction is linear in the response (no regex backtracks over a long trace), and cheap paths come
+first: the reference is parsed once per distinct reference (per worker), and an answer that equals
+the reference after light normalisation is correct without sympy.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ import json
 import os
 import re
 import select
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -27,11 +32,15 @@ from typing import Any
 # Verdicts, as the traces' `verdict` column names them.
 CORRECT, WRONG, NO_ANSWER, UNPARSABLE, TIMEOUT, TRUNCATED = "correct", "wrong", "no_answer", "unparsable", "timeout", "truncated"
 EXTRACTORS = ("boxed", "final_answer", "gsm8k", "answer_line")
+SHORT_REPLY = 40
+"""Characters: in `guess` mode, a bare reply this short with no marked answer is the answer itself ("42")."""
+START_TIMEOUT = 120.0
+"""Seconds a new worker may take to import math-verify and sympy (not charged to any item)."""
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
-_FINAL = re.compile(r"final answer\s*(?:is|:)\s*[:\s]*(.+)", re.IGNORECASE)
-_GSM8K = re.compile(r"^\s*####\s*(.+?)\s*$", re.MULTILINE)
-_ANSWER_LINE = re.compile(r"(?:^|\n)\s*A:\s*(.+?)\s*$", re.DOTALL)
+_BRACE = re.compile(r"[{}]")
+_FINAL = re.compile(r"final answer\s*(?:is|:)[:\s]*(.+)", re.IGNORECASE)
+_GSM8K = re.compile(r"^[ \t]*####[ \t]*(.*)$", re.MULTILINE)
 
 
 def known_extractors(methods: list[str]) -> list[str]:
@@ -43,7 +52,8 @@ def known_extractors(methods: list[str]) -> list[str]:
 
 
 def extract_answer(text: str | None, methods: Iterable[str] = EXTRACTORS) -> str | None:
-    """The final answer of a response, by the first method (in the given order) that finds one."""
+    """The final answer of a response, by the first method (in the given order) that finds one.
+    Linear in the length of `text` for every method."""
     if not text:
         return None
     for method in methods:
@@ -53,15 +63,31 @@ def extract_answer(text: str | None, methods: Iterable[str] = EXTRACTORS) -> str
     return None
 
 
+def guess_answer(text: str | None, methods: Iterable[str] = EXTRACTORS) -> str | None:
+    """A direct answer (hack_check): by the extract methods, else a short bare reply is the answer."""
+    found = extract_answer(text, methods)
+    if found is None and text and 0 < len(text.strip()) <= SHORT_REPLY:
+        return text.strip().rstrip(".")
+    return found
+
+
 def _last_boxed(text: str) -> str | None:
-    starts = [m.end() for m in _BOXED.finditer(text)]
-    for start in reversed(starts):
-        depth, i = 1, start
-        while i < len(text) and depth:
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            i += 1
-        if depth == 0 and text[start : i - 1].strip():
-            return text[start : i - 1].strip()
+    """The content of the last \\boxed{...} (or \\fbox) whose braces close and hold something: braces
+    matched once, in one pass from the first \\boxed, however many there are."""
+    opens = [m.end() for m in _BOXED.finditer(text)]
+    if not opens:
+        return None
+    closing: dict[int, int] = {}
+    stack: list[int] = []
+    for brace in _BRACE.finditer(text, opens[0] - 1):
+        if brace.group() == "{":
+            stack.append(brace.start())
+        elif stack:
+            closing[stack.pop()] = brace.start()
+    for start in reversed(opens):
+        end = closing.get(start - 1)
+        if end is not None and text[start:end].strip():
+            return text[start:end].strip()
     return None
 
 
@@ -79,12 +105,18 @@ def _final_answer(text: str) -> str | None:
 
 def _gsm8k(text: str) -> str | None:
     matches = _GSM8K.findall(text)
-    return matches[-1].replace(",", "").strip() if matches else None
+    for match in reversed(matches):
+        if match.strip():
+            return match.replace(",", "").strip()
+    return None
 
 
 def _answer_line(text: str) -> str | None:
-    match = _ANSWER_LINE.search(text[text.rfind("A:") - 1 :] if "A:" in text else "")
-    return match.group(1).split("\n")[0].strip() or None if match else None
+    """After the last `A:` that starts the text or follows whitespace, to the end of its line."""
+    at = text.rfind("A:")
+    if at < 0 or (at > 0 and not text[at - 1].isspace()):
+        return None
+    return text[at + 2 :].strip().split("\n")[0].strip() or None
 
 
 _EXTRACT = {"boxed": _last_boxed, "final_answer": _final_answer, "gsm8k": _gsm8k, "answer_line": _answer_line}
@@ -108,87 +140,137 @@ def as_latex(answer: str) -> str:
 # ---------------------------------------------------------------- the worker side
 
 
-def _check(gold: str, answer: str, timeout: int, parsed: dict[str, Any]) -> str:
+class _Overrun(BaseException):
+    """Raised by the item's timer: a BaseException, so no `except Exception` inside math-verify or
+    sympy can swallow it."""
+
+
+def _on_timer(signum: int, frame: Any) -> None:
+    raise _Overrun()
+
+
+def _compare(reference: str, answer: str, parsed: dict[str, Any]) -> str:
     from math_verify import parse, verify
 
-    if gold not in parsed:
+    if normalise(reference) == normalise(answer):
+        return CORRECT
+    if reference not in parsed:
         if len(parsed) > 4096:
             parsed.clear()
-        parsed[gold] = parse(as_latex(gold), parsing_timeout=timeout)
-    target = parsed[gold]
+        parsed[reference] = parse(as_latex(reference), parsing_timeout=None)
+    target = parsed[reference]
     if not target:
         return UNPARSABLE
-    mine = parse(as_latex(answer), parsing_timeout=timeout)
+    mine = parse(as_latex(answer), parsing_timeout=None)
     if not mine:
         return UNPARSABLE
-    return CORRECT if verify(target, mine, timeout_seconds=timeout) else WRONG
+    return CORRECT if verify(target, mine, timeout_seconds=None) else WRONG
 
 
-def _serve(timeout: int) -> None:
-    """A worker (`python -m curate.verifier --serve T`): a JSON batch of [reference, answer] per line in,
-    one verdict per line out as each is done."""
-    import math_verify  # noqa: F401  (imported before the first item: its import is not the item's time)
+def _item(reference: str | None, text: str | None, mode: str, methods: list[str], parsed: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(answer, verdict) of one item; `mode` says what `text` is: `response` (extract the answer),
+    `guess` (extract, or a short bare reply) or `answer` (already the answer). No reference: the
+    answer alone, verdict None."""
+    answer = text if mode == "answer" else guess_answer(text, methods) if mode == "guess" else extract_answer(text, methods)
+    if not answer:
+        return None, NO_ANSWER
+    if reference is None:
+        return answer, None
+    return answer, _compare(reference, answer, parsed)
 
+
+def _serve() -> None:
+    """A worker (`python -m curate.verifier --serve`): says `ready` once math-verify is imported, then
+    takes one JSON batch per line ({timeout, mode, extract, items: [[reference, text], ...]}) and
+    answers one JSON [answer, verdict] line per item as each is done."""
+    import math_verify.grader
+    import math_verify.parser
+
+    # our timer bounds every item; math-verify's alarms stay off, so its warning about that is moot
+    math_verify.grader.TIMEOUT_WARNING_SHOWN = math_verify.parser.TIMEOUT_WARNING_SHOWN = True
+    signal.signal(signal.SIGALRM, _on_timer)
     parsed: dict[str, Any] = {}
+    _compare("1", "2", parsed)  # sympy and the LaTeX parser loaded now, not in the first item's time
+    parsed.clear()
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
     for line in sys.stdin:
-        for gold, answer in json.loads(line):
+        batch = json.loads(line)
+        timeout, mode, methods = float(batch["timeout"]), batch["mode"], batch["extract"]
+        for reference, text in batch["items"]:
             try:
-                verdict = _check(gold, answer, timeout, parsed)
-            except TimeoutError:
-                verdict = TIMEOUT
+                try:
+                    signal.setitimer(signal.ITIMER_REAL, timeout)
+                    answer, verdict = _item(reference, text, mode, methods, parsed)
+                finally:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+            except _Overrun:  # also when it fires between the item's end and the timer's reset
+                answer, verdict = None, TIMEOUT
             except Exception:
-                verdict = UNPARSABLE
-            sys.stdout.write(verdict + "\n")
+                answer, verdict = None, UNPARSABLE
+            sys.stdout.write(json.dumps([answer, verdict], ensure_ascii=False) + "\n")
             sys.stdout.flush()
 
 
 # ---------------------------------------------------------------- the parent side
 
 
+class VerifierError(RuntimeError):
+    """The answer checker could not start (math-verify missing or broken in this environment)."""
+
+
 class VerifierPool:
     """One worker process and its replacement when it must be killed. A plain subprocess, not
     multiprocessing: spawning from a Ray worker would re-run Ray's worker script as __main__."""
 
-    def __init__(self, timeout: int = 5, grace: float = 1.0):
-        self.timeout = max(1, int(timeout))
+    def __init__(self, timeout: float = 5, grace: float = 1.0):
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        self.timeout = float(timeout)
         self.deadline = self.timeout + grace
         self.process: subprocess.Popen | None = None
         self.buffer = b""
         self.restarts = 0
+        self._stderr: Any = None
 
     def check(self, items: list[tuple[str, str]]) -> list[str]:
-        """Verdicts for (reference, answer) pairs: equal after normalisation is correct at once; the
-        rest go to the worker."""
-        verdicts: list[str | None] = [CORRECT if normalise(gold) == normalise(answer) else None for gold, answer in items]
-        todo = [i for i, v in enumerate(verdicts) if v is None]
-        for i, verdict in zip(todo, self._in_worker([items[i] for i in todo])):
-            verdicts[i] = verdict
-        return verdicts  # type: ignore[return-value]
+        """Verdicts for (reference, answer) pairs whose answers are already extracted."""
+        return [verdict or NO_ANSWER for _, verdict in self.run(items, mode="answer")]
 
-    def _in_worker(self, items: list[tuple[str, str]]) -> list[str]:
-        verdicts: list[str] = []
-        while len(verdicts) < len(items):
-            fresh = self.process is None
-            if fresh:
+    def check_responses(
+        self, items: list[tuple[str | None, str | None]], methods: Iterable[str] = EXTRACTORS, mode: str = "response"
+    ) -> list[tuple[str | None, str | None]]:
+        """(answer, verdict) for (reference, response) pairs: the answer found in the response (`guess`
+        mode: or a short bare reply), checked against the reference; no reference, no verdict."""
+        return self.run(items, mode=mode, methods=list(methods))
+
+    def run(self, items: list[tuple[str | None, str | None]], mode: str, methods: list[str] | None = None) -> list[tuple[str | None, str | None]]:
+        results: list[tuple[str | None, str | None]] = []
+        while len(results) < len(items):
+            if self.process is None or self.process.poll() is not None:
+                if self.process is not None:  # died between items (killed from outside): no item's fault
+                    self._kill()
+                    self.restarts += 1
                 self._start()
-            pending = items[len(verdicts) :]
+            pending = items[len(results) :]
+            batch = {"timeout": self.timeout, "mode": mode, "extract": methods or list(EXTRACTORS), "items": pending}
             try:
-                self.process.stdin.write(json.dumps(pending, ensure_ascii=False).encode() + b"\n")
+                self.process.stdin.write(json.dumps(batch, ensure_ascii=False).encode() + b"\n")
                 self.process.stdin.flush()
             except OSError:
                 self._kill()
                 self.restarts += 1
                 continue
             for _ in pending:
-                line = self._line(self.deadline + (120 if fresh else 0))  # a new worker first imports sympy
-                fresh = False
+                line = self._line(self.deadline)
                 if line is None:  # hung past its deadline, or died on this item: replaced; the rest go to the new one
                     self._kill()
                     self.restarts += 1
-                    verdicts.append(TIMEOUT)
+                    results.append((None, TIMEOUT))
                     break
-                verdicts.append(line)
-        return verdicts
+                answer, verdict = json.loads(line)
+                results.append((answer, verdict))
+        return results
 
     def _line(self, limit: float) -> str | None:
         ends = time.monotonic() + limit
@@ -206,14 +288,22 @@ class VerifierPool:
 
     def _start(self) -> None:
         self.buffer = b""
+        self._stderr = tempfile.TemporaryFile()
+        # the worker needs none of Ray's credentials that a Ray worker's environment holds
+        env = {k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_TOKEN", "OPENAI_API_KEY")}
+        env["PYTHONPATH"] = os.pathsep.join(p for p in [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")] if p)
         self.process = subprocess.Popen(
-            # math-verify's own alarms (a parse, then a comparison) share the item's budget
-            [sys.executable, "-m", "curate.verifier", "--serve", str(max(1, self.timeout // 2))],
+            [sys.executable, "-m", "curate.verifier", "--serve"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")] if p)},
+            stderr=self._stderr,
+            env=env,
         )
+        if self._line(START_TIMEOUT) != "ready":
+            self._stderr.seek(0)
+            lines = [line for line in self._stderr.read().decode(errors="replace").splitlines() if line.strip()]
+            self._kill()
+            raise VerifierError(f"the answer checker (math-verify) did not start: {lines[-1] if lines else 'no output within ' + str(int(START_TIMEOUT)) + ' s'}")
 
     def _kill(self) -> None:
         if self.process is not None:
@@ -224,6 +314,9 @@ class VerifierPool:
                     stream.close()
                 except OSError:
                     pass
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
         self.process = None
 
     def close(self) -> None:
@@ -233,18 +326,21 @@ class VerifierPool:
 _POOL: VerifierPool | None = None
 
 
-def shared_pool(timeout: int) -> VerifierPool:
+def shared_pool(timeout: float) -> VerifierPool:
     """One pool per process (a Ray worker keeps its verifier between tasks: no start-up per batch)."""
     global _POOL
-    if _POOL is None or _POOL.timeout != max(1, int(timeout)):
+    if _POOL is None or _POOL.timeout != float(timeout):
         if _POOL is not None:
             _POOL.close()
         _POOL = VerifierPool(timeout)
     return _POOL
 
 
-__all__ = ["CORRECT", "EXTRACTORS", "NO_ANSWER", "TIMEOUT", "TRUNCATED", "UNPARSABLE", "WRONG", "VerifierPool", "as_latex", "extract_answer", "known_extractors", "normalise", "shared_pool"]
+__all__ = [
+    "CORRECT", "EXTRACTORS", "NO_ANSWER", "TIMEOUT", "TRUNCATED", "UNPARSABLE", "WRONG", "VerifierError", "VerifierPool",
+    "as_latex", "extract_answer", "guess_answer", "known_extractors", "normalise", "shared_pool",
+]
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--serve"]:
-    _serve(int(sys.argv[2]))
+    _serve()

@@ -39,7 +39,7 @@ from curate.columns import (
 )
 from curate.engine import partition_of
 from curate.errors import InputError, StageError
-from curate.io import Chunk, ChunkRead, ReadOptions, conform, read_chunk, write_parquet
+from curate.io import POSITION_ID_PREFIX, Chunk, ChunkRead, ReadOptions, chunk_digest, conform, read_chunk, rows_as_json, write_parquet
 from curate.layout import RunLayout, shard_name
 from curate.stages.base import GroupStage, MapStage, ServiceStage, Stage
 
@@ -84,14 +84,14 @@ def ingest(spec: IngestSpec) -> dict[str, Any]:
                 order = batch.records[ORDER]
                 parts.append({"shard": shard, "rows": batch.records.height, "lo": order[0], "hi": order[-1], "part": number, "virtual": virtual})
                 records += batch.records.height
-                id_frames.append(batch.records.select(pl.col(spec.options.id_field).alias(ID), ORDER, pl.lit(False).alias("bad")))
+                id_frames.append(batch.records.select(pl.col(spec.options.id_field).alias(ID), ORDER))
             if batch.bad is not None and batch.bad.height:
                 removed = batch.bad.with_columns(
                     pl.lit(INPUT_STAGE).alias(STAGE), pl.lit(BAD_INPUT).alias(REASON), pl.lit(None, pl.String).alias(DUPLICATE_OF)
                 )
                 write_parquet(_public(removed), layout.removed_part(INPUT_STAGE, shard), compression=OUTPUT_COMPRESSION)
                 bad += batch.bad.height
-                id_frames.append(batch.bad.select(pl.col(spec.options.id_field).alias(ID), ORDER, pl.lit(True).alias("bad")))
+                id_frames.append(batch.bad.select(pl.col(spec.options.id_field).alias(ID), ORDER))
             if id_frames:
                 ids = pl.concat(id_frames)
                 fingerprint = ledger.add(fingerprint, ledger.id_fingerprint(ids[ID]))
@@ -122,9 +122,6 @@ class IdCheckSpec:
     quarantine: bool
     chunk_sources: list[tuple[str, str, int, str]]
     """Per chunk: (display path, relative path, number of the chunk's first line or row, "line" or "row")."""
-    partitions: int = 1
-    positions: list[tuple[str, int]] = field(default_factory=list)
-    """For the second round: the position ids given to quarantined repeats that fall in this partition."""
 
 
 def check_ids(spec: IdCheckSpec) -> dict[str, Any]:
@@ -139,7 +136,6 @@ def check_ids(spec: IdCheckSpec) -> dict[str, Any]:
         .sort(ORDER)
         .with_columns(
             pl.col(ORDER).first().over(ID).alias("_first"),
-            pl.col("bad").any().over(ID).alias("_any_bad"),
             (pl.int_range(pl.len()).over(ID) > 0).alias("_later"),
         )
         .filter(pl.col("_later"))
@@ -149,9 +145,8 @@ def check_ids(spec: IdCheckSpec) -> dict[str, Any]:
     row = later.row(0, named=True)
     first_at, this_at = _source(spec, row["_first"]), _source(spec, row[ORDER])
     message = f"{this_at[0]}: duplicate id {row[ID]!r} (first at {first_at[0]})"
-    if not spec.quarantine or bool(later["_any_bad"].any()):
-        hint = "" if spec.quarantine else " (set input.on_error: quarantine to route later occurrences to removed/)"
-        return {"error": message + hint}
+    if not spec.quarantine:  # (a quarantined record's id is its position, which no real id can equal)
+        return {"error": message + " (set input.on_error: quarantine to route later occurrences to removed/)"}
     sources = [_source(spec, order) for order in later[ORDER].to_list()]
     firsts = [_source(spec, order)[0] for order in later["_first"].to_list()]
     decisions = pl.DataFrame(
@@ -166,30 +161,16 @@ def check_ids(spec: IdCheckSpec) -> dict[str, Any]:
     path = spec.layout.decisions(INPUT_STAGE, spec.partition)
     write_parquet(decisions.sort(ORDER), path, compression=WORK_COMPRESSION)
     delta = ledger.subtract(ledger.id_fingerprint(decisions[ID]), ledger.id_fingerprint(later[ID]))
-    # The new ids must be unique too: the runner checks them against the partitions they hash to.
-    positions: dict[str, list[tuple[str, int]]] = {}
-    for new_id, order, partition in decisions.select(ID, ORDER, (pl.col(ID).hash() % spec.partitions).alias("partition")).iter_rows():
-        positions.setdefault(str(partition), []).append((new_id, order))
-    return {"decisions": [str(path)], "ids_delta": list(delta), "positions": positions, "seconds": time.perf_counter() - started}
-
-
-def check_position_ids(spec: IdCheckSpec) -> dict[str, Any]:
-    """Second round: no position id given to a quarantined repeat may be some other record's id."""
-    keys = pl.concat([pl.read_parquet(p, columns=[ID, ORDER]) for p in spec.paths]) if spec.paths else pl.DataFrame(schema={ID: pl.String, ORDER: pl.Int64})
-    wanted = pl.DataFrame(spec.positions, schema={"new": pl.String, "at": pl.Int64}, orient="row")
-    clash = wanted.join(keys, left_on="new", right_on=ID, how="inner").sort("at")
-    if clash.height:
-        row = clash.row(0, named=True)
-        return {"error": f"{_source(spec, row['at'])[0]}: a repeated id cannot be quarantined: its position id {row['new']!r} is already the id of the record at {_source(spec, row[ORDER])[0]}"}
-    return {"seconds": 0.0}
+    # the new ids are positions under a prefix no real id may have: unique, and clash with nothing
+    return {"decisions": [str(path)], "ids_delta": list(delta), "seconds": time.perf_counter() - started}
 
 
 def _source(spec: IdCheckSpec, order: int) -> tuple[str, str]:
-    """(`display:line`, `relpath:line`) of an input position."""
+    """(`display:line`, and the position id `@input:relpath:line`) of an input position."""
     chunk, local = order >> ORDER_CHUNK_SHIFT, order & ((1 << ORDER_CHUNK_SHIFT) - 1)
     display, relpath, first, unit = spec.chunk_sources[chunk]
     where = f"{first + local}" if unit == "line" else f"row {first + local}"
-    return f"{display}:{where}", f"{relpath}:{where}"
+    return f"{display}:{where}", f"{POSITION_ID_PREFIX}{relpath}:{where}"
 
 
 # ---------------------------------------------------------------- segments
@@ -224,8 +205,9 @@ class SegmentSpec:
     output: str | None = None
     """Where to write the surviving records: a new base, or the staged kept/ file; None writes nothing."""
     final: bool = False
-    source: tuple[Chunk, int, ReadOptions] | None = None
-    """For a Parquet input part: (chunk, part number, read options), read again from the input."""
+    source: tuple[Chunk, int, ReadOptions, str] | None = None
+    """For a Parquet input part: (chunk, part number, read options, SHA-256 of its row groups), read
+    again from the input."""
 
 
 def run_segment(spec: SegmentSpec) -> dict[str, Any]:
@@ -256,14 +238,17 @@ def run_segment(spec: SegmentSpec) -> dict[str, Any]:
 def _read_base(spec: SegmentSpec) -> pl.DataFrame:
     if spec.source is None:
         return pl.read_parquet(spec.base)
-    chunk, part, options = spec.source
+    chunk, part, options, digest = spec.source
+    changed = f"{chunk.file.display}: changed during the run (row groups {chunk.start}-{chunk.stop - 1} are not what the run read first); nothing was published; run again with --overwrite"
+    if chunk_digest(chunk) != digest:
+        raise InputError(changed)
     for number, batch in enumerate(read_chunk(chunk, replace(options, quarantine=True), ChunkRead())):
         if number == part:
             frame = batch.records
             if frame.height and frame[ORDER][0] == spec.lo and frame[ORDER][-1] == spec.hi:
                 return frame
             break
-    raise InputError(f"{chunk.file.display}: the file changed during the run; run again with --overwrite")
+    raise InputError(changed)
 
 
 def _decisions(decisions: DecisionSet, spec: SegmentSpec) -> pl.DataFrame:
@@ -282,7 +267,7 @@ def _record_decisions(frame: pl.DataFrame, as_read: pl.DataFrame, spec: SegmentS
     if removed.height:
         if stage == INPUT_STAGE:  # a repeated id: the record goes to removed/ as bad input, under its position
             original = as_read.join(removed.select(ORDER), on=ORDER, how="semi", maintain_order="left")
-            raw = original.select([c for c in as_read.columns if not is_private(c)]).write_ndjson().splitlines()
+            raw = rows_as_json(original.select([c for c in as_read.columns if not is_private(c)]))
             out = removed.select(
                 pl.col(ID).alias(spec.id_field),
                 pl.col(_ERROR).alias(ERROR),
@@ -545,7 +530,6 @@ __all__ = [
     "ServiceBatchSpec",
     "VerifySpec",
     "check_ids",
-    "check_position_ids",
     "ingest",
     "reduce_step",
     "run_segment",

@@ -75,6 +75,14 @@ def test_reserved_and_unsafe_stage_names(tmp_path):
     assert "reserved" in error(tmp_path, GOOD.replace("name: exact", "name: input"))
     assert "use letters" in error(tmp_path, GOOD.replace("name: exact", "name: a/b"))
     assert "use letters" in error(tmp_path, GOOD.replace("name: exact", "name: a.b"))  # '.' would make --set ambiguous
+    assert "reserved for reading the input" in error(tmp_path, GOOD.replace("name: exact", "name: Input"))
+    # kept/part-*.parquet and traces/ named after them: a stage 'part' would overwrite other records' traces
+    for name in ("part", "PART", "part-1", "Part-x"):
+        assert error(tmp_path, GOOD.replace("name: exact", f"name: {name}")) == f"p.yaml:6: stage name {name!r}: names 'part' and 'part-...' are reserved (kept/ and traces/ files are named part-...)"
+    assert "at most 100 characters" in error(tmp_path, GOOD.replace("name: exact", "name: " + "x" * 101))
+    assert load(tmp_path, GOOD.replace("name: exact", "name: partial")).stages[0].name == "partial"
+    twice = GOOD + "  - name: Exact\n    use: filter\n    keep: 'true'\n"
+    assert error(tmp_path, twice) == "p.yaml:9: stage names 'exact' and 'Exact' differ only in case (they name files) (stage 1 and 2)"
 
 
 def test_an_error_in_a_set_value_names_the_set(tmp_path):
@@ -169,3 +177,30 @@ def test_filter_check_against_the_input_schema():
     Filter("f", keep="score > 0.5").check_schema({"text": pl.String})  # an earlier stage writes score: later
     with pytest.raises(ValueError, match="gives UInt32, not a boolean"):
         Filter("f", keep="length(text)").check_schema({"text": pl.String})
+
+
+def _bomb(levels: int = 9) -> str:
+    lines = ['a0: &d0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &d{i} [" + ", ".join([f"*d{i - 1}"] * 10) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def test_yaml_alias_bombs_are_refused_with_their_line(tmp_path):
+    """Nine levels of ten aliases: 10^9 values once expanded; refused before anything is built."""
+    text = "bombs:\n" + "".join("  " + line + "\n" for line in _bomb().splitlines())
+    message = error(tmp_path, GOOD.replace("name: t\n", "name: t\n" + text.replace("bombs:", "x-bombs:")))
+    assert message.startswith("p.yaml:") and "aliases expand it past 100,000 values (an alias bomb?)" in message
+    # in a stage parameter, and through --set
+    inner = "extra_body:\n" + "".join("      " + line + "\n" for line in _bomb().splitlines())
+    assert "alias bomb" in error(tmp_path, GOOD.replace("    field: text\n", "    field: text\n    " + inner))
+    flat = "{" + ", ".join(line.replace(": &", ": &").replace("a", "k", 1) for line in _bomb().splitlines()) + "}"
+    assert "alias bomb" in error(tmp_path, GOOD, [f"exact.field={flat}"])
+
+
+def test_a_recursive_alias_is_refused(tmp_path):
+    assert "an alias refers to a node that contains it" in error(tmp_path, GOOD.replace("name: t\n", "name: t\ndescription: &loop [1, *loop]\n"))
+
+
+def test_ordinary_anchors_still_work(tmp_path):
+    config = load(tmp_path, GOOD.replace("    field: text\n", "    field: &f text\n") + "  - name: again\n    use: exact_dedup\n    field: *f\n")
+    assert [s.params.field for s in config.stages] == ["text", "text"]

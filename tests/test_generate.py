@@ -174,6 +174,47 @@ def test_retry_after_is_honoured(tmp_path, monkeypatch):
     assert elapsed >= 1.0  # backoff alone would have waited at most 0.01 s
 
 
+def test_error_messages_never_hold_the_key(tmp_path, monkeypatch):
+    """A proxy that quotes the request back (Authorization header and all) in its error body."""
+    frame = pl.DataFrame({"id": ["a"], "problem": ["1+1?"]})
+    secret = "sk-proj-0123456789abcdefSECRET"
+    with start_server(api_key=secret) as server:
+        generate = stage(server, monkeypatch, n=2, max_retries=1)
+        monkeypatch.setenv("OPENAI_API_KEY", secret)
+        generate.prepare()
+        doomed = generate._cache_key(generate._messages({"problem": "1+1?"}), 0)
+        server.configure(fail_keys={doomed: "echo"})
+        out, _, _ = run_stage(generate, frame, tmp_path)
+    failed = samples_of(out).filter(pl.col("error").is_not_null())
+    message = failed["error_message"][0]
+    assert message.startswith("HTTP 502") and "Request headers were" in message
+    assert secret not in message and "0123456789abcdef" not in message and "authorization: [redacted]" in message.lower()
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Authorization: Bearer abc.def-ghi_123", "Authorization: [redacted]"),
+    ("{'authorization': 'Bearer xyzxyzxyz'}", "{'authorization': '[redacted]'}"),
+    ("got header x-api-key=k3y-v4lu3!", "got header x-api-key=[redacted]"),
+    ('"api_key": "abcd1234"', '"api_key": "[redacted]"'),
+    ("token sk-abcdefghijklmnop rejected", "token [redacted] rejected"),
+    ("key sk-abcdefghijklmnop rejected", "key sk-[redacted] rejected"),
+    ("https://user:hunter22@proxy.example/v1 refused", "https://[redacted]@proxy.example/v1 refused"),
+    ("the plain secret my-own-key-value appears", "the plain secret [redacted] appears"),
+])
+def test_redact(text, expected):
+    from curate.endpoint import redact
+
+    assert redact(text, ("my-own-key-value",)) == expected
+
+
+def test_a_day_long_retry_after_is_cut_to_max_retry_after(tmp_path, monkeypatch):
+    with start_server(faults={"429": 1.0}, max_faults_per_key=1, retry_after="86400") as server:
+        generate = stage(server, monkeypatch, n=1, backoff=0.01, max_retry_after=0.2)
+        out, counters, _ = run_stage(generate, pl.DataFrame({"id": ["a"], "problem": ["1+1?"]}), tmp_path)
+    assert samples_of(out)["error"][0] is None
+    assert counters["retry_after_cut"] == 1 and counters["peak_retry_after_asked"] == 86400
+
+
 def test_rejected_key_stops_with_one_line(tmp_path, monkeypatch):
     with start_server(api_key="sk-right") as server:
         generate = stage(server, monkeypatch, n=1)

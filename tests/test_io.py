@@ -40,6 +40,13 @@ BAD_CASES = [
     ("lone surrogate", b'{"text": "\\ud800"}', "unpaired UTF-16 surrogate"),
     ("lone surrogate elsewhere", b'{"text": "a", "x": "\\ud800"}', "unpaired UTF-16 surrogate"),
     ("id is a list", b'{"text": "a", "id": [1]}', "id field 'id' is a list"),
+    # the edges an attack campaign found (issue 12): each at its own line, and quarantinable
+    ("number beyond float64", b'{"text": "a", "n": 1e400}', "malformed JSON: the number 1e400 is beyond the range of a 64-bit float"),
+    ("negative number beyond float64", b'{"text": "a", "n": -2E+999}', "malformed JSON: the number -2E+999 is beyond the range"),
+    ("id with a fraction", b'{"text": "a", "id": 7.0}', "id field 'id' is 7.0, a number with a fraction or an exponent; ids are strings or integers"),
+    ("id with an exponent", b'{"text": "a", "id": 1e3}', "id field 'id' is 1e3, a number with a fraction or an exponent"),
+    ("id negative zero", b'{"text": "a", "id": -0.0}', "id field 'id' is -0.0, a number with a fraction or an exponent"),
+    ("id with the position prefix", b'{"text": "a", "id": "@input:in.jsonl:1"}', "id '@input:in.jsonl:1': ids starting with '@input:' are reserved"),
 ]
 
 
@@ -60,7 +67,7 @@ def test_bad_record_is_quarantined_with_its_raw_line(tmp_path, name, line, messa
     assert records["text"].to_list() == ["good one", "good two", "good three"]
     assert bad.height == 1
     row = bad.row(0, named=True)
-    assert row["id"] == "in.jsonl:3" and row[SOURCE].endswith("in.jsonl:3")
+    assert row["id"] == "@input:in.jsonl:3" and row[SOURCE].endswith("in.jsonl:3")
     assert row[ERROR].startswith(message)
     assert row[RAW] == line.decode("utf-8", errors="backslashreplace")
 
@@ -74,7 +81,7 @@ def test_line_numbers_are_right_in_later_chunks(tmp_path):
     with pytest.raises(InputError, match=r"in.jsonl:2501: field 'text' is a number"):
         read([path], chunk_bytes=20_000)
     _, bad = read([path], quarantine=True, chunk_bytes=20_000)
-    assert bad["id"].to_list() == ["in.jsonl:2501"]
+    assert bad["id"].to_list() == ["@input:in.jsonl:2501"]
 
 
 @pytest.mark.parametrize("chunk_bytes", [1, 7, 64, 500, 1 << 20])
@@ -132,7 +139,7 @@ def test_compressed_jsonl(tmp_path, suffix):
     with pytest.raises(InputError, match=rf"in.{suffix}:1001: field 'text' is a number"):
         read([path])
     got, bad = read([path], quarantine=True)
-    assert got.height == 1000 and bad["id"].to_list() == [f"in.{suffix}:1001"]
+    assert got.height == 1000 and bad["id"].to_list() == [f"@input:in.{suffix}:1001"]
 
 
 def test_corrupt_compressed_file(tmp_path):
@@ -224,7 +231,7 @@ def test_parquet_checks_types_and_nulls(tmp_path):
         read([tmp_path / "a.parquet"])
     got, bad = read([tmp_path / "a.parquet"], quarantine=True)
     assert got["id"].to_list() == ["1", "3"]
-    assert bad["id"].to_list() == ["a.parquet:row 2"] and json.loads(bad[RAW][0]) == {"id": 2, "text": None}
+    assert bad["id"].to_list() == ["@input:a.parquet:row 2"] and json.loads(bad[RAW][0]) == {"id": 2, "text": None}
 
     pl.DataFrame({"text": [1, 2]}).write_parquet(tmp_path / "b.parquet")
     with pytest.raises(InputError, match="b.parquet:row 1: field 'text' is Int64, expected a string"):
@@ -301,13 +308,50 @@ def test_compressed_streams_end_when_the_data_ends(tmp_path, suffix):
         assert got["text"].to_list() == [r["text"] for r in lines]
 
 
-def test_an_id_must_be_a_string_or_an_integer_whatever_its_neighbours(tmp_path):
-    for value in (b"1.5", b"true", b"[1, 2]", b'{"k": 1}'):
-        path = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": "x"}, b'{"id": ' + value + b', "text": "y"}'])
-        with pytest.raises(InputError, match=r"in.jsonl:2: id field 'id' is"):
-            read([path])
-    mixed = write_jsonl(tmp_path / "mixed.jsonl", [{"id": "a", "text": "x"}, {"id": 7, "text": "y"}])
-    assert read([mixed])[0]["id"].to_list() == ["a", "7"]
+@pytest.mark.parametrize("neighbour", [b'"a"', b"5", b"null", None], ids=["string", "integer", "null", "alone"])
+@pytest.mark.parametrize("value", [b"1.5", b"7.0", b"1e3", b"-0.0", b"2E5", b"true", b"[1, 2]", b'{"k": 1}'])
+def test_an_id_must_be_a_string_or_an_integer_whatever_its_neighbours(tmp_path, value, neighbour):
+    """One rule, whichever path the chunk takes: polars alone would turn 7.0 beside "a" into "7"."""
+    lines = ([b'{"id": ' + neighbour + b', "text": "x"}'] if neighbour else []) + [b'{"id": ' + value + b', "text": "y"}']
+    path = write_jsonl(tmp_path / "in.jsonl", lines)
+    with pytest.raises(InputError, match=rf"in.jsonl:{len(lines)}: id field 'id' is"):
+        read([path])
+    got, bad = read([path], quarantine=True)
+    assert bad["id"].to_list() == [f"@input:in.jsonl:{len(lines)}"]
+    mixed = write_jsonl(tmp_path / "mixed.jsonl", [{"id": "a", "text": "x"}, {"id": 7, "text": "y"}, b'{"id": -0, "text": "z"}'])
+    assert read([mixed])[0]["id"].to_list() == ["a", "7", "0"]
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "jsonl.gz", "jsonl.zst"])
+@pytest.mark.parametrize("chunk_bytes", [97, 1 << 20])
+def test_lines_ending_in_a_bare_cr(tmp_path, suffix, chunk_bytes):
+    """Old Mac line ends: every record read, bad lines named at their own line."""
+    lines = [json.dumps({"id": f"r{i}", "text": f"record {i}"}).encode() for i in range(300)]
+    lines[150] = b'{"id": "r150", "text": 5}'
+    data = b"\r".join(lines) + b"\r"
+    path = tmp_path / f"in.{suffix}"
+    if suffix == "jsonl.gz":
+        import gzip
+        data = gzip.compress(data)
+    elif suffix == "jsonl.zst":
+        import zstandard
+        data = zstandard.ZstdCompressor().compress(data)
+    path.write_bytes(data)
+    with pytest.raises(InputError, match=rf"in.{suffix}:151: field 'text' is a number"):
+        read([path], chunk_bytes=chunk_bytes)
+    got, bad = read([path], quarantine=True, chunk_bytes=chunk_bytes)
+    assert got["id"].to_list() == [f"r{i}" for i in range(300) if i != 150]
+    assert bad["id"].to_list() == [f"@input:in.{suffix}:151"]
+
+
+def test_a_binary_text_column_is_quarantined_not_a_panic(tmp_path, capfd):
+    pl.DataFrame({"id": ["a", "b"], "text": [b"x\xff", b"y"], "blob": [[b"\x00"], [b"\x01"]]}).write_parquet(tmp_path / "a.parquet")
+    with pytest.raises(InputError, match="a.parquet:row 1: field 'text' is Binary, expected a string"):
+        read([tmp_path / "a.parquet"])
+    _, bad = read([tmp_path / "a.parquet"], quarantine=True)
+    assert bad["id"].to_list() == ["@input:a.parquet:row 1", "@input:a.parquet:row 2"]
+    assert json.loads(bad[RAW][0]) == {"id": "a", "text": "eP8=", "blob": ["AA=="]}  # binary as base64
+    assert "panicked" not in capfd.readouterr().err
 
 
 def test_the_nesting_limit_does_not_depend_on_neighbours(tmp_path):

@@ -63,7 +63,7 @@ def test_run_directory_contract(tmp_path, ray_address):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["pipeline"]["stages"][0] == {"name": "exact", "use": "exact_dedup", "field": "text", "normalize": {"nfkc": True, "casefold": True, "whitespace": True}}
     assert [Path(f["path"]).name for f in manifest["inputs"]] == ["a.jsonl", "b.jsonl.zst"]
-    assert all(len(f["blake2b"]) == 32 and f["bytes"] > 0 for f in manifest["inputs"])
+    assert all(len(f["sha256"]) == 64 and f["bytes"] > 0 for f in manifest["inputs"])
     assert {"polars", "ray", "python", "curate"} <= set(manifest["versions"])
     assert manifest["started"] <= manifest["finished"]
 
@@ -109,7 +109,7 @@ def test_bad_input_fails_before_any_output_or_is_quarantined(tmp_path, ray_addre
     result = run(tmp_path, ray_address=ray_address, on_error="quarantine")
     assert result.stats["input"] == 51 and result.stats["stages"][0]["removed"] == {"bad_input": 1}
     bad = result.removed(stage="input").collect()
-    assert bad["id"].to_list() == ["a.jsonl:31"] and bad["reason"].to_list() == ["bad_input"]
+    assert bad["id"].to_list() == ["@input:a.jsonl:31"] and bad["reason"].to_list() == ["bad_input"]
     assert bad["input_error"][0].startswith(message) and bad["input_position"][0].endswith("a.jsonl:31")
 
 
@@ -137,7 +137,7 @@ def test_duplicate_ids(tmp_path, ray_address):
         run(tmp_path, ray_address=ray_address)
     result = run(tmp_path, ray_address=ray_address, on_error="quarantine")
     bad = result.removed(stage="input").collect()
-    assert bad["id"].to_list() == ["a.jsonl:21"] and "duplicate id 'r5'" in bad["input_error"][0]
+    assert bad["id"].to_list() == ["@input:a.jsonl:21"] and "duplicate id 'r5'" in bad["input_error"][0]
     assert json.loads(bad["input_raw"][0])["text"] == records[20]["text"]
     assert result.stats["input"] == 30 and result.stats["stages"][0]["out"] == 29
 
@@ -243,11 +243,13 @@ def test_everything_quarantined_still_completes(tmp_path, ray_address):
     assert result.kept().collect().height == 0
 
 
-def test_position_ids_of_quarantined_repeats_must_be_unique(tmp_path, ray_address):
-    write_jsonl(tmp_path / "in" / "a.jsonl", [{"id": "a", "text": "x"}, {"id": "a", "text": "y"}, {"id": "a.jsonl:2", "text": "z"}])
-    with pytest.raises(InputError, match=r"a.jsonl:2: a repeated id cannot be quarantined: its position id 'a.jsonl:2' is already the id of the record at .*a.jsonl:3"):
-        run(tmp_path, ray_address=ray_address, on_error="quarantine")
-    assert not (tmp_path / "out").exists()
+def test_position_ids_never_clash_with_real_ids(tmp_path, ray_address):
+    """A quarantined record's id is its position under a prefix no real id may have: real ids that
+    look like positions ("a.jsonl:2", once the form of a position id) are just ids."""
+    write_jsonl(tmp_path / "in" / "a.jsonl", [{"id": "a", "text": "x"}, {"id": "a", "text": "y"}, {"id": "a.jsonl:2", "text": "z"}, "{bad", {"id": "a.jsonl:4", "text": "w"}])
+    result = run(tmp_path, ray_address=ray_address, on_error="quarantine")
+    assert result.kept().collect()["id"].to_list() == ["a", "a.jsonl:2", "a.jsonl:4"]
+    assert sorted(result.removed(stage="input").collect()["id"]) == ["@input:a.jsonl:2", "@input:a.jsonl:4"]
 
 
 def test_a_repeated_id_keeps_the_record_as_read(tmp_path, ray_address):

@@ -5,7 +5,7 @@ import pytest
 
 from curate.columns import DROP, ORDER
 from curate.errors import InputError, StageError
-from curate.io import ReadOptions, find_input_files, plan_chunks
+from curate.io import ReadOptions, chunk_digest, find_input_files, plan_chunks
 from curate.layout import RunLayout
 from curate.stages.exact_dedup import ExactDedup
 from curate.stages.filter import Filter
@@ -23,7 +23,7 @@ def test_ingest_segment_reduce_by_hand(tmp_path):
     read = ingest(IngestSpec(chunk, options, layout, id_partitions=2))
     assert read["records"] == 6 and read["bad"] == 1 and read["lines"] == 7
     assert read["stages"]["input"]["removed"] == {"bad_input": 1}
-    assert pl.read_parquet(layout.removed_part("input", "000000-00000"))["id"].to_list() == ["a.jsonl:7"]
+    assert pl.read_parquet(layout.removed_part("input", "000000-00000"))["id"].to_list() == ["@input:a.jsonl:7"]
     part = read["parts"][0]
 
     exact = ExactDedup("exact")
@@ -64,11 +64,12 @@ def test_parquet_parts_are_read_again_not_copied(tmp_path):
     read = ingest(IngestSpec(chunk, options, layout, id_partitions=1))
     part = read["parts"][0]
     assert part["virtual"] and pl.read_parquet(layout.input_part(part["shard"])).height == 0  # schema only
+    digest = chunk_digest(chunk)  # what the run found at ingest
     spec = SegmentSpec(part["shard"], str(layout.input_part(part["shard"])), part["lo"], part["hi"], layout, "id",
-                       output=str(layout.kept_part(part["shard"])), final=True, source=(chunk, part["part"], options))
+                       output=str(layout.kept_part(part["shard"])), final=True, source=(chunk, part["part"], options, digest))
     assert run_segment(spec)["rows"] == 2
     assert pl.read_parquet(layout.kept_part(part["shard"]))["id"].to_list() == ["a", "c"]  # the bad row stays out
 
-    pl.DataFrame({"id": ["a"], "text": ["changed"]}).write_parquet(source)
-    with pytest.raises(InputError, match="a.parquet: the file changed during the run"):
+    pl.DataFrame({"id": ["a", "b", "c"], "text": ["y", None, "w"]}).write_parquet(source)  # the same rows, other text
+    with pytest.raises(InputError, match=r"a.parquet: changed during the run \(row groups 0-0 are not what the run read first\)"):
         run_segment(spec)

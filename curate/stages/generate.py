@@ -81,6 +81,9 @@ class GenerateParams(StageParams):
     backoff: float = Field(1.0, gt=0)
     """First retry's maximum delay in seconds; doubles each retry (full jitter), up to backoff_max."""
     backoff_max: float = Field(60.0, gt=0)
+    max_retry_after: float = Field(300.0, gt=0)
+    """The longest a server's Retry-After may make the client wait, in seconds; a longer one (a day,
+    say) is cut to this, counted in the stats and reported once as a warning."""
     requests_per_minute: float | None = Field(None, gt=0)
     """Per endpoint."""
     tokens_per_minute: float | None = Field(None, gt=0)
@@ -169,7 +172,7 @@ class Generate(ServiceStage):
             self._api_key or "EMPTY",
             max_concurrency=actor["max_concurrency"],
             timeout=p.timeout,
-            retry=RetryPolicy(p.max_retries, p.backoff, p.backoff_max),
+            retry=RetryPolicy(p.max_retries, p.backoff, p.backoff_max, p.max_retry_after),
             requests_per_minute=rpm,
             tokens_per_minute=tpm,
         )
@@ -274,13 +277,18 @@ def _counters(requested: list[Sample]) -> dict[str, Any]:
     retries: Counter = Counter()
     for sample in requested:
         retries.update(sample.retries)
-    return {
+    counters = {
         "requests": sum(s.attempts for s in requested),
         "retries": dict(retries),
         "failures": dict(Counter(s.error for s in requested if s.error)),
         "prompt_tokens": sum(s.prompt_tokens or 0 for s in requested),
         "completion_tokens": sum(s.completion_tokens or 0 for s in requested),
     }
+    cut = [s.retry_after_cut for s in requested if s.retry_after_cut]
+    if cut:  # summed over batches by the ledger; peak_* by maximum
+        counters["retry_after_cut"] = len(cut)
+        counters["peak_retry_after_asked"] = max(cut)
+    return counters
 
 
 __all__ = ["DEFAULT_PROMPT", "Generate", "GenerateParams", "SAMPLE_FIELDS", "TRACE_TYPE"]

@@ -25,9 +25,8 @@ from curate.columns import DROP
 from curate.stages.base import StageParams
 from curate.stages.generate import Generate, GenerateParams, SamplingState
 from curate.stages.verify import AnswerCheckParams, reference_answers
-from curate.verifier import CORRECT, VerifierPool, extract_answer
+from curate.verifier import CORRECT, NO_ANSWER, VerifierPool
 
-SHORT_REPLY = 40  # characters: a bare reply this short is taken as the guessed answer
 GUESS_PROMPT = "{{problem}}\n\nGive only the final answer within \\boxed{}. Do not explain or show any reasoning."
 
 
@@ -38,7 +37,7 @@ class HackCheckParams(GenerateParams, AnswerCheckParams):
     """Guesses per problem (k1.5: 8)."""
     max_tokens: int | None = Field(64, ge=1)
     """A guess is short: a model that starts reasoning anyway is cut off, and a cut guess is no guess."""
-    check_timeout: int = Field(5, ge=1)
+    check_timeout: float = Field(5.0, gt=0)
     """Seconds per answer check, as `verify`'s timeout (`timeout` is the request's, as in `generate`)."""
     max_guessed: int = Field(0, ge=0)
     """A record with more correct guesses than this is `guessable` (k1.5: any correct guess)."""
@@ -50,13 +49,6 @@ class _GuessState:
     verifier: VerifierPool
     lock: asyncio.Lock  # one verifier per actor; its batches in flight take turns
 
-
-def _guess(response: str, methods: list[str]) -> str | None:
-    """The guessed answer: by the extract methods, else a short reply is the answer itself ("42")."""
-    found = extract_answer(response, methods)
-    if found is None and 0 < len(response.strip()) <= SHORT_REPLY:
-        return response.strip().rstrip(".")
-    return found
 
 
 class HackCheck(Generate):
@@ -84,23 +76,28 @@ class HackCheck(Generate):
         conversations, samples, counters = await self._sample_all(state.sampling, df)
         references = reference_answers(df, p)
         guesses: list[list[str | None] | None] = []
-        pending: list[tuple[int, str, str]] = []
+        pending: list[tuple[int, int]] = []
+        items: list[tuple[str | None, str]] = []
         for r, (record, reference) in enumerate(zip(samples, references)):
             if record is None:
                 guesses.append(None)
                 continue
-            answers = [_guess(s["response"], p.extract) if s["response"] and not s["truncated"] else None for s in record]
-            guesses.append(answers)
-            if reference is not None and reference.strip():
-                pending += [(r, reference, a) for a in answers if a is not None]
+            guesses.append([None] * len(record))
+            usable = reference if reference is not None and reference.strip() else None
+            for g, sample in enumerate(record):
+                if sample["response"] and not sample["truncated"]:
+                    pending.append((r, g))
+                    items.append((usable, sample["response"]))
         async with state.lock:
             restarts = state.verifier.restarts
-            verdicts = await asyncio.to_thread(state.verifier.check, [(ref, answer) for _, ref, answer in pending])
+            found = await asyncio.to_thread(state.verifier.check_responses, items, p.extract, "guess")
         correct = [0] * df.height
         checked = [0] * df.height
-        for (r, _, _), verdict in zip(pending, verdicts):
-            correct[r] += verdict == CORRECT
-            checked[r] += 1
+        for (r, g), (answer, verdict) in zip(pending, found):
+            guesses[r][g] = answer  # type: ignore[index]
+            if verdict not in (None, NO_ANSWER):
+                correct[r] += verdict == CORRECT
+                checked[r] += 1
         # a record is checked when at least one guess gave an answer to compare: every guess failed,
         # truncated (a reasoning model at max_tokens) or answerless, or no reference, is no evidence
         guessed: list[int | None] = [correct[r] if checked[r] else None for r in range(df.height)]
@@ -109,7 +106,7 @@ class HackCheck(Generate):
             for r, g in enumerate(guessed)
         ]
         counters.update(
-            guesses_checked=len(pending),
+            guesses_checked=sum(checked),
             guessed_correct=sum(correct),
             unchecked=sum(g is None and c is not None for g, c in zip(guessed, conversations)),
             worker_restarts=state.verifier.restarts - restarts,

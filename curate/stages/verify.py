@@ -50,9 +50,9 @@ class VerifyParams(AnswerCheckParams):
     response_field: str | None = None
     """Verify a field of the input (a string, or a list of strings: one sample each) instead of the
     samples of the preceding generate stage."""
-    timeout: int = Field(5, ge=1)
-    """Seconds per check (whole: math-verify's alarms). A check that overruns it by a second is killed,
-    its worker replaced, and its verdict is `timeout`."""
+    timeout: float = Field(5.0, gt=0)
+    """Seconds per sample, finding its answer and checking it: past it the verdict is `timeout`; a
+    worker that overruns it by a second is killed and replaced."""
 
 
 class Verify(MapStage):
@@ -77,7 +77,8 @@ class Verify(MapStage):
         references = reference_answers(df, p)
         rows = traces.to_list()
         verdicts: list[list[dict[str, Any]] | None] = []
-        pending: list[tuple[int, int, str, str]] = []
+        pending: list[tuple[int, int]] = []
+        items: list[tuple[str | None, str]] = []
         for r, (samples, reference) in enumerate(zip(rows, references)):
             if samples is None:
                 verdicts.append(None)
@@ -85,31 +86,35 @@ class Verify(MapStage):
             out = []
             for s, sample in enumerate(samples):
                 response = sample.get("response")
-                answer = extract_answer(response, p.extract) if response else None
-                if response is None and sample.get("error"):
-                    verdict = None  # never generated: no evidence either way
-                elif sample.get("finish_reason") == "length":
-                    verdict = TRUNCATED
-                elif answer is None:
-                    verdict = NO_ANSWER
-                elif reference is None or not str(reference).strip():
-                    verdict = None
-                else:
-                    verdict = ""
-                    pending.append((r, s, str(reference), answer))
-                out.append({**sample, "extracted_answer": answer, "verdict": verdict})
+                verdict: str | None = None  # never generated (an error): no evidence either way
+                if response:
+                    truncated = sample.get("finish_reason") == "length"
+                    checkable = reference is not None and str(reference).strip() and not truncated
+                    pending.append((r, s))
+                    # a truncated sample's answer is still shown, but it is never checked
+                    items.append((str(reference) if checkable else None, response))
+                    verdict = TRUNCATED if truncated else ""
+                elif not sample.get("error"):
+                    verdict = TRUNCATED if sample.get("finish_reason") == "length" else NO_ANSWER
+                out.append({**sample, "extracted_answer": None, "verdict": verdict})
             verdicts.append(out)
         pool = shared_pool(p.timeout)
         restarts = pool.restarts
-        for (r, s, _, _), verdict in zip(pending, pool.check([(ref, answer) for _, _, ref, answer in pending])):
-            verdicts[r][s]["verdict"] = verdict  # type: ignore[index]
+        checked = 0
+        for (r, s), (answer, verdict) in zip(pending, pool.check_responses(items, p.extract)):
+            sample = verdicts[r][s]  # type: ignore[index]
+            sample["extracted_answer"] = answer
+            if sample["verdict"] != TRUNCATED:
+                # no reference: an answer but no verdict; no answer: no_answer whatever the reference
+                sample["verdict"] = verdict
+                checked += verdict not in (None, NO_ANSWER)
         counted: Counter = Counter()
         for samples in verdicts:
             for sample in samples or []:
                 sample["correct"] = None if sample["verdict"] is None else sample["verdict"] == CORRECT
                 counted[sample["verdict"] or "none"] += 1
         dtype = pl.List(pl.Struct({**dict(traces.dtype.inner.to_schema()), **VERDICT_FIELDS}))  # type: ignore[union-attr]
-        counters = {"verdicts": dict(counted), "checked": len(pending), "worker_restarts": pool.restarts - restarts}
+        counters = {"verdicts": dict(counted), "checked": checked, "worker_restarts": pool.restarts - restarts}
         return df.with_columns(pl.Series(TRACES, verdicts, dtype=dtype)), counters
 
 

@@ -20,7 +20,7 @@ Settings (DEFAULTS; `--config`, `start_server(**config)` and `Server.configure(*
   reasoning           "none" | "field" (reasoning_content = all but the last paragraph, content = the last)
                       | "think" (content = "<think>REASONING</think>\\n\\nANSWER")
   latency             seconds, or [lo, hi] drawn per attempt from hash(first key, attempt, latency_seed)
-  faults              {kind: probability}, kinds FAULT_KINDS; drawn from hash(first key, attempt, fault_seed),
+  faults              {kind: probability}, kinds FAULT_KINDS ("echo": a 502 quoting the request's headers); drawn from hash(first key, attempt, fault_seed),
                       at most max_faults_per_key faulted attempts per key. "length" is drawn per choice from
                       hash(key, fault_seed) without the attempt: a property of the response, so never capped.
   retry_after         Retry-After of 429 replies;  hang_seconds: how long "hang" waits before replying
@@ -70,7 +70,7 @@ DEFAULTS: dict[str, Any] = {
     "status_always": None,
     "api_key": None,
 }
-FAULT_KINDS = ("429", "500", "503", "hang", "malformed", "disconnect", "length")
+FAULT_KINDS = ("429", "500", "503", "hang", "malformed", "disconnect", "echo", "length")
 REASONING = ("none", "field", "think")
 KEYS_HEADER = "x-curate-keys"
 STARTUP_TIMEOUT = 30.0
@@ -334,6 +334,9 @@ class ChatServer:
             return None
         if fault in ("500", "503"):
             return self._error(int(fault), f"Injected {fault} error.", "server_error")
+        if fault == "echo":  # a proxy that quotes the request back in its error, credentials and all
+            quoted = "; ".join(f"{k}: {v}" for k, v in headers.items())
+            return self._error(502, f"Bad gateway. Request headers were: {quoted}", "server_error")
         payload = self._completion(request, keys, n)
         if fault == "malformed":
             return 200, payload[: len(payload) // 2], ""
