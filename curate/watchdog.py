@@ -4,12 +4,13 @@ Ray's own processes notice a dead driver late: after `kill -9` of `curate run` t
 within a second or two, but the dashboard and runtime-env agents live on for about a minute (measured:
 63 and 73 s), and they do the same after a normal `ray.shutdown()`. This small process, started
 beside Ray in a session of its own, waits on a pipe that only the driver holds, and meanwhile notes
-every process below the driver once a second (pid and start time, so a reused pid is never taken for
-one of them). When the pipe closes (the driver stopped Ray, or died) it kills what it noted that is
-still alive, what those started, and any process whose environment still carries the run's marker
-(`CURATE_RAY_OWNER=<random>`: inherited by every Ray process, though the agents and workers overwrite
-theirs when they retitle themselves) — never the driver itself. Linux only (it reads /proc);
-elsewhere it does nothing.
+Ray's processes once a second (pid and start time, so a reused pid is never taken for one of them):
+the driver's children that carry the run's marker in their environment (`CURATE_RAY_OWNER=<random>`,
+set only while Ray starts: the GCS and the raylet), and everything below them (the agents, the
+workers and what they start). Other children of the driver (a notebook's own servers, say) are not
+Ray's and are left alone. When the pipe closes (the driver stopped Ray, or died) it kills what it
+noted that is still alive, what those started since, and any process still carrying the marker —
+never the driver itself. Linux only (it reads /proc); elsewhere it does nothing.
 
     python -m curate.watchdog OWNER DRIVER_PID     # stdin: the driver's end of the pipe
 """
@@ -68,25 +69,24 @@ def descendants(roots: list[int]) -> dict[int, int]:
     return seen
 
 
+def carries(pid: int, needle: bytes) -> bool:
+    """Whether the process's environment holds `needle` (readable for this user's processes only;
+    a process that retitles itself overwrites its environment, so this is true of fresh ones)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            return needle in handle.read().split(b"\0")
+    except OSError:
+        return False
+
+
 def marked(owner: str, exclude: set[int]) -> list[int]:
-    """Pids whose environment still holds OWNER_ENV=owner (this user's processes only: others' are unreadable)."""
+    """Every process that still carries the marker."""
     needle = f"{OWNER_ENV}={owner}".encode()
-    found = []
     try:
         entries = os.listdir("/proc")
     except OSError:
         return []
-    for entry in entries:
-        if not entry.isdigit() or int(entry) in exclude:
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as handle:
-                environment = handle.read()
-        except OSError:
-            continue
-        if needle in environment.split(b"\0"):
-            found.append(int(entry))
-    return found
+    return [int(e) for e in entries if e.isdigit() and int(e) not in exclude and carries(int(e), needle)]
 
 
 def reap(owner: str, noted: dict[int, int], exclude: set[int], rounds: int = 40) -> int:
@@ -118,8 +118,14 @@ def main(owner: str, driver: int) -> None:
         signal.signal(quiet, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: (reap(owner, noted, {driver, me}), os._exit(0)))
     stdin = sys.stdin.buffer.fileno()
+    needle = f"{OWNER_ENV}={owner}".encode()
+    roots: dict[int, int] = {}
     while True:
-        noted.update(descendants([driver]))
+        for pid in children(driver):
+            if pid not in roots and carries(pid, needle) and (start := started(pid)) is not None:
+                roots[pid] = start
+        noted.update(roots)
+        noted.update(descendants([pid for pid, start in roots.items() if started(pid) == start]))
         ready, _, _ = select.select([stdin], [], [], POLL_SECONDS)
         if ready and not os.read(stdin, 65536):
             break

@@ -148,3 +148,21 @@ def test_unreachable_ray_address_fails_fast(tmp_path):
     result = run_cli("run", str(pipeline), "--ray-address", "127.0.0.1:1", timeout=60)
     assert result.returncode == 2
     assert result.stderr.strip() == "error: --ray-address 127.0.0.1:1: nothing answers at that address (is Ray running there, and is the port open?)"
+
+
+SCRIPT = """
+import subprocess, sys, time
+from curate.runner import connect, disconnect
+mine = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])  # the notebook's own server, say
+connect(num_cpus=1)
+disconnect()
+time.sleep(1.5)
+print("ALIVE" if mine.poll() is None else "KILLED")
+mine.kill()
+"""
+
+
+@pytest.mark.slow
+def test_the_watchdog_leaves_the_drivers_other_children_alone(tmp_path):
+    result = subprocess.run([sys.executable, "-c", SCRIPT], env=_own_ray_env(), capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "ALIVE", result.stderr[-2000:]
