@@ -9,9 +9,11 @@ plain `False`); an item that overruns is `timeout`. The parent also holds every 
 item is `timeout`. A new worker signals when its imports are done, so its start-up never counts
 against an item. Model output is only ever parsed, never evaluated.
 
-Extraction is linear in the response (no regex backtracks over a long trace), and cheap paths come
-first: the reference is parsed once per distinct reference (per worker), and an answer that equals
-the reference after light normalisation is correct without sympy.
+Extraction is linear in the response (no regex backtracks over a long trace). Cheap paths come first,
+in the calling process: the answer of a response up to 64 kB is found there (at most a millisecond of
+linear work), and an answer that equals the reference after light normalisation is correct without
+sympy or a round trip to the worker; a longer response is searched in the worker, under the sample's
+deadline. The reference is parsed once per distinct reference (per worker).
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ SHORT_REPLY = 40
 """Characters: in `guess` mode, a bare reply this short with no marked answer is the answer itself ("42")."""
 START_TIMEOUT = 120.0
 """Seconds a new worker may take to import math-verify and sympy (not charged to any item)."""
+LOCAL_EXTRACT = 64 << 10
+"""Characters: the answer of a response up to this long is found in the calling process (linear, about
+a millisecond at most); a longer one's, in the worker under the sample's deadline."""
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _BRACE = re.compile(r"[{}]")
@@ -167,11 +172,15 @@ def _compare(reference: str, answer: str, parsed: dict[str, Any]) -> str:
     return CORRECT if verify(target, mine, timeout_seconds=None) else WRONG
 
 
+def _found(text: str | None, mode: str, methods: list[str]) -> str | None:
+    """The answer in `text`; `mode` says what `text` is: `response` (extract the answer), `guess`
+    (extract, or a short bare reply) or `answer` (already the answer)."""
+    return text if mode == "answer" else guess_answer(text, methods) if mode == "guess" else extract_answer(text, methods)
+
+
 def _item(reference: str | None, text: str | None, mode: str, methods: list[str], parsed: dict[str, Any]) -> tuple[str | None, str | None]:
-    """(answer, verdict) of one item; `mode` says what `text` is: `response` (extract the answer),
-    `guess` (extract, or a short bare reply) or `answer` (already the answer). No reference: the
-    answer alone, verdict None."""
-    answer = text if mode == "answer" else guess_answer(text, methods) if mode == "guess" else extract_answer(text, methods)
+    """(answer, verdict) of one item. No reference: the answer alone, verdict None."""
+    answer = _found(text, mode, methods)
     if not answer:
         return None, NO_ANSWER
     if reference is None:
@@ -181,7 +190,7 @@ def _item(reference: str | None, text: str | None, mode: str, methods: list[str]
 
 def _serve() -> None:
     """A worker (`python -m curate.verifier --serve`): says `ready` once math-verify is imported, then
-    takes one JSON batch per line ({timeout, mode, extract, items: [[reference, text], ...]}) and
+    takes one JSON batch per line ({timeout, extract, items: [[reference, text, mode], ...]}) and
     answers one JSON [answer, verdict] line per item as each is done."""
     import math_verify.grader
     import math_verify.parser
@@ -196,8 +205,8 @@ def _serve() -> None:
     sys.stdout.flush()
     for line in sys.stdin:
         batch = json.loads(line)
-        timeout, mode, methods = float(batch["timeout"]), batch["mode"], batch["extract"]
-        for reference, text in batch["items"]:
+        timeout, methods = float(batch["timeout"]), batch["extract"]
+        for reference, text, mode in batch["items"]:
             try:
                 try:
                     signal.setitimer(signal.ITIMER_REAL, timeout)
@@ -235,16 +244,37 @@ class VerifierPool:
 
     def check(self, items: list[tuple[str, str]]) -> list[str]:
         """Verdicts for (reference, answer) pairs whose answers are already extracted."""
-        return [verdict or NO_ANSWER for _, verdict in self.run(items, mode="answer")]
+        return [verdict or NO_ANSWER for _, verdict in self.check_responses(items, mode="answer")]
 
     def check_responses(
         self, items: list[tuple[str | None, str | None]], methods: Iterable[str] = EXTRACTORS, mode: str = "response"
     ) -> list[tuple[str | None, str | None]]:
         """(answer, verdict) for (reference, response) pairs: the answer found in the response (`guess`
         mode: or a short bare reply), checked against the reference; no reference, no verdict."""
-        return self.run(items, mode=mode, methods=list(methods))
+        methods = list(methods)
+        results: list[tuple[str | None, str | None] | None] = [None] * len(items)
+        remote: list[int] = []
+        sent: list[tuple[str | None, str | None, str]] = []
+        for i, (reference, text) in enumerate(items):
+            if text is not None and len(text) > LOCAL_EXTRACT:
+                remote.append(i)
+                sent.append((reference, text, mode))
+                continue
+            answer = _found(text, mode, methods)
+            if not answer:
+                results[i] = (None, NO_ANSWER)
+            elif reference is None:
+                results[i] = (answer, None)
+            elif normalise(reference) == normalise(answer):
+                results[i] = (answer, CORRECT)
+            else:
+                remote.append(i)
+                sent.append((reference, answer, "answer"))
+        for i, result in zip(remote, self._in_worker(sent, methods)):
+            results[i] = result
+        return results  # type: ignore[return-value]
 
-    def run(self, items: list[tuple[str | None, str | None]], mode: str, methods: list[str] | None = None) -> list[tuple[str | None, str | None]]:
+    def _in_worker(self, items: list[tuple[str | None, str | None, str]], methods: list[str]) -> list[tuple[str | None, str | None]]:
         results: list[tuple[str | None, str | None]] = []
         while len(results) < len(items):
             if self.process is None or self.process.poll() is not None:
@@ -253,7 +283,7 @@ class VerifierPool:
                     self.restarts += 1
                 self._start()
             pending = items[len(results) :]
-            batch = {"timeout": self.timeout, "mode": mode, "extract": methods or list(EXTRACTORS), "items": pending}
+            batch = {"timeout": self.timeout, "extract": methods, "items": pending}
             try:
                 self.process.stdin.write(json.dumps(batch, ensure_ascii=False).encode() + b"\n")
                 self.process.stdin.flush()
