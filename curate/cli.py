@@ -324,13 +324,30 @@ _WHY = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", signal.SIGHU
 _signalled: list[int] = []
 _armed = False
 _told = False
+_stderr: int | None = None
+"""Once a signal came: the real stderr, kept aside while fd 2 goes to /dev/null (what Ray's core
+worker logs while it is torn down is noise: the signal is the news)."""
 
 
 def _tell_stopped(signum: int) -> None:
     global _told
     if not _told:
         _told = True
-        err.print(f"{_WHY.get(signum, 'stopped')}; run the same command again to resume", markup=False, highlight=False)
+        line = f"{_WHY.get(signum, 'stopped')}; run the same command again to resume\n".encode()
+        try:
+            os.write(_stderr if _stderr is not None else 2, line)
+        except OSError:
+            pass
+
+
+def _mute_stderr() -> None:
+    global _stderr
+    if _stderr is None:
+        sys.stderr.flush()
+        _stderr = os.dup(2)
+        quiet = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(quiet, 2)
+        os.close(quiet)
 
 
 def _on_signal(signum: int, frame: Any) -> None:
@@ -338,6 +355,7 @@ def _on_signal(signum: int, frame: Any) -> None:
     before the command started, exits at once. A run stopped either way resumes where it was."""
     first = not _signalled
     _signalled.append(signum)
+    _mute_stderr()
     if first and _armed:
         raise KeyboardInterrupt() if signum == signal.SIGINT else Stopped(signum)
     _tell_stopped(_signalled[0])
