@@ -26,10 +26,14 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from curate import faults
 
 # Verdicts, as the traces' `verdict` column names them.
 CORRECT, WRONG, NO_ANSWER, UNPARSABLE, TIMEOUT, TRUNCATED = "correct", "wrong", "no_answer", "unparsable", "timeout", "truncated"
@@ -154,11 +158,46 @@ def _on_timer(signum: int, frame: Any) -> None:
     raise _Overrun()
 
 
-def _compare(reference: str, answer: str, parsed: dict[str, Any]) -> str:
-    from math_verify import parse, verify
+_PERCENT = re.compile(r"^\s*\$?\s*(.*?)\s*\\?%\s*\$?\s*$", re.DOTALL)
 
+
+def _percent_free(text: str) -> str | None:
+    """`25` for `25\\%` or `25%` (a percentage as the whole answer), else None."""
+    match = _PERCENT.match(text)
+    return match.group(1) if match and match.group(1) and not match.group(1).endswith("\\") else None
+
+
+def _compare(reference: str, answer: str, parsed: dict[str, Any]) -> str:
+    """The verdict of math-verify, with percentages read the same whatever parser it has.
+
+    math-verify's LaTeX parser comes from latex2sympy2_extended's ANTLR grammar, compiled for the
+    installed antlr4-python3-runtime: with 4.13 `25\\%` is 25/100 and math-verify takes it for 25 or
+    0.25; with 4.9.3 (the version omegaconf and hydra pin, so the one inside verl) it fails to parse
+    and `25\\%` against `1/4` is wrong. So a percentage is compared here, not parsed: its number
+    against the other answer, and if that fails, its number over 100 (4.13's reading, everywhere)."""
     if normalise(reference) == normalise(answer):
         return CORRECT
+    ref_number, answer_number = _percent_free(reference), _percent_free(answer)
+    if faults.active("verifier:raw-percent"):  # tests: see the environment guard catch the difference
+        ref_number = answer_number = None
+    if ref_number is None and answer_number is None:
+        return _math_verify(reference, answer, parsed)
+    verdict = _math_verify(ref_number or reference, answer_number or answer, parsed)
+    if verdict == CORRECT or (ref_number is not None and answer_number is not None):
+        return verdict
+    if ref_number is not None:
+        return _math_verify(f"\\frac{{{ref_number}}}{{100}}", answer, parsed)
+    return _math_verify(reference, f"\\frac{{{answer_number}}}{{100}}", parsed)
+
+
+def _math_verify(reference: str, answer: str, parsed: dict[str, Any]) -> str:
+    import math_verify.grader
+    import math_verify.parser
+    from math_verify import parse, verify
+
+    # our timer bounds every item; math-verify's alarms stay off, so its warning about that is moot
+    math_verify.grader.TIMEOUT_WARNING_SHOWN = math_verify.parser.TIMEOUT_WARNING_SHOWN = True
+
     if reference not in parsed:
         if len(parsed) > 4096:
             parsed.clear()
@@ -188,21 +227,54 @@ def _item(reference: str | None, text: str | None, mode: str, methods: list[str]
     return answer, _compare(reference, answer, parsed)
 
 
+# (reference, answer, verdict) that curate's checker gives with every environment it is tested with
+# (antlr4-python3-runtime 4.13.2 here, 4.9.3 in the trainers' environment of `make test-clients`):
+# each worker checks them before it takes any work, so a parser that reads answers differently stops
+# the run (or the reward) with one line instead of changing verdicts quietly.
+CANARIES = (
+    ("25\\%", "\\frac{1}{4}", CORRECT), ("198\\%", "198", CORRECT), ("198\\%", "1.98", CORRECT), ("12%", "0.12", CORRECT),
+    ("17.5", "17.5\\%", CORRECT), ("0.5", "\\frac{1}{2}", CORRECT), ("10{,}000", "10000", CORRECT), ("\\frac{3}{4}", "0.75", CORRECT),
+    ("x^2+1", "1+x^2", CORRECT), ("(1,2)", "(1, 2)", CORRECT), ("[0,1)", "[0, 1)", CORRECT), ("\\frac{\\sqrt{2}}{2}", "\\sqrt{2}/2", CORRECT),
+    ("3", "4", WRONG), ("90^\\circ", "90", CORRECT), ("\\{1,2\\}", "\\{2,1\\}", CORRECT), ("2\\pi", "6.283185307", CORRECT),
+    ("x=3", "3", CORRECT), ("1/3", "0.333", WRONG), ("-\\frac{7}{2}", "-3.5", CORRECT), ("6\\sqrt{3}", "\\sqrt{108}", CORRECT),
+    ("\\begin{pmatrix}1\\\\2\\end{pmatrix}", "\\begin{pmatrix}1\\\\2\\end{pmatrix}", CORRECT),
+)
+
+
+def environment_problem() -> str | None:
+    """None when every canary gets its verdict; else one line saying which did not, with versions."""
+    parsed: dict[str, Any] = {}
+    for reference, answer, expected in CANARIES:
+        got = _compare(reference, answer, parsed)
+        if got != expected:
+            from importlib import metadata
+
+            versions = []
+            for package in ("math-verify", "latex2sympy2_extended", "antlr4-python3-runtime", "sympy"):
+                try:
+                    versions.append(f"{package} {metadata.version(package)}")
+                except metadata.PackageNotFoundError:
+                    versions.append(f"{package} missing")
+            return (
+                f"the answer checker reads answers differently in this environment: {answer!r} against {reference!r} is "
+                f"{got}, where curate's tests say {expected} ({', '.join(versions)}); its verdicts would differ from "
+                "curate's pass rates: install the versions of curate's own environment (pip install 'antlr4-python3-runtime==4.13.2' "
+                "where nothing pins another), or report these versions"
+            )
+    return None
+
+
 def _serve() -> None:
     """A worker (`python -m curate.verifier --serve`): says `ready` once math-verify is imported, then
     takes one JSON batch per line ({timeout, extract, items: [[reference, text, mode], ...]}) and
     answers one JSON [answer, verdict] line per item as each is done."""
-    import math_verify.grader
-    import math_verify.parser
-
-    # our timer bounds every item; math-verify's alarms stay off, so its warning about that is moot
-    math_verify.grader.TIMEOUT_WARNING_SHOWN = math_verify.parser.TIMEOUT_WARNING_SHOWN = True
     signal.signal(signal.SIGALRM, _on_timer)
     parsed: dict[str, Any] = {}
-    _compare("1", "2", parsed)  # sympy and the LaTeX parser loaded now, not in the first item's time
-    parsed.clear()
-    sys.stdout.write("ready\n")
+    problem = environment_problem()  # also loads sympy and the LaTeX parser now, not in the first item's time
+    sys.stdout.write(f"error {json.dumps(problem)}\n" if problem else "ready\n")
     sys.stdout.flush()
+    if problem:
+        return
     for line in sys.stdin:
         batch = json.loads(line)
         timeout, methods = float(batch["timeout"]), batch["extract"]
@@ -329,7 +401,11 @@ class VerifierPool:
             stderr=self._stderr,
             env=env,
         )
-        if self._line(START_TIMEOUT) != "ready":
+        first = self._line(START_TIMEOUT)
+        if first is not None and first.startswith("error "):
+            self._kill()
+            raise VerifierError(json.loads(first[len("error ") :]))
+        if first != "ready":
             self._stderr.seek(0)
             lines = [line for line in self._stderr.read().decode(errors="replace").splitlines() if line.strip()]
             self._kill()
@@ -353,22 +429,85 @@ class VerifierPool:
         self._kill()
 
 
-_POOL: VerifierPool | None = None
+class Checkers:
+    """The verifier workers of one process, for any number of threads: each call takes a worker no
+    other thread is using (starting another while all are busy, up to `max_workers`), so threads
+    never read each other's answers, and check in parallel. A forked child starts with none of its
+    parent's (they answer the parent), and asyncio code calls it through a thread (`acheck_responses`)."""
+
+    def __init__(self, timeout: float, max_workers: int | None = None):
+        self.timeout = float(timeout)
+        self.max_workers = max(1, max_workers or os.cpu_count() or 1)
+        self._idle: list[VerifierPool] = []
+        self._started = 0
+        self._free = threading.Condition()
+
+    @contextmanager
+    def checkout(self) -> Iterator[VerifierPool]:
+        with self._free:
+            while not self._idle and self._started >= self.max_workers:
+                self._free.wait()
+            if self._idle:
+                pool = self._idle.pop()
+            else:
+                self._started += 1
+                pool = VerifierPool(self.timeout)
+        try:
+            yield pool
+        finally:
+            with self._free:
+                self._idle.append(pool)
+                self._free.notify()
+
+    def check_responses(self, items: list[tuple[str | None, str | None]], methods: Iterable[str] = EXTRACTORS, mode: str = "response") -> list[tuple[str | None, str | None]]:
+        with self.checkout() as pool:
+            return pool.check_responses(items, methods, mode)
+
+    async def acheck_responses(self, items: list[tuple[str | None, str | None]], methods: Iterable[str] = EXTRACTORS, mode: str = "response") -> list[tuple[str | None, str | None]]:
+        import asyncio
+
+        return await asyncio.to_thread(self.check_responses, items, list(methods), mode)
+
+    @property
+    def restarts(self) -> int:
+        return sum(pool.restarts for pool in self._idle)
+
+    def close(self) -> None:
+        with self._free:
+            for pool in self._idle:
+                pool.close()
+            self._idle.clear()
+            self._started = 0
 
 
-def shared_pool(timeout: float) -> VerifierPool:
-    """One pool per process (a Ray worker keeps its verifier between tasks: no start-up per batch)."""
-    global _POOL
-    if _POOL is None or _POOL.timeout != float(timeout):
-        if _POOL is not None:
-            _POOL.close()
-        _POOL = VerifierPool(timeout)
-    return _POOL
+_CHECKERS: dict[float, Checkers] = {}
+_CHECKERS_LOCK = threading.Lock()
+
+
+def shared_checkers(timeout: float) -> Checkers:
+    """One set of workers per process and timeout (a Ray worker keeps its verifiers between tasks:
+    no start-up per batch; a trainer's threads share them)."""
+    with _CHECKERS_LOCK:
+        checkers = _CHECKERS.get(float(timeout))
+        if checkers is None:
+            checkers = _CHECKERS[float(timeout)] = Checkers(timeout)
+        return checkers
+
+
+def _forget_after_fork() -> None:
+    """In a forked child the workers (and the lock's state) are the parent's: forget them, unclosed,
+    and build new ones on first use."""
+    global _CHECKERS_LOCK
+    _CHECKERS.clear()
+    _CHECKERS_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 __all__ = [
     "CORRECT", "EXTRACTORS", "NO_ANSWER", "TIMEOUT", "TRUNCATED", "UNPARSABLE", "WRONG", "VerifierError", "VerifierPool",
-    "as_latex", "extract_answer", "guess_answer", "known_extractors", "normalise", "shared_pool",
+    "Checkers", "as_latex", "extract_answer", "guess_answer", "known_extractors", "normalise", "shared_checkers",
 ]
 
 

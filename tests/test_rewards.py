@@ -51,3 +51,50 @@ def test_agrees_with_the_graders_on_real_traces(shared_data):
     paid = scores(responses, references)
     disagree = [i for i, (p, label) in enumerate(zip(paid, labels)) if p != float(bool(label))]
     assert len(paid) == 800 and len(disagree) == 1 and references[disagree[0]] == "10{,}000"  # the grader's error, as in test_verify
+
+
+def _qwen(shared_data):
+    responses, references = [], []
+    for line in (shared_data / "math/traces/qwen25math_math_cot_100x8.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        responses += record["response"]
+        references += [record["answer"]] * len(record["response"])
+    return responses, references
+
+
+def _one_each(pair):
+    return score(*pair)
+
+
+def test_threads_processes_and_asyncio_pay_what_one_at_a_time_pays(shared_data):
+    """The 800 real traces scored one at a time, then as trainers call: 16 threads of single calls
+    (verl's naive manager, OpenRLHF), threads of batches, forked processes, asyncio. One verifier
+    shared without a lock once paid 126-212 of 400 wrongly from 8 threads."""
+    import asyncio
+    import multiprocessing
+    from concurrent.futures import ThreadPoolExecutor
+
+    from curate.rewards import ascores, compute_score
+
+    responses, references = _qwen(shared_data)
+    sequential = [score(r, g) for r, g in zip(responses, references)]
+    assert sum(sequential) > 700
+    with ThreadPoolExecutor(16) as threads:
+        assert list(threads.map(score, responses, references)) == sequential
+        batches = [(responses[i : i + 25], references[i : i + 25]) for i in range(0, 800, 25)]
+        paid = threads.map(lambda b: compute_score(data_sources=["x"] * len(b[0]), solution_strs=b[0], ground_truths=b[1], extra_infos=[{}] * len(b[0])), batches)
+        assert [s for batch in paid for s in batch] == sequential
+
+    async def gathered():
+        return await asyncio.gather(*(ascores(responses[i : i + 10], references[i : i + 10]) for i in range(0, 800, 10)))
+
+    assert [s for batch in asyncio.run(gathered()) for s in batch] == sequential
+    with multiprocessing.get_context("fork").Pool(3) as processes:  # the parent's workers are not theirs
+        assert processes.map(_one_each, list(zip(responses, references)), chunksize=20) == sequential
+
+
+def test_verl_batch_manager_signature():
+    from curate.rewards import compute_score_batch
+
+    got = compute_score_batch(data_sources=["a", "b"], solution_strs=["\\boxed{2}", "\\boxed{3}"], ground_truths=["2", "2"], extra_infos=[None, None])
+    assert got == [1.0, 0.0]

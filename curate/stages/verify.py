@@ -16,7 +16,7 @@ from pydantic import Field, field_validator
 
 from curate.columns import TRACES
 from curate.stages.base import MapStage, StageParams
-from curate.verifier import CORRECT, EXTRACTORS, NO_ANSWER, TRUNCATED, extract_answer, known_extractors, shared_pool
+from curate.verifier import CORRECT, EXTRACTORS, NO_ANSWER, TRUNCATED, extract_answer, known_extractors, shared_checkers
 
 VERDICT_FIELDS = {"extracted_answer": pl.String, "correct": pl.Boolean, "verdict": pl.String}
 
@@ -98,10 +98,12 @@ class Verify(MapStage):
                     verdict = TRUNCATED if sample.get("finish_reason") == "length" else NO_ANSWER
                 out.append({**sample, "extracted_answer": None, "verdict": verdict})
             verdicts.append(out)
-        pool = shared_pool(p.timeout)
-        restarts = pool.restarts
+        with shared_checkers(p.timeout).checkout() as pool:
+            restarts = pool.restarts
+            found = pool.check_responses(items, p.extract)
+            restarts = pool.restarts - restarts
         checked = 0
-        for (r, s), (answer, verdict) in zip(pending, pool.check_responses(items, p.extract)):
+        for (r, s), (answer, verdict) in zip(pending, found):
             sample = verdicts[r][s]  # type: ignore[index]
             sample["extracted_answer"] = answer
             if sample["verdict"] != TRUNCATED:
@@ -114,7 +116,7 @@ class Verify(MapStage):
                 sample["correct"] = None if sample["verdict"] is None else sample["verdict"] == CORRECT
                 counted[sample["verdict"] or "none"] += 1
         dtype = pl.List(pl.Struct({**dict(traces.dtype.inner.to_schema()), **VERDICT_FIELDS}))  # type: ignore[union-attr]
-        counters = {"verdicts": dict(counted), "checked": checked, "worker_restarts": pool.restarts - restarts}
+        counters = {"verdicts": dict(counted), "checked": checked, "worker_restarts": restarts}
         return df.with_columns(pl.Series(TRACES, verdicts, dtype=dtype)), counters
 
 
