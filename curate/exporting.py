@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from curate.columns import is_private
 from curate.errors import ConfigError, RunDirError
-from curate.io import conform, union_schema, write_json
+from curate.io import conform, conform_table, plain_schema, union_schema, write_json
 from curate.layout import RunLayout
 from curate.stages.base import ExportStage
 from curate.stages.export import SPLITS
@@ -189,9 +189,9 @@ class _Writer:
             return
         table = frame.to_arrow()
         if self.schema is None:
-            self.schema = _plain(table.schema)
+            self.schema = plain_schema(table.schema)
             self.parquet = pq.ParquetWriter(self.path, self.schema, compression="zstd")
-        self.parquet.write_table(table.cast(self.schema))  # type: ignore[union-attr]
+        self.parquet.write_table(conform_table(table, self.schema))  # type: ignore[union-attr]
 
     def close(self, empty: Callable[[], pl.DataFrame]) -> None:
         if self.jsonl is not None:
@@ -207,20 +207,6 @@ class _Writer:
         if self.parquet is not None:
             self.parquet.close()
         self.path.unlink(missing_ok=True)
-
-
-def _plain(schema: pa.Schema) -> pa.Schema:
-    return pa.schema([field.with_type(_plain_type(field.type)) for field in schema])
-
-
-def _plain_type(kind: pa.DataType) -> pa.DataType:
-    if pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
-        return pa.string()
-    if pa.types.is_large_list(kind) or pa.types.is_list(kind):
-        return pa.list_(_plain_type(kind.value_type))
-    if pa.types.is_struct(kind):
-        return pa.struct([kind.field(i).with_type(_plain_type(kind.field(i).type)) for i in range(kind.num_fields)])
-    return kind
 
 
 __all__ = ["SUMMARY", "check_destination", "destination", "export_layout", "export_run", "is_current", "validation_ids"]

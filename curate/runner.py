@@ -50,11 +50,12 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import polars as pl
+import pyarrow.parquet as pq
 import ray
 
 from curate import io as cio
 from curate import exporting, faults, ledger, work
-from curate.columns import INPUT_STAGE, RESERVED_FIELDS, TRACES, is_private
+from curate.columns import INPUT_STAGE, REMOVED_COLUMNS, RESERVED_FIELDS, TRACES, is_private
 from curate.config import PipelineConfig
 from curate.engine import Dataset
 from curate.errors import ConfigError, CurateError, InputError, RunDirError, StageError
@@ -222,6 +223,7 @@ class Runner:
         schema = self._unified_schema(shards)
         id_decisions, ids_delta = self._check_ids(chunks, results, options, id_partitions, book)
         kept_rows = self._run_segments(shards, schema, id_decisions, options, book)
+        self._conform_outputs()
         self._check_ledger(book, total_input, kept_rows, ledger.add(input_ids, ids_delta), options.id_field)
         stats = {
             "pipeline": config.name,
@@ -412,6 +414,27 @@ class Runner:
             for spec in batches
             if (result := results[spec.name])["rows"]
         ]
+
+    def _conform_outputs(self) -> None:
+        """kept/, removed/ and traces/ each of one schema: a file of removed/ has every column of the run
+        (null where the stage that removed its records ran before the one that adds it), so pyarrow,
+        pandas, polars' glob read and `datasets` return every column rather than dropping or failing.
+        Only files that lack a column are rewritten (on math-rl, those of the stages before the last)."""
+        kept = sorted(str(p) for p in self.layout.staged_kept.glob("*.parquet"))
+        removed = sorted(str(p) for p in self.layout.staged_removed.glob("*.parquet"))
+        traces = sorted(str(p) for p in self.layout.staged("traces").glob("*.parquet"))
+        footers = {path: pq.read_schema(path) for path in kept + removed + traces}
+        tasks = []
+        for folder, paths, sources in (("kept", kept, kept), ("removed", removed, kept + removed), ("traces", traces, traces)):
+            try:
+                schema = cio.common_schema([footers[p] for p in sources], last=REMOVED_COLUMNS if folder == "removed" else ())
+            except TypeError as err:
+                raise StageError(f"the files of {folder}/ disagree on a column's type, so no one schema holds them: {err}") from None
+            if any(footers[p] != schema for p in paths):
+                batches = [paths[i : i + VERIFY_FILES_PER_TASK] for i in range(0, len(paths), VERIFY_FILES_PER_TASK)]
+                tasks += [(f"{folder}-{i}", work.conform_files, work.ConformSpec(batch, schema)) for i, batch in enumerate(batches)]
+        if tasks:
+            self._phase("conform", "give every output file its folder's columns", tasks, records=lambda r: r["rows"])
 
     def _check_ledger(self, book: ledger.Ledger, total_input: int, kept_rows: int, input_ids: ledger.Fingerprint, id_field: str) -> None:
         """From the tasks' reports, then from the staged files themselves: nothing published otherwise."""

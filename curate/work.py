@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 
 from curate import ledger
 from curate.columns import (
@@ -39,7 +40,7 @@ from curate.columns import (
 )
 from curate.engine import partition_of
 from curate.errors import InputError, StageError
-from curate.io import POSITION_ID_PREFIX, Chunk, ChunkRead, ReadOptions, chunk_digest, conform, read_chunk, rows_as_json, write_parquet
+from curate.io import POSITION_ID_PREFIX, Chunk, ChunkRead, ReadOptions, chunk_digest, conform, read_chunk, rows_as_json, write_parquet, write_public
 from curate.layout import RunLayout, shard_name
 from curate.stages.base import GroupStage, MapStage, ServiceStage, Stage
 
@@ -47,7 +48,6 @@ WORK_COMPRESSION = "lz4"
 # Decision columns of the id check; private so that input fields named `error` or `source` cannot clash.
 _ERROR = "__curate_error"
 _SOURCE = "__curate_source"
-OUTPUT_COMPRESSION = "zstd"
 
 
 # ---------------------------------------------------------------- ingest
@@ -89,7 +89,7 @@ def ingest(spec: IngestSpec) -> dict[str, Any]:
                 removed = batch.bad.with_columns(
                     pl.lit(INPUT_STAGE).alias(STAGE), pl.lit(BAD_INPUT).alias(REASON), pl.lit(None, pl.String).alias(DUPLICATE_OF)
                 )
-                write_parquet(_public(removed), layout.removed_part(INPUT_STAGE, shard), compression=OUTPUT_COMPRESSION)
+                write_public(_public(removed), layout.removed_part(INPUT_STAGE, shard))
                 bad += batch.bad.height
                 id_frames.append(batch.bad.select(pl.col(spec.options.id_field).alias(ID), ORDER))
             if id_frames:
@@ -469,7 +469,7 @@ def reduce_step(spec: StepSpec) -> dict[str, Any]:
             files[str(target)] = str(path)
         if spec.publish:
             public = spec.layout.staged(spec.publish) / f"{spec.stage}-{spec.step}-p{spec.partition:05d}.parquet"
-            write_parquet(out, public, compression=OUTPUT_COMPRESSION)
+            write_public(out, public)
     return {"files": files, "counters": counters, "rows": out.height, "stages": {spec.stage: {"seconds": time.perf_counter() - started}}}
 
 
@@ -498,6 +498,25 @@ def verify_files(spec: VerifySpec) -> dict[str, Any]:
     return {"rows": rows, "ids": list(fingerprint), "by_reason": by_reason}
 
 
+@dataclass
+class ConformSpec:
+    paths: list[str]
+    schema: Any  # pyarrow.Schema
+
+
+def conform_files(spec: ConformSpec) -> dict[str, Any]:
+    """Each file rewritten with the folder's common schema (missing columns null), unless it has it
+    already (a resumed run's earlier attempt did it): standard readers then read the folder whole."""
+    rows = 0
+    for path in spec.paths:
+        if pq.read_schema(path) == spec.schema:
+            continue
+        table = pq.read_table(path)
+        write_public(table, path, spec.schema)
+        rows += table.num_rows
+    return {"rows": rows}
+
+
 # ---------------------------------------------------------------- helpers
 
 
@@ -506,8 +525,8 @@ def _write_public(frame: pl.DataFrame, path: str | Path, layout: RunLayout, id_f
     if TRACES in frame.columns:
         traces = frame.select(pl.col(id_field), pl.col(TRACES)).explode(TRACES).filter(pl.col(TRACES).is_not_null()).unnest(TRACES)
         if traces.height:
-            write_parquet(traces, layout.staged("traces") / Path(path).name, compression=OUTPUT_COMPRESSION)
-    write_parquet(_public(frame), path, compression=OUTPUT_COMPRESSION)
+            write_public(traces, layout.staged("traces") / Path(path).name)
+    write_public(_public(frame), path)
 
 
 def _public(frame: pl.DataFrame) -> pl.DataFrame:
@@ -522,6 +541,7 @@ def _one_line(err: BaseException) -> str:
 
 
 __all__ = [
+    "ConformSpec",
     "DecisionSet",
     "IdCheckSpec",
     "IngestSpec",
@@ -530,6 +550,7 @@ __all__ = [
     "ServiceBatchSpec",
     "VerifySpec",
     "check_ids",
+    "conform_files",
     "ingest",
     "reduce_step",
     "run_segment",

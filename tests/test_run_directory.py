@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 
 import curate
@@ -85,6 +86,7 @@ def test_kill_at_every_phase_and_inside_publish(tmp_path, ray_address):
         assert stages == expected[2], point
         _clean(out)
         assert sorted(p.name for p in (out / "kept").iterdir()) == sorted(p.name for p in (reference.path / "kept").iterdir())
+        assert len({str(pq.read_schema(p)) for p in (out / "removed").iterdir()}) == 1, point  # conformed, once
 
 
 @pytest.mark.slow
