@@ -90,7 +90,7 @@ def test_openrlhf_and_trl_schemas(exported):
     assert all(r["label"] == str(2 * int(r["id"][1:]) + 1) for r in lines)
     trl = pq.read_table(exported / "run" / "exports" / "trl" / "train.parquet")
     assert trl.schema.equals(pa.schema([("prompt", MESSAGES), ("solution", pa.string()), ("id", pa.string()), ("data_source", pa.string()), ("pass_rate", pa.float64()), ("n_correct", pa.int32()), ("n_samples", pa.int32())]))
-    assert all(r["solution"] == str(2 * int(r["id"][1:]) + 1) for r in trl.to_pylist())
+    assert all(r["solution"] == "$" + str(2 * int(r["id"][1:]) + 1) + "$" for r in trl.to_pylist())  # math mode, as TRL parses it
 
 
 def test_sft_shortest_correct_with_removed_problems_and_the_shared_split(exported):

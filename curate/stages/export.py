@@ -10,8 +10,8 @@ always on the same side (with `validation` a share; a count ranks the ids of one
     verl      Parquet: data_source, prompt [{role, content}], ability, reward_model {style: rule,
               ground_truth}, extra_info {split, index, id, pass_rate, n_samples, ...metadata}
     openrlhf  JSONL: input (the prompt; messages when there is a system prompt), label, datasource, metadata
-    trl       Parquet: prompt [{role, content}], solution, metadata columns (TRL hands extra columns to
-              reward functions as keyword arguments)
+    trl       Parquet: prompt [{role, content}], solution (the answer in `$...$`, as TRL's accuracy_reward
+              parses it), metadata columns (TRL hands extra columns to reward functions as keyword arguments)
     sft       JSONL: messages [user, assistant] with a verified trace; reasoning in <think>…</think> or
               as the assistant message's `reasoning_content`
 """
@@ -142,8 +142,16 @@ class Export(ExportStage):
             prompt = pl.col(_PROMPT) if p.system else pl.col(_PROMPT).list.last().struct.field("content")
             out = frame.select(prompt.alias("input"), pl.col(_TRUTH).alias("label"), pl.col(_SOURCE).alias("datasource"), pl.col(_ID).alias("id"), *metadata)
         else:  # trl
-            out = frame.select(pl.col(_PROMPT).alias("prompt"), pl.col(_TRUTH).alias("solution"), pl.col(_ID).alias("id"), pl.col(_SOURCE).alias("data_source"), *metadata)
+            out = frame.select(pl.col(_PROMPT).alias("prompt"), _math_mode(pl.col(_TRUTH)).alias("solution"), pl.col(_ID).alias("id"), pl.col(_SOURCE).alias("data_source"), *metadata)
         return out, {k: v for k, v in skipped.items() if v}
+
+
+def _math_mode(answer: pl.Expr) -> pl.Expr:
+    """The answer in `$...$` unless it is in math mode already: TRL's own accuracy_reward parses the
+    solution as LaTeX and skips a row whose solution it cannot (on the 800 real Qwen traces, bare
+    answers: 40 skipped, 694 agree with the grader; in `$...$`: 799). curate's rewards read both."""
+    in_math = answer.str.starts_with("$") | answer.str.starts_with("\\(") | answer.str.starts_with("\\[") | answer.str.contains("\\boxed", literal=True)
+    return pl.when(in_math).then(answer).otherwise(pl.lit("$") + answer + pl.lit("$"))
 
 
 _ID, _PROMPT, _SOURCE, _TRUTH, _INDEX, _ORDER, _RANK = (f"__export_{n}" for n in ("id", "prompt", "source", "truth", "index", "order", "rank"))
