@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test test-clients bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,25 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# The trainers' own code over curate's outputs, in a separate environment like a trainer's machine:
+# verl, TRL, transformers, datasets, CPU torch, OpenRLHF without its GPU-only dependencies, and
+# curate itself with --no-deps (curate.rewards needs only math-verify); and datasets 2.x alone
+# in $(CLIENTS)/datasets2, which must load kept/, removed/ and the exports too. Built once (about 2 minutes
+# from a warm pip cache), rebuilt when the requirements change.
+CLIENTS := .venv-clients
+$(CLIENTS)/.installed: tests_clients/requirements.txt pyproject.toml
+	test -x $(CLIENTS)/bin/python || $(PYTHON) -m venv $(CLIENTS)
+	$(CLIENTS)/bin/python -m pip install --quiet --upgrade pip
+	$(CLIENTS)/bin/python -m pip install --quiet -r tests_clients/requirements.txt
+	$(CLIENTS)/bin/python -m pip install --quiet --no-deps openrlhf==0.11.2
+	$(CLIENTS)/bin/python -m pip install --quiet --no-deps -e .
+	test -x $(CLIENTS)/datasets2/bin/python || $(PYTHON) -m venv $(CLIENTS)/datasets2
+	$(CLIENTS)/datasets2/bin/python -m pip install --quiet 'datasets>=2.19,<3'
+	touch $@
+
+test-clients: $(STAMP) $(CLIENTS)/.installed
+	CURATE_BIN=$(abspath $(BIN)) $(CLIENTS)/bin/python -m pytest -q -p no:cacheprovider tests_clients
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/runner_overhead.py
 	$(BIN)/python benchmarks/near_dedup_speed.py
@@ -31,6 +50,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/generate_throughput.py
 	$(BIN)/python benchmarks/verify_throughput.py
 	$(BIN)/python benchmarks/export_throughput.py
+	$(BIN)/python benchmarks/reward_throughput.py
+	$(BIN)/python benchmarks/output_files.py
 
 clean:
-	rm -rf demo/run demo/math-rl demo/web-quality demo/data .pytest_cache
+	rm -rf $(CLIENTS) demo/run demo/math-rl demo/web-quality demo/data .pytest_cache

@@ -11,8 +11,8 @@ environment's math-verify gives curate's verdicts (see verifier.CANARIES), and s
 if it does not. This module needs neither Ray nor polars: `pip install --no-deps curate` beside
 `math-verify` is all a trainer's environment needs (see the README).
 
-    verl:      custom_reward_function.path=$(python -c 'import curate.rewards as r; print(r.__file__)') \\
-               custom_reward_function.name=compute_score        # naive and batch reward managers alike
+    verl:      reward.custom_reward_function.path=$(python -c 'import curate.rewards as r; print(r.__file__)') \\
+               reward.custom_reward_function.name=compute_score        # naive and batch reward managers alike
     TRL:       GRPOTrainer(..., reward_funcs=[curate.rewards.accuracy_reward])   # reads the `solution` column
     OpenRLHF:  --reward.remote_url $(python -c 'import curate.rewards as r; print(r.__file__)')  # reward_func
 """
