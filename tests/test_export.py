@@ -378,3 +378,12 @@ def test_a_held_out_share_that_selects_nothing_still_writes_the_validation_file(
     assert summary["files"]["validation"]["rows"] == 0
     table = pq.read_table(tmp_path / "out" / "validation.parquet")
     assert table.num_rows == 0 and table.schema.equals(pq.read_table(tmp_path / "out" / "train.parquet").schema)
+
+
+def test_trl_solution_in_math_mode_once():
+    """TRL's accuracy_reward parses `solution` as LaTeX: bare answers get `$...$`, math mode is kept."""
+    from curate.stages.export import _math_mode
+
+    answers = ["3", "\\frac{1}{2}", "$3$", "\\(x\\)", "\\[y\\]", "\\boxed{4}", "\\$18.90", "25\\%"]
+    got = pl.select(_math_mode(pl.lit(pl.Series(answers)))).to_series().to_list()
+    assert got == ["$3$", "$\\frac{1}{2}$", "$3$", "\\(x\\)", "\\[y\\]", "\\boxed{4}", "$\\$18.90$", "$25\\%$"]
