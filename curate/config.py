@@ -23,7 +23,7 @@ from curate.errors import ConfigError
 from curate.safe_yaml import MAX_BYTES, BoundedLoader
 from curate.stages import BUILTIN, ExportStage, Stage, stage_type
 
-FORMATS = ("jsonl", "jsonl.gz", "jsonl.zst", "parquet")
+FORMATS = ("jsonl", "jsonl.gz", "jsonl.zst", "json", "parquet")
 _STAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 MAX_STAGE_NAME = 100
 _TOP_KEYS = ("name", "description", "input", "output", "stages")
@@ -34,14 +34,18 @@ class InputConfig(BaseModel):
 
     path: list[str]
     """Files, directories or globs (`data/**/*.jsonl`); relative paths are relative to the working directory."""
-    format: Literal["jsonl", "jsonl.gz", "jsonl.zst", "parquet"] | None = None
-    """Inferred from each file's extension when absent."""
+    format: Literal["jsonl", "jsonl.gz", "jsonl.zst", "json", "parquet"] | None = None
+    """Inferred from each file's extension when absent (`.json`: one JSON list of records, read whole)."""
     id_field: str = "id"
     """The field holding a record's unique id. Records without one get an id generated from content."""
     text_fields: list[str] = []
     """Fields that must be strings in every record; the fields that stages work on are added automatically."""
     on_error: Literal["fail", "quarantine"] = "fail"
     """`fail`: a bad record stops the run before any output. `quarantine`: it goes to removed/ as `bad_input`."""
+    max_bad_fraction: float = Field(0.5, ge=0, le=1)
+    """With `on_error: quarantine`, the run fails (before any stage) when more than this share of the
+    input is bad, or when every record of a file is bad for one reason: that is a wrong pipeline (a
+    field the input does not have), not bad data. 1 turns both checks off."""
     chunk_bytes: int | None = Field(default=None, ge=1)
     """Input bytes per read task; default: total / 64, between 4 MB and 64 MB. Smaller bounds memory per task."""
     rename: dict[str, str] = {}

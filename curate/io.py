@@ -41,6 +41,7 @@ _SUFFIXES = {
     ".ndjson.zst": "jsonl.zst",
     ".parquet": "parquet",
     ".pq": "parquet",
+    ".json": "json",
 }
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _BOM = b"\xef\xbb\xbf"
@@ -132,11 +133,15 @@ def infer_format(path: str) -> str | None:
     return None
 
 
-def find_input_files(patterns: list[str], fmt: str | None = None, exclude: str | Path | None = None) -> list[InputFile]:
+def find_input_files(
+    patterns: list[str], fmt: str | None = None, exclude: str | Path | None = None, skipped: list[dict[str, str]] | None = None
+) -> list[InputFile]:
     """Expand paths, directories and globs, in the order given (each sorted); a pattern matching nothing fails.
 
     Files under `exclude` (the run directory) are never input: skipped by directories and globs,
-    refused when named. Directory walks skip names starting with '.' or '_'.
+    refused when named. Directory walks skip names starting with '.' or '_', and files whose format
+    the extension does not tell (without input.format); each file a walk skips is added to `skipped`
+    with why, for the run's stats and console.
     """
     excluded = Path(exclude).resolve() if exclude is not None else None
     found: list[str] = []
@@ -147,13 +152,20 @@ def find_input_files(patterns: list[str], fmt: str | None = None, exclude: str |
             matches = sorted(p for p in glob.glob(expanded, recursive=True) if os.path.isfile(p))
         elif os.path.isdir(expanded):
             root = Path(expanded)
-            matches = sorted(
-                str(p)
-                for p in root.rglob("*")
-                if p.is_file()
-                and not any(part.startswith((".", "_")) for part in p.relative_to(root).parts)
-                and (fmt or infer_format(p.name))
-            )
+            matches = []
+            for p in sorted(root.rglob("*")):
+                if not p.is_file() or (excluded is not None and p.resolve().is_relative_to(excluded)):
+                    continue
+                hidden = [part for part in p.relative_to(root).parts if part.startswith((".", "_"))]
+                if hidden:
+                    why = f"hidden: {hidden[0]!r} starts with {hidden[0][0]!r}"
+                elif not (fmt or infer_format(p.name)):
+                    why = "unknown extension (set input.format to read it)"
+                else:
+                    matches.append(str(p))
+                    continue
+                if skipped is not None:
+                    skipped.append({"path": str(p), "why": why})
         elif os.path.isfile(expanded):
             if excluded is not None and Path(expanded).resolve().is_relative_to(excluded):
                 raise InputError(f"input: {pattern} is inside the run directory; choose another output")
@@ -195,7 +207,7 @@ def _line_terminator(path: str, file_format: str) -> bytes:
     CR), else b"\n" (LF; CRLF reads as LF, the CR being JSON whitespace)."""
     with open(path, "rb") as handle:
         head = handle.read(_SNIFF)
-    if file_format != "jsonl" and head:
+    if file_format not in ("jsonl", "json") and head:
         try:
             if file_format == "jsonl.gz":
                 import zlib
@@ -350,6 +362,8 @@ def read_chunk(chunk: Chunk, options: ReadOptions, summary: ChunkRead, light: bo
             yield from _read_parquet(chunk, options, summary, light)
         elif chunk.file.format == "jsonl":
             yield from _read_jsonl_range(chunk, options, summary)
+        elif chunk.file.format == "json":
+            yield from _read_json_list(chunk, options, summary)
         else:
             yield from _read_jsonl_stream(chunk, options, summary)
     except OSError as err:
@@ -376,6 +390,79 @@ def _read_jsonl_range(chunk: Chunk, options: ReadOptions, summary: ChunkRead) ->
         return prefix_lines[0] + local_line + 1
 
     yield from _split_parts(_parse_jsonl(data, begin, 0, chunk, options, line_of), options)
+
+
+def _read_json_list(chunk: Chunk, options: ReadOptions, summary: ChunkRead) -> Iterator[Batch]:
+    """A `.json` file holding one JSON list of records (as MATH's and AIME's are published), read whole
+    by one task (use JSONL for big inputs). Each element is checked as a JSONL line would be, so a
+    bad element is quarantined on its own; its position is the line where it starts in the file."""
+    display = chunk.file.display
+    with open(chunk.file.path, "rb") as handle:
+        raw = handle.read(chunk.file.size)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise InputError(f"{display}:{line}: not UTF-8 text (byte {err.start:,})") from None
+    decoder = json.JSONDecoder()
+    at = _skip_space(text, 0)
+    if at == len(text):
+        summary.lines = 0
+        return
+    if text[at] != "[":
+        raise InputError(f"{display}:{text.count(chr(10), 0, at) + 1}: a .json input must hold one JSON list of records (it starts with {text[at]!r}); for one record per line name the file .jsonl")
+    elements: list[bytes] = []
+    starts: list[int] = []
+    at = _skip_space(text, at + 1)
+    while at < len(text) and text[at] != "]":
+        try:
+            _, end = decoder.raw_decode(text, at)
+        except json.JSONDecodeError as err:
+            raise InputError(f"{display}:{err.lineno}:{err.colno}: not a JSON list: {err.msg}") from None
+        except RecursionError:
+            raise InputError(f"{display}:{text.count(chr(10), 0, at) + 1}: an element nested too deeply to read") from None
+        starts.append(at)
+        # the element's own text, on one line (a raw line break in JSON is always whitespace): checked
+        # exactly as a JSONL line (duplicate keys, NaN, huge integers), and kept as input_raw if bad
+        elements.append(text[at:end].replace("\r", " ").replace("\n", " ").encode("utf-8"))
+        at = _skip_space(text, end)
+        if at < len(text) and text[at] == ",":
+            at = _skip_space(text, at + 1)
+            if at < len(text) and text[at] == "]":
+                raise InputError(f"{display}:{text.count(chr(10), 0, at) + 1}: not a JSON list: a ',' before the closing ']'")
+        elif at < len(text) and text[at] != "]":
+            line = text.count("\n", 0, at) + 1
+            raise InputError(f"{display}:{line}: not a JSON list: expected ',' or ']' after an element")
+    if at >= len(text):
+        raise InputError(f"{display}: not a JSON list: it ends before its closing ']' (truncated?)")
+    rest = _skip_space(text, at + 1)
+    if rest != len(text):
+        raise InputError(f"{display}:{text.count(chr(10), 0, rest) + 1}: text after the JSON list's closing ']'")
+    summary.lines = len(elements)
+    if not elements:
+        return
+    bom = len(_BOM) if raw.startswith(_BOM) else 0
+    byte_starts = np.array(_byte_offsets(text, starts), dtype=np.int64) + bom
+    newlines = np.cumsum(np.frombuffer(raw, dtype=np.uint8) == 10)
+    element_lines = [int(newlines[b - 1]) + 1 if b > 0 else 1 for b in byte_starts]
+    data = b"\n".join(elements) + b"\n"
+    yield from _split_parts(_parse_jsonl(data, 0, 0, chunk, options, lambda i: element_lines[i], positions=byte_starts), options)
+
+
+def _skip_space(text: str, at: int) -> int:
+    while at < len(text) and text[at] in " \t\r\n":
+        at += 1
+    return at
+
+
+def _byte_offsets(text: str, starts: list[int]) -> list[int]:
+    """UTF-8 byte offsets of character offsets (increasing), without encoding the text once per element."""
+    out, byte, previous = [], 0, 0
+    for start in starts:
+        byte += len(text[previous:start].encode("utf-8"))
+        out.append(byte)
+        previous = start
+    return out
 
 
 _STREAM_READ = 1 << 20
@@ -551,8 +638,10 @@ def _record_lines(data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarr
 
 
 def _parse_jsonl(
-    data: bytes, offset: int, first_line: int, chunk: Chunk, options: ReadOptions, line_of: Callable[[int], int]
+    data: bytes, offset: int, first_line: int, chunk: Chunk, options: ReadOptions, line_of: Callable[[int], int], positions: np.ndarray | None = None
 ) -> Iterator[Batch]:
+    """`positions`: each line's position in its file, where that is not `offset` plus its place in
+    `data` (a JSON list's elements, re-encoded one per line)."""
     starts, ends = _line_bounds(data)
     lines = _record_lines(data, starts, ends)
     if not len(lines):
@@ -562,8 +651,8 @@ def _parse_jsonl(
     if records is None:
         records, lines, bad = _parse_slow(data, starts, ends, lines, first_line, chunk, options, line_of)
     if records.height:
-        positions = offset + starts[lines]
-        records = _finish_records(records, chunk, first_line + lines, positions, options)
+        at = offset + starts[lines] if positions is None else positions[lines]
+        records = _finish_records(records, chunk, first_line + lines, at, options)
     yield Batch(records, bad)
 
 

@@ -165,7 +165,11 @@ class Runner:
     def run(self) -> dict[str, Any]:
         started_at = datetime.now(timezone.utc)
         started = time.perf_counter()
-        files = cio.find_input_files(self.config.input.path, self.config.input.format, exclude=self.layout.root)
+        skipped: list[dict[str, str]] = []
+        files = cio.find_input_files(self.config.input.path, self.config.input.format, exclude=self.layout.root, skipped=skipped)
+        self.skipped_inputs = _skipped_summary(skipped)
+        if skipped:
+            log.warning("input: skipped %d file(s) in input directories: %s", len(skipped), "; ".join(f"{v['files']} {why}, e.g. {v['example']}" for why, v in self.skipped_inputs["by_why"].items()))
         self._prepare_stages()
         fingerprint = self._fingerprint(files)
         self.rundir.check_usable()
@@ -208,6 +212,8 @@ class Runner:
         id_partitions = max(2, min(1024, math.ceil(cio.estimated_records(chunks) / IDS_PER_PARTITION)))
         results, digests = self._ingest(files, chunks, options, id_partitions, book)
         total_input = sum(r["records"] + r["bad"] for r in results)
+        if options.quarantine:
+            _check_bad_share(chunks, results, self.config.input.max_bad_fraction)
         input_ids = ledger.EMPTY
         for result in results:
             input_ids = ledger.add(input_ids, tuple(result["ids"]))
@@ -233,6 +239,7 @@ class Runner:
             "removed_by_reason": _by_reason(book),
             "stages": book.stage_dicts(),
             "input_files": len(files),
+            **({"input_skipped": self.skipped_inputs} if self.skipped_inputs["files"] else {}),
             "seconds": round(time.perf_counter() - started, 3),
             "tasks": dict(self.tasks),
             "phases": self.phases,
@@ -600,6 +607,8 @@ class Runner:
                 line = 1
             if chunk.file.format == "parquet":
                 sources.append((chunk.file.display, chunk.file.relpath, chunk.first_row + 1, "row"))
+            elif chunk.file.format == "json":  # a JSON list's records by their place in it
+                sources.append((chunk.file.display, chunk.file.relpath, 1, "item"))
             else:
                 sources.append((chunk.file.display, chunk.file.relpath, line, "line"))
                 line += result["lines"]
@@ -1023,6 +1032,56 @@ def _segments(stages: list[Any]) -> list[tuple[list[MapStage], GroupStage | Serv
             raise ConfigError(f"stage {stage.name!r}: {type(stage).__name__} is not a MapStage, GroupStage or ServiceStage")
     segments.append((maps, None))
     return segments
+
+
+def _check_bad_share(chunks: list[cio.Chunk], results: list[dict[str, Any]], limit: float) -> None:
+    """Quarantine is for bad records, not a bad pipeline: a file all of whose records are bad for one
+    reason, or more than `limit` of the input bad, stops the run with one line (the reason, and the
+    fields the records do have)."""
+    if limit >= 1:
+        return
+    files: dict[str, dict[str, Any]] = {}
+    for chunk, result in zip(chunks, results):
+        entry = files.setdefault(chunk.file.display, {"records": 0, "bad": 0, "errors": {}, "fields": None})
+        entry["records"] += result["records"] + result["bad"]
+        entry["bad"] += result["bad"]
+        for message, count in result.get("errors", {}).items():
+            entry["errors"][message] = entry["errors"].get(message, 0) + count
+        entry["fields"] = entry["fields"] or result.get("fields")
+
+    def has(fields: list[str] | None) -> str:
+        return f"; its records have the fields {', '.join(fields)}" if fields else ""
+
+    for display, entry in files.items():
+        if entry["records"] and entry["bad"] == entry["records"] and len(entry["errors"]) == 1:
+            (message,) = entry["errors"]
+            raise InputError(
+                f"{display}: all {entry['records']:,} records are bad input for one reason, {message}{has(entry['fields'])}. "
+                "That is the pipeline, not the data: fix the field it names (input.text_fields, a stage's field or input.rename), "
+                "or set input.max_bad_fraction: 1 to quarantine them anyway"
+            )
+    total = sum(e["records"] for e in files.values())
+    bad = sum(e["bad"] for e in files.values())
+    if total and bad / total > limit:
+        errors: dict[str, int] = {}
+        for entry in files.values():
+            for message, count in entry["errors"].items():
+                errors[message] = errors.get(message, 0) + count
+        message, count = max(errors.items(), key=lambda item: item[1])
+        fields = next((e["fields"] for e in files.values() if e["fields"]), None)
+        raise InputError(
+            f"input: {bad:,} of {total:,} records ({bad / total:.0%}) are bad input, more than input.max_bad_fraction ({limit:g}); "
+            f"the most common reason ({count:,} records): {message}{has(fields)}. Fix the pipeline or the input, or raise input.max_bad_fraction"
+        )
+
+
+def _skipped_summary(skipped: list[dict[str, str]]) -> dict[str, Any]:
+    """Files a directory input skipped: how many, per reason with a first example, and the first 100."""
+    by_why: dict[str, dict[str, Any]] = {}
+    for entry in skipped:
+        slot = by_why.setdefault(entry["why"], {"files": 0, "example": entry["path"]})
+        slot["files"] += 1
+    return {"files": len(skipped), "by_why": by_why, "paths": [e["path"] for e in skipped[:100]]}
 
 
 def _by_reason(book: ledger.Ledger) -> dict[str, int]:

@@ -71,6 +71,8 @@ def ingest(spec: IngestSpec) -> dict[str, Any]:
     shuffle: dict[int, list[str]] = {}
     fingerprint = ledger.EMPTY
     records = bad = 0
+    errors: dict[str, int] = {}
+    fields: list[str] | None = None
     try:
         # Parquet parts are read again from the source when needed (cheaper than a copy): here only
         # their ids are read and their schema written. JSONL parts are kept: parsing twice costs more.
@@ -85,6 +87,8 @@ def ingest(spec: IngestSpec) -> dict[str, Any]:
                 parts.append({"shard": shard, "rows": batch.records.height, "lo": order[0], "hi": order[-1], "part": number, "virtual": virtual})
                 records += batch.records.height
                 id_frames.append(batch.records.select(pl.col(spec.options.id_field).alias(ID), ORDER))
+                if fields is None:
+                    fields = [c for c in schema if not is_private(c)]
             if batch.bad is not None and batch.bad.height:
                 removed = batch.bad.with_columns(
                     pl.lit(INPUT_STAGE).alias(STAGE), pl.lit(BAD_INPUT).alias(REASON), pl.lit(None, pl.String).alias(DUPLICATE_OF)
@@ -92,6 +96,11 @@ def ingest(spec: IngestSpec) -> dict[str, Any]:
                 write_public(_public(removed), layout.removed_part(INPUT_STAGE, shard))
                 bad += batch.bad.height
                 id_frames.append(batch.bad.select(pl.col(spec.options.id_field).alias(ID), ORDER))
+                for message, count in batch.bad[ERROR].value_counts().iter_rows():
+                    if message in errors or len(errors) < MAX_ERROR_KINDS:
+                        errors[message] = errors.get(message, 0) + count
+                if fields is None:
+                    fields = _fields_of(batch.bad[RAW][0])
             if id_frames:
                 ids = pl.concat(id_frames)
                 fingerprint = ledger.add(fingerprint, ledger.id_fingerprint(ids[ID]))
@@ -105,10 +114,26 @@ def ingest(spec: IngestSpec) -> dict[str, Any]:
         "lines": summary.lines,
         "records": records,
         "bad": bad,
+        "errors": errors,
+        "fields": fields,
         "ids": list(fingerprint),
         "shuffle": {str(k): v for k, v in shuffle.items()},
         "stages": {INPUT_STAGE: {"in": records + bad, "removed": {BAD_INPUT: bad} if bad else {}, "seconds": time.perf_counter() - started}},
     }
+
+
+MAX_ERROR_KINDS = 20  # distinct bad-input messages counted per chunk (the rest count in `bad` only)
+
+
+def _fields_of(raw: str | None) -> list[str] | None:
+    """The field names of a bad record's raw line, when it is a JSON object at all."""
+    import json
+
+    try:
+        value = json.loads(raw) if raw else None
+    except (ValueError, RecursionError):
+        return None
+    return list(value)[:50] if isinstance(value, dict) else None
 
 
 # ---------------------------------------------------------------- unique ids
@@ -121,7 +146,7 @@ class IdCheckSpec:
     layout: RunLayout
     quarantine: bool
     chunk_sources: list[tuple[str, str, int, str]]
-    """Per chunk: (display path, relative path, number of the chunk's first line or row, "line" or "row")."""
+    """Per chunk: (display path, relative path, number of the chunk's first line, row or item, "line", "row" or "item")."""
 
 
 def check_ids(spec: IdCheckSpec) -> dict[str, Any]:
@@ -169,7 +194,7 @@ def _source(spec: IdCheckSpec, order: int) -> tuple[str, str]:
     """(`display:line`, and the position id `@input:relpath:line`) of an input position."""
     chunk, local = order >> ORDER_CHUNK_SHIFT, order & ((1 << ORDER_CHUNK_SHIFT) - 1)
     display, relpath, first, unit = spec.chunk_sources[chunk]
-    where = f"{first + local}" if unit == "line" else f"row {first + local}"
+    where = f"{first + local}" if unit == "line" else f"{unit} {first + local}"
     return f"{display}:{where}", f"{POSITION_ID_PREFIX}{relpath}:{where}"
 
 

@@ -404,3 +404,68 @@ def test_light_parquet_reads_agree_with_full_reads(tmp_path, frame, write):
             assert f.records.select(ORDER, "id").equals(l.records.select(ORDER, "id"))
             assert (f.bad is None) == (l.bad is None)
             assert dict(f.records.schema) == (l.schema or dict(l.records.schema))
+
+
+# ---------------------------------------------------------------- JSON lists (.json)
+
+ELEMENT_CASES = [c for c in BAD_CASES if c[0] not in ("malformed JSON", "invalid UTF-8")]
+
+
+def test_json_list_reads_as_the_same_records_as_jsonl(tmp_path):
+    records = [{"id": f"r{i}", "text": f"line {i}\nwith a break", "n": i, "tags": ["a", "b"][: i % 3]} for i in range(50)]
+    (tmp_path / "a.json").write_text(json.dumps(records, indent=2))
+    write_jsonl(tmp_path / "b" / "a.jsonl", records)
+    listed, _ = read([tmp_path / "a.json"])
+    lined, _ = read([tmp_path / "b" / "a.jsonl"])
+    assert infer_format("x/train.json") == "json"
+    assert listed.drop(ORDER).equals(lined.drop(ORDER))
+
+
+@pytest.mark.parametrize("name, element, message", ELEMENT_CASES, ids=[c[0] for c in ELEMENT_CASES])
+def test_bad_element_of_a_json_list_is_quarantined_at_its_line(tmp_path, name, element, message):
+    good = '  {"id": "ok1", "text": "fine"}'
+    path = tmp_path / "in.json"
+    path.write_bytes(b"[\n" + good.encode() + b",\n  " + element + b",\n" + good.replace("ok1", "ok2").encode() + b"\n]\n")
+    records, bad = read([path], quarantine=True)
+    assert records["id"].to_list() == ["ok1", "ok2"]
+    assert bad.height == 1 and message in bad[ERROR][0], bad[ERROR][0]
+    assert bad[SOURCE][0].endswith("in.json:3") and bad[RAW][0] == element.decode("utf-8", "backslashreplace")
+    with pytest.raises(InputError, match=r"in\.json:3: "):
+        read([path])
+
+
+@pytest.mark.parametrize("content, message", [
+    (b'{"text": "a"}', r"in\.json:1: a \.json input must hold one JSON list of records"),
+    (b'[{"text": "a"},\n]', r"in\.json:2: not a JSON list: a ',' before the closing"),
+    (b'[{"text": "a"}', r"in\.json: not a JSON list: it ends before its closing"),
+    (b'[{"text": "a"}]\nx', r"in\.json:2: text after the JSON list's closing"),
+    (b'[{"text": "a"} {"text": "b"}]', r"in\.json:1: not a JSON list: expected ',' or"),
+    (b'[\n{"text": "a",}]', r"in\.json:2:\d+: not a JSON list: "),
+    (b'[{"text": "caf\xe9"}]', r"in\.json:1: not UTF-8 text"),
+    (b"[" * 100000, r"in\.json:1: "),
+])
+def test_a_broken_json_list_is_one_line_naming_file_and_line(tmp_path, content, message):
+    path = tmp_path / "in.json"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=message):
+        read([path], quarantine=True)
+
+
+def test_empty_json_list_and_empty_file(tmp_path):
+    (tmp_path / "a.json").write_text(" [ ] \n")
+    (tmp_path / "b.json").write_text("")
+    records, bad = read([tmp_path / "a.json", tmp_path / "b.json"], quarantine=True)
+    assert records.height == 0 and bad is None
+
+
+def test_directory_walk_reports_what_it_skips(tmp_path):
+    write_jsonl(tmp_path / "in" / "a.jsonl", [{"text": "x"}])
+    (tmp_path / "in" / "notes.csv").write_text("a,b\n")
+    (tmp_path / "in" / ".hidden.jsonl").write_text("{}\n")
+    (tmp_path / "in" / "_tmp").mkdir()
+    (tmp_path / "in" / "_tmp" / "b.jsonl").write_text("{}\n")
+    skipped: list = []
+    files = find_input_files([str(tmp_path / "in")], skipped=skipped)
+    assert [f.relpath for f in files] == ["a.jsonl"]
+    why = {Path(s["path"]).name: s["why"] for s in skipped}
+    assert why["notes.csv"].startswith("unknown extension") and why[".hidden.jsonl"].startswith("hidden") and why["b.jsonl"].startswith("hidden: '_tmp'")

@@ -236,11 +236,36 @@ def test_a_file_named_inside_the_run_directory_is_refused(tmp_path, ray_address)
         curate.run(config, ray_address=ray_address)
 
 
-def test_everything_quarantined_still_completes(tmp_path, ray_address):
+def test_everything_quarantined_still_completes_when_asked(tmp_path, ray_address):
     write_jsonl(tmp_path / "in" / "a.jsonl", ["garbage", "{bad", b'{"id": "x", "text": 5}'])
-    result = run(tmp_path, ray_address=ray_address, on_error="quarantine")
+    with pytest.raises(InputError, match=r"^input: 3 of 3 records \(100%\) are bad input, more than input.max_bad_fraction \(0.5\)"):
+        run(tmp_path, ray_address=ray_address, on_error="quarantine")
+    assert not (tmp_path / "out" / "kept").exists()
+    result = run(tmp_path, ray_address=ray_address, on_error="quarantine", max_bad_fraction=1)
     assert result.stats["kept"] == 0 and result.stats["removed_by_reason"] == {"bad_input": 3}
     assert result.kept().collect().height == 0
+
+
+def test_a_wrong_field_is_a_wrong_pipeline_not_bad_data(tmp_path, ray_address):
+    """Every record of a file bad for one reason (a stage reads `problem`; the input has `question`):
+    the run fails with one line naming the reason and the fields the records have, even though
+    the other file is fine and the share is under max_bad_fraction."""
+    write_jsonl(tmp_path / "in" / "a.jsonl", [{"id": f"a{i}", "problem": f"p {i}", "answer": "1"} for i in range(30)])
+    write_jsonl(tmp_path / "in" / "b.jsonl", [{"id": f"b{i}", "question": f"q {i}", "answer": "1"} for i in range(10)])
+    stages = [{"name": "exact", "use": "exact_dedup", "field": "problem"}]
+    with pytest.raises(InputError) as caught:
+        run(tmp_path, stages, ray_address=ray_address, on_error="quarantine")
+    message = str(caught.value)
+    assert "\n" not in message and "b.jsonl: all 10 records are bad input for one reason, missing text field 'problem'" in message, message
+    assert "its records have the fields id, question, answer" in message
+    result = run(tmp_path, stages, ray_address=ray_address, on_error="quarantine", max_bad_fraction=1)
+    assert result.stats["kept"] == 30 and result.stats["removed_by_reason"] == {"bad_input": 10}
+
+
+def test_a_few_bad_records_are_quarantined_as_before(tmp_path, ray_address):
+    records: list = [{"id": f"r{i}", "text": f"t {i}"} for i in range(20)] + ["{bad"] * 9
+    write_jsonl(tmp_path / "in" / "a.jsonl", records)
+    assert run(tmp_path, ray_address=ray_address, on_error="quarantine").stats["removed_by_reason"] == {"bad_input": 9}  # 31%
 
 
 def test_position_ids_never_clash_with_real_ids(tmp_path, ray_address):
