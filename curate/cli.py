@@ -221,6 +221,14 @@ def _stats_table(stats: dict[str, Any]) -> None:
         reasons = "\n".join(f"{reason} {count:,}" for reason, count in stage["removed"].items())
         table.add_row(stage["name"], stage["use"], f"{stage['in']:,}", f"{stage['out']:,}", f"{removed:,}", reasons, f"{stage['seconds']:.2f}")
     out.print(table)
+    for stage in stats["stages"]:
+        rewrite = stage.get("rewrite")
+        if rewrite and rewrite.get("chars_in"):
+            out.print(
+                f"{stage['name']}: its rewrite kept {rewrite['chars_out']:,} of {rewrite['chars_in']:,} characters "
+                f"({rewrite['chars_out'] / rewrite['chars_in']:.0%}) and {rewrite['lines_out']:,} of {rewrite['lines_in']:,} lines "
+                f"of the {stage['out']:,} records it kept ({rewrite['records_changed']:,} changed)"
+            )
 
 
 def _exports(stats: dict[str, Any]) -> None:
@@ -277,6 +285,13 @@ def _explain(answer: dict[str, Any]) -> None:
         out.print(f"[bold green]kept[/]  {answer['id']}  ({answer['file']})")
     else:
         out.print(f"[bold red]removed[/]  {answer['id']}  by stage [bold]{answer['stage']}[/] ({answer['use']}), reason [bold]{answer['reason']}[/]  ({answer['file']})")
+        leak = {k[len(answer["stage"]) + 1 :]: v for k, v in answer["record"].items() if str(k).startswith(f"{answer['stage']}_")}
+        if answer.get("use") == "decontaminate" and leak.get("item") is not None:
+            out.print(
+                f"holds {leak['overlap']:.0%} of the n-grams of item [bold]{leak['item']}[/] of {leak['source']} "
+                f"({leak['longest']} words in one run, {leak['numbers']:.0%} of its numbers); it shares: " + "; ".join(f"“{g}”" for g in leak.get("ngrams") or [])
+            )
+            out.print(f"the item: {leak['item_text'][:600]}", markup=False, highlight=False)
     _record(answer["record"])
     duplicate = answer.get("duplicate")
     if duplicate:

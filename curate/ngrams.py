@@ -80,3 +80,54 @@ class NgramIndex:
 
 def _word_counts(texts: pl.Series) -> np.ndarray:
     return normalised(texts).str.count_matches(r"[\p{L}\p{N}]+").to_numpy().astype(np.int64)
+
+
+@dataclass(frozen=True)
+class ItemIndex:
+    """The n-grams of benchmark items, each with every item that has it, without the common ones
+    (in `common_items` or more distinct items: stock phrasing such as "express your answer as a
+    common fraction"), so that a record is scored against one item at a time: the share of that
+    item's n-grams it contains. Texts shorter than n words (but at least `min_words`) are indexed whole."""
+
+    n: int
+    hashes: np.ndarray
+    items: np.ndarray
+    sizes: np.ndarray
+    """Per item: its distinct n-grams that are not common (the denominator of its coverage)."""
+    widths: np.ndarray
+    bits: np.ndarray
+    common: int
+    """Distinct n-grams left out as common."""
+
+    @classmethod
+    def build(cls, texts: pl.Series, n: int, min_words: int, common_items: int) -> ItemIndex:
+        data, offsets = _buffers(texts)
+        counts = np.empty(len(texts), dtype=np.int64)
+        hashes = kernel.item_hashes(data, offsets, n, min_words, counts)
+        items = np.repeat(np.arange(len(texts), dtype=np.int64), counts)
+        order = np.argsort(hashes, kind="stable")
+        hashes, items = hashes[order], items[order]
+        _, spread = np.unique(hashes, return_counts=True)
+        common = spread >= common_items
+        keep = np.repeat(~common, spread)
+        hashes, items = hashes[keep], items[keep]
+        sizes = np.bincount(items, minlength=len(texts)).astype(np.int64)
+        token_counts = _word_counts(texts)
+        short = token_counts[(token_counts < n) & (token_counts >= min_words)]
+        return cls(n, hashes, items, sizes, np.unique(short).astype(np.int64), kernel.bitmap(np.unique(hashes)) if len(hashes) else kernel.bitmap(hashes), int(common.sum()))
+
+    def overlap(self, texts: pl.Series) -> dict[str, np.ndarray]:
+        """Per text: `item` (-1: none), `coverage`, `matched`, `longest` (words), `first` (word position)."""
+        data, offsets = _buffers(texts)
+        size = len(texts)
+        out = {"item": np.empty(size, np.int64), "coverage": np.empty(size, np.float64), "matched": np.empty(size, np.int64), "longest": np.empty(size, np.int64), "first": np.empty(size, np.int64)}
+        kernel.overlap(data, offsets, self.n, self.widths, self.hashes, self.items, self.sizes, self.bits, out["item"], out["coverage"], out["matched"], out["longest"], out["first"])
+        return out
+
+
+def words_of(text: str) -> list[str]:
+    """The words n-grams are made of, as the kernel splits them (for showing matched n-grams)."""
+    return normalised(pl.Series([text])).item().lower().translate(_ASCII_PUNCTUATION).split()
+
+
+_ASCII_PUNCTUATION = {c: " " for c in range(128) if not chr(c).isalnum()}

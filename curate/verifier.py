@@ -60,6 +60,13 @@ def known_extractors(methods: list[str]) -> list[str]:
     return methods
 
 
+def reference_order(methods: Iterable[str] = EXTRACTORS) -> list[str]:
+    """The methods for a worked reference solution: GSM8K's `#### x` first, being the dataset's own
+    marker of the answer (one GSM8K train solution also says "the final answer is 15 gallons * ...")."""
+    methods = list(methods)
+    return (["gsm8k"] if "gsm8k" in methods else []) + [m for m in methods if m != "gsm8k"]
+
+
 def extract_answer(text: str | None, methods: Iterable[str] = EXTRACTORS) -> str | None:
     """The final answer of a response, by the first method (in the given order) that finds one.
     Linear in the length of `text` for every method."""

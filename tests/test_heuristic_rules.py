@@ -174,9 +174,16 @@ def test_c4_scores():
 
 def test_c4_rewrite_keeps_only_c4s_lines_in_kept_records():
     df = pl.DataFrame({"text": [C4_TEXT, "Too short to keep."]})
-    out = FilterSet("c4", path="c4", rewrite=True).apply(df)
+    out, counters = FilterSet("c4", path="c4", rewrite=True).apply(df)
     assert out[DROP].to_list() == [None, "too_few_sentences"]
-    assert out["text"].to_list() == ["This is one sentence. And two.\nIt costs $5. Buy it now!\n A cited line ends here.", "Too short to keep."]
+    kept_text = "This is one sentence. And two.\nIt costs $5. Buy it now!\n A cited line ends here."
+    assert out["text"].to_list() == [kept_text, "Too short to keep."]
+    # accounted for: the share each record keeps, and what the kept records lost in all
+    assert out["c4_rewrite_kept"].to_list() == [len(kept_text) / len(C4_TEXT), 1.0]
+    assert counters["rewrite"] == {
+        "records_changed": 1, "chars_in": len(C4_TEXT), "chars_out": len(kept_text),
+        "lines_in": C4_TEXT.count("\n") + 1, "lines_out": 3,
+    }
     assert FilterSet("c4", path="c4").apply(df)["text"].to_list() == df["text"].to_list()  # without rewrite: unchanged
     with pytest.raises(ConfigError, match="gopher-quality names no rewrite"):
         build_pipeline({"name": "x", "input": "a.jsonl", "output": "o", "stages": [{"name": "q", "use": "filter_set", "path": "gopher-quality", "rewrite": True}]})
@@ -198,6 +205,7 @@ def assert_agrees_with_datatrove(docs, expected):
     """Each set's reasons equal datatrove's on >= 99% of `docs`, and C4's kept text is datatrove's (by digest)."""
     for name, path in SETS.items():
         out = FilterSet(name, path=path, rewrite=name == "c4").apply(docs)
+        out = out[0] if isinstance(out, tuple) else out  # with rewrite: (frame, counters)
         agree = out[DROP].eq_missing(expected[name])
         assert agree.mean() >= 0.99, (name, out.filter(~agree).select("id", DROP).head(5).to_dicts())
         if name == "c4":
@@ -277,8 +285,10 @@ def test_web_quality_pipeline_end_to_end(tmp_path, ray_address):
     ]
     write_jsonl(tmp_path / "in" / "a.jsonl", records)
     result = curate.run(ROOT / "pipelines" / "web-quality.yaml", input=str(tmp_path / "in" / "*"), output=tmp_path / "out", ray_address=ray_address)
-    # "Too short." is too short for language ID to be sure (score < 0.65), so it goes before the rule sets
-    assert result.stats["removed_by_reason"] == {"language_score_low": 1, "dup_para_frac": 1, "curly_bracket": 1}
+    # "Too short." is too short for language ID to judge (2 words, under min_words): Gopher's rules remove it
+    assert result.stats["removed_by_reason"] == {"top_2_gram": 1, "dup_para_frac": 1, "curly_bracket": 1}
+    c4 = next(s for s in result.stats["stages"] if s["name"] == "c4")
+    assert c4["rewrite"]["records_changed"] == 1 and c4["rewrite"]["lines_in"] - c4["rewrite"]["lines_out"] == 1  # "A short heading"
     kept = result.kept().collect()
     assert kept["id"].to_list() == ["kept"]
     assert "A short heading" not in kept["text"].item() and kept["text"].item().endswith("went home to eat.")  # C4 dropped the line

@@ -102,3 +102,27 @@ def test_math_set_removes_under_first_rule_and_counts_every_rule():
 def test_answer_rules_are_skipped_without_an_answer_field():
     stage = FilterSet("math", path="math-problems", field="problem")
     assert "no_answer" not in stage.reasons() and "proof" in stage.reasons()
+
+
+def test_answer_extract_judges_the_final_answer_of_a_worked_solution():
+    solutions = [
+        "She has 16 - 3 - 4 = <<16-3-4=9>>9 eggs.\nShe makes 9 * 2 = $<<9*2=18>>18.\n#### 18",
+        "the final answer is 15 gallons * 8 pints / gallon = <<15*8=120>>120 pints\n#### 120",  # `####` wins
+        "So the answer is \\boxed{\\text{The two sequences never meet at any point}}.",
+        "No final answer anywhere in this long worked solution text.",
+    ]
+    df = pl.DataFrame({"question": ["How much?", "How many pints?", "When?", "What?"], "answer": solutions, ORDER: [0, 1, 2, 3]})
+    whole = FilterSet("math", path="math-problems", field="question", answer_field="answer").apply(df)
+    assert whole[DROP].to_list()[:2] == ["sentence_answer", "sentence_answer"]  # the solution judged as an answer
+    extracted = FilterSet("math", path="math-problems", field="question", answer_field="answer", answer_extract=True).apply(df)
+    assert extracted[DROP].to_list() == [None, None, "sentence_answer", "no_answer"]
+    assert extracted["math_answer_chars_answer"].to_list()[:2] == [2.0, 3.0]
+    assert extracted.columns == whole.columns  # the extracted answer is not a column of the output
+
+
+def test_gsm8k_train_is_kept_when_the_rules_read_its_final_answers(shared_data):
+    """The real GSM8K train set: judged as whole solutions the answer rules removed 7,455 of 7,473
+    problems; on the extracted final answers they remove at most 2% (measured: none)."""
+    df = pl.read_ndjson(shared_data / "math" / "gsm8k" / "train.jsonl").with_row_index(ORDER)
+    out = FilterSet("math", path="math-problems", field="question", answer_field="answer", answer_extract=True).apply(df)
+    assert out[DROP].is_not_null().sum() <= 0.02 * df.height

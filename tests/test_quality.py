@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 import curate
+from curate.columns import DROP
 from curate.config import build_pipeline
 from curate.errors import ConfigError
 from curate.ngrams import _word_counts
@@ -118,9 +119,30 @@ def test_language_stage(tmp_path, ray_address):
     ]
     write_jsonl(tmp_path / "in" / "a.jsonl", records)
     result = run(tmp_path, [{"name": "lang", "use": "language", "languages": ["en"]}], ray_address=ray_address)
-    assert result.kept().collect()["id"].to_list() == ["en", "math"]
-    assert result.stats["removed_by_reason"] == {"language:fr": 1, "language_score_low": 1}
-    assert result.kept().collect()["lang_score"].min() >= 0.65
+    kept = result.kept().collect()
+    assert kept["id"].to_list() == ["en", "math", "empty"]  # the last two too short to judge (8 and 0 words)
+    assert result.stats["removed_by_reason"] == {"language:fr": 1}
+    assert kept["lang_determined"].to_list() == [True, False, False] and kept["lang_words"].to_list()[1:] == [8, 0]
+    assert kept.filter(pl.col("lang_determined"))["lang_score"].min() >= 0.65
+    config = {**pipeline(tmp_path, [{"name": "lang", "use": "language", "languages": ["en"], "min_words": 0}]), "output": str(tmp_path / "judged")}
+    judged = curate.run(config, ray_address=ray_address)
+    assert judged.stats["removed_by_reason"] == {"language:fr": 1, "language_score_low": 1}  # the empty text
+
+
+def test_language_keeps_math_it_cannot_read_and_removes_chinese(shared_data):
+    """The real sets: MATH train (English, LaTeX, Asymptote) kept, CMATH (Chinese) removed. Without
+    min_words and the drawings stripped, 1,246 of 7,474 MATH problems went (100 of them as French)."""
+    import json
+
+    from curate.stages.language import Language
+
+    stage = Language("lang", languages=["en"], field="problem")
+    stage.prepare()
+    math = pl.DataFrame(json.loads((shared_data / "math" / "math" / "train.json").read_text()))
+    kept = stage.apply(math)[DROP].is_null().mean()
+    chinese = pl.read_ndjson(shared_data / "math" / "benchmarks" / "cmath.jsonl")
+    removed = stage.apply(chinese.rename({"question": "problem"}))[DROP].is_not_null().mean()
+    assert kept >= 0.99 and removed >= 0.95, (kept, removed)
 
 
 def _labelled_files(tmp_path):
@@ -171,3 +193,44 @@ def test_keep_top_keeps_exactly_the_top_share(tmp_path, ray_address, percent, ti
     assert result.removed().collect().filter(pl.col("id") == "none")["reason"].item() == "below_top_percent"
     if not ties:
         assert len(expected) == min(keep, len(values))
+
+
+def _decon(tmp_path, items, **params):
+    from curate.stages.decontaminate import Decontaminate
+
+    write_jsonl(tmp_path / "bench" / "set.jsonl", [{"id": f"b{i}", "problem": p} for i, p in enumerate(items)])
+    stage = Decontaminate("d", field="text", against=[str(tmp_path / "bench" / "set.jsonl")], n=8, **params)
+    stage.prepare()
+    return stage
+
+
+PROBLEM = "Let $f(x) = 3x^2 - 5$ and $g(x) = 2x + 7$. What is the value of $f(g(4))$ when we express the answer as a common fraction?"
+STOCK = "Express your answer as a common fraction in simplest form, please"
+
+
+def test_decontaminate_scores_each_benchmark_item_and_says_which(tmp_path):
+    """Re-typed and embedded copies hold the whole item; the same template with other numbers, or a
+    problem sharing stock phrasing, do not; the removed record names the item and what matched."""
+    others = [f"Item {i}: what is {i} plus {i + 1}? {STOCK}." for i in range(12)]  # the stock phrase in 12 items
+    stage = _decon(tmp_path, [PROBLEM, *others])
+    records = pl.DataFrame({"text": [
+        "Problem 7.  " + PROBLEM.replace(" ", "  ").upper() + "\nPut the answer in \\boxed{}.",  # re-typed
+        "Warm-up: add 2 and 2. Then: " + PROBLEM + " Finally, rest.",  # embedded in a longer text
+        PROBLEM.replace("g(4)", "g(9)"),  # the same template, another number
+        f"What is the sum of the roots of $x^2 - 9x + 14$? {STOCK}.",  # stock phrasing only
+    ]})
+    out = stage.apply(records)
+    assert out[DROP].to_list() == ["contaminated:set.jsonl", "contaminated:set.jsonl", None, None]
+    assert out["d_overlap"].to_list()[:2] == [1.0, 1.0] and out["d_item"].to_list()[:3] == ["b0", "b0", "b0"]
+    assert out["d_numbers"][2] < 1.0 and out["d_overlap"][2] > 0.5  # the words matched, the numbers did not
+    assert out["d_overlap"][3] == 0.0 and out["d_item"][3] is None  # the stock phrase is in 12 items: ignored
+    from curate.ngrams import words_of
+
+    assert out["d_item_text"][0] == PROBLEM and out["d_longest"][1] == len(words_of(PROBLEM))  # all of it, in one run
+    assert out["d_ngrams"][0][0] == "let f x 3x 2 5 and g"
+
+
+def test_decontaminate_common_phrasing_counts_when_asked(tmp_path):
+    stage = _decon(tmp_path, [PROBLEM, *[f"Item {i}: what is {i} plus {i + 1}? {STOCK}." for i in range(12)]], common_items=100, min_overlap=0.01)
+    out = stage.apply(pl.DataFrame({"text": [f"What is the sum of the roots of $x^2 - 9x + 14$? {STOCK}."]}))
+    assert out["d_overlap"][0] > 0 and out[DROP][0] is None  # matched, but only the item's numbers decide... none shared

@@ -231,3 +231,14 @@ def test_verify_and_difficulty_on_shipped_responses(tmp_path, shared_data, ray_a
     removed = run.removed().collect()
     assert dict(zip(removed["id"], removed["reason"])) == {i: r for i, r in expected.items() if r}
     assert run.stats["stages"][1]["verdicts"]["correct"] == traces["correct"].sum()
+
+
+def test_reference_extract_takes_gsm8k_marker_first():
+    """A GSM8K train solution says "the final answer is 15 gallons * 8 pints ..." before `#### 120`:
+    the dataset's own marker is the reference."""
+    import polars as pl
+
+    from curate.stages.verify import VerifyParams, reference_answers
+
+    df = pl.DataFrame({"answer": ["... the final answer is 15 gallons * 8 pints / gallon = <<15*8=120>>120 pints\n#### 120", "so \\boxed{7}", None]})
+    assert reference_answers(df, VerifyParams(reference_field="answer", reference_extract=True)) == ["120", "7", None]

@@ -125,3 +125,95 @@ def match(data, offsets, n, widths, index, owners, bits, first_owner, matches):
                         first = owners[at]
         matches[d] = found
         first_owner[d] = first
+
+
+# ---------------------------------------------------------------- item-level overlap (decontaminate)
+
+_SLOTS = 64
+"""Benchmark items one record is compared with at most (those its first matching n-grams belong to):
+with common phrasing out of the index, a real record matches one or two."""
+
+
+@nb.njit(cache=True)
+def item_hashes(data, offsets, n, whole_below, counts):
+    """As `ngram_hashes`, but each text's n-grams distinct (an item's size is its distinct n-grams)."""
+    hashes = ngram_hashes(data, offsets, n, whole_below, counts)
+    out = np.empty(hashes.shape[0], np.uint64)
+    filled = 0
+    start = 0
+    for d in range(counts.shape[0]):
+        part = np.unique(hashes[start : start + counts[d]])
+        out[filled : filled + part.shape[0]] = part
+        start += counts[d]
+        counts[d] = part.shape[0]
+        filled += part.shape[0]
+    return out[:filled]
+
+
+@nb.njit(cache=True)
+def overlap(data, offsets, n, widths, index, items, sizes, bits, best_item, coverage, matched, longest, first_window):
+    """For each text, the benchmark item it overlaps most: the share of that item's (distinct, not
+    common) n-grams the text contains (`coverage`), how many (`matched`), the longest run of
+    consecutive n-gram windows of the text found in it, in words (`longest`), and the word position
+    of its first matching window (`first_window`). `index` is sorted and may repeat a hash, once per
+    item that has it (`items` aligned); `sizes[i]` is item i's n-gram count. -1: no item."""
+    tokens = np.empty(1024, np.uint64)
+    prefix = np.empty(1025, np.uint64)
+    powers = _powers(n)
+    slot_item = np.empty(_SLOTS, np.int64)
+    slot_count = np.empty(_SLOTS, np.int64)
+    slot_last = np.empty(_SLOTS, np.int64)
+    slot_run = np.empty(_SLOTS, np.int64)
+    slot_best_run = np.empty(_SLOTS, np.int64)
+    slot_first = np.empty(_SLOTS, np.int64)
+    for d in range(offsets.shape[0] - 1):
+        tokens, count = _word_tokens(data, offsets[d], offsets[d + 1], _SEPARATOR, _LOWER, tokens)
+        prefix = _prefix(tokens, count, prefix)
+        used = 0
+        for w in range(widths.shape[0] + 1):
+            width = n if w == widths.shape[0] else widths[w]
+            for s in range(count - width + 1):
+                h = _window_hash(prefix, powers, s, width)
+                top = h >> _FILTER_SHIFT
+                if not (bits[top >> np.uint64(6)] >> (top & np.uint64(63))) & np.uint64(1):
+                    continue
+                at = np.searchsorted(index, h)
+                while at < index.shape[0] and index[at] == h:
+                    item = items[at]
+                    at += 1
+                    k = 0
+                    while k < used and slot_item[k] != item:
+                        k += 1
+                    if k == used:
+                        if used == _SLOTS:
+                            continue
+                        used += 1
+                        slot_item[k] = item
+                        slot_count[k] = 0
+                        slot_last[k] = -2
+                        slot_run[k] = 0
+                        slot_best_run[k] = 0
+                        slot_first[k] = s
+                    slot_count[k] += 1
+                    if width == n and slot_last[k] == s - 1:
+                        slot_run[k] += 1
+                    else:
+                        slot_run[k] = 1
+                    slot_last[k] = s
+                    words = slot_run[k] + width - 1
+                    if words > slot_best_run[k]:
+                        slot_best_run[k] = words
+        best = -1
+        best_share = 0.0
+        for k in range(used):
+            share = min(1.0, slot_count[k] / max(1, sizes[slot_item[k]]))
+            if share > best_share or (share == best_share and best >= 0 and slot_best_run[k] > slot_best_run[best]):
+                best, best_share = k, share
+        if best < 0:
+            best_item[d], coverage[d], matched[d], longest[d], first_window[d] = -1, 0.0, 0, 0, -1
+        else:
+            best_item[d] = slot_item[best]
+            coverage[d] = best_share
+            matched[d] = slot_count[best]
+            longest[d] = slot_best_run[best]
+            first_window[d] = slot_first[best]

@@ -3,7 +3,9 @@
 Score first: each rule's score becomes a column `<stage>_<score>` on every record, kept and removed, so
 thresholds can be changed later without recomputing. A record failing several rules is counted under
 each (stats: `failed`) and removed once, under the first failing rule in the set's order (`removed`).
-With `rewrite: true`, kept records get the set's rewritten text in the field (C4's kept lines).
+With `rewrite: true`, kept records get the set's rewritten text in the field (C4's kept lines);
+`<stage>_rewrite_kept` says what share of each text that is, and the stage's `rewrite` stats how many
+characters and lines the kept records lost.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pydantic import field_validator, model_validator
 from curate import filter_sets
 from curate.columns import DROP, FAILED
 from curate.rules import REWRITES, SCORES
+from curate.verifier import extract_answer, reference_order
 from curate.stages.base import MapStage, StageParams
 
 
@@ -25,6 +28,9 @@ class FilterSetParams(StageParams):
     field: str = "text"
     answer_field: str | None = None
     """For rules on the reference answer (`field: answer` in the set); without it they are skipped."""
+    answer_extract: bool = False
+    """The answer field holds worked solutions (GSM8K's end in `#### 18`): rules on the answer judge
+    the final answer found in it, extracted as verify's `reference_extract` does (`####` first)."""
     skip: list[str] = []
     """Reasons of rules not to apply."""
     rewrite: bool = False
@@ -62,7 +68,9 @@ class FilterSet(MapStage):
         return f"{self.name}_{rule.column_suffix}"
 
     def _field(self, rule: filter_sets.Rule) -> str:
-        return self.params.answer_field if rule.field == "answer" else self.params.field
+        if rule.field == "answer":
+            return _EXTRACTED if self.params.answer_extract else self.params.answer_field  # type: ignore[return-value]
+        return self.params.field
 
     def text_fields(self) -> tuple[str, ...]:
         return (self.params.field,)
@@ -71,7 +79,8 @@ class FilterSet(MapStage):
         return (self.params.field,) + ((self.params.answer_field,) if self.params.answer_field else ())
 
     def writes(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(self._column(r) for r in self.rules))
+        rewrite = (f"{self.name}_rewrite_kept",) if self.params.rewrite else ()
+        return tuple(dict.fromkeys(self._column(r) for r in self.rules)) + rewrite
 
     def reasons(self) -> tuple[str, ...]:
         return tuple(r.reason for r in self.rules)
@@ -83,6 +92,11 @@ class FilterSet(MapStage):
         return {**super().describe(), "rules": [r.model_dump(exclude_none=True) for r in self.rules]}
 
     def apply(self, df: pl.DataFrame) -> pl.DataFrame:
+        extracted = self.params.answer_extract and self.params.answer_field and any(r.field == "answer" for r in self.rules)
+        if extracted:
+            solutions = df[self.params.answer_field].cast(pl.String).to_list()  # type: ignore[index]
+            methods = reference_order()
+            df = df.with_columns(pl.Series(_EXTRACTED, [extract_answer(s, methods) for s in solutions], dtype=pl.String))
         scores = {}
         for rule in self.rules:
             column = self._column(rule)
@@ -102,11 +116,28 @@ class FilterSet(MapStage):
             pl.coalesce(failing).alias(DROP),
             pl.concat_list(failing).list.drop_nulls().alias(FAILED),
         )
+        counters: dict[str, Any] = {}
         if self.params.rewrite:
-            field = self.params.field
-            rewritten = REWRITES[self.set.rewrite](pl.col(field))
-            decided = decided.with_columns(pl.when(pl.col(DROP).is_null()).then(rewritten).otherwise(pl.col(field)).alias(field))
-        return decided.collect()
+            field, share = self.params.field, f"{self.name}_rewrite_kept"
+            decided = decided.with_columns(REWRITES[self.set.rewrite](pl.col(field)).alias(_REWRITTEN))
+            before, after = pl.col(field).str.len_chars(), pl.col(_REWRITTEN).str.len_chars()
+            # score first: the share of the text the rewrite keeps, on every record (removed ones too)
+            decided = decided.with_columns(pl.when(before > 0).then(after / before).alias(share))
+            kept = decided.filter(pl.col(DROP).is_null()).select(
+                (pl.col(field) != pl.col(_REWRITTEN)).sum().alias("records_changed"),
+                before.sum().alias("chars_in"), after.sum().alias("chars_out"),
+                (pl.col(field).str.count_matches("\n") + 1).sum().alias("lines_in"),
+                (pl.col(_REWRITTEN).str.count_matches("\n") + 1).sum().alias("lines_out"),
+            ).collect()
+            counters = {"rewrite": {k: int(v or 0) for k, v in kept.row(0, named=True).items()}}
+            decided = decided.with_columns(pl.when(pl.col(DROP).is_null()).then(pl.col(_REWRITTEN)).otherwise(pl.col(field)).alias(field)).drop(_REWRITTEN)
+        out = decided.collect()
+        out = out.drop(_EXTRACTED) if extracted else out
+        return (out, counters) if counters else out
+
+
+_EXTRACTED = "__curate_extracted_answer"
+_REWRITTEN = "__curate_rewritten"
 
 
 def _edges(rule: filter_sets.Rule) -> list[float]:

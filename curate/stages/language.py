@@ -1,8 +1,12 @@
 """language: keep records in the allowed languages, by fastText's 176-language identifier (lid.176.ftz).
 
-Scores first: `<stage>_language` (the top language) and `<stage>_score` (its probability) stay on
-every record. Math in LaTeX confuses the identifier (an English problem full of `$...$` scores about
-0.5), so math and LaTeX commands are taken out before identification unless `strip_math: false`.
+Scores first: `<stage>_language` (the top language), `<stage>_score` (its probability), `<stage>_words`
+(the words it had to go on) and `<stage>_determined` stay on every record. Math in LaTeX confuses the
+identifier (an English problem full of `$...$` scores about 0.5), so math, LaTeX commands and
+environments and Asymptote drawings are taken out first unless `strip_math: false`. What is left of a
+short problem ("Evaluate $\\log_3\\frac{1}{\\sqrt3}$." becomes "Evaluate .") is too little to judge:
+below `min_words` a record is kept, undetermined, whatever the identifier says (it called that one
+French).
 """
 
 from __future__ import annotations
@@ -17,7 +21,13 @@ from curate import fasttext_models
 from curate.columns import DROP
 from curate.stages.base import MapStage, StageParams
 
-_MATH = r"(?s)\$\$.*?\$\$|\$[^$]*\$|\\\(.*?\\\)|\\\[.*?\\\]|\\[A-Za-z]+|[{}^_]"
+_ENVIRONMENTS = "tabular|array|align\\*?|eqnarray\\*?|equation\\*?|gather\\*?|matrix|pmatrix|bmatrix|vmatrix|cases"
+_MATH = (
+    r"(?s)\[asy\].*?\[/asy\]"  # Asymptote drawings (MATH has 1 in 12 problems with one)
+    rf"|\\begin\{{({_ENVIRONMENTS})\}}.*?\\end\{{({_ENVIRONMENTS})\}}"
+    r"|\$\$.*?\$\$|\$[^$]*\$|\\\(.*?\\\)|\\\[.*?\\\]|\\[A-Za-z]+|[{}^_]"
+)
+_CJK = r"([\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}])"
 
 
 class LanguageParams(StageParams):
@@ -27,6 +37,10 @@ class LanguageParams(StageParams):
     min_score: float = Field(0.65, ge=0.0, le=1.0)
     """The top language's probability must reach this (0.65 as in FineWeb for English)."""
     strip_math: bool = True
+    min_words: int = Field(15, ge=0)
+    """Below this many words (after stripping math; each Chinese, Japanese or Korean character counts
+    as one) a record is kept and marked undetermined. 15 keeps 99.6% of MATH train with `[en]` and
+    removes 99.0% of CMATH's Chinese problems (README, "Language ID"); 0 judges everything."""
 
     @field_validator("languages")
     @classmethod
@@ -54,7 +68,7 @@ class Language(MapStage):
         return (self.params.field,)
 
     def writes(self) -> tuple[str, ...]:
-        return (f"{self.name}_language", f"{self.name}_score")
+        return (f"{self.name}_language", f"{self.name}_score", f"{self.name}_words", f"{self.name}_determined")
 
     def reasons(self) -> tuple[str, ...]:
         return ("language:<code>", "language_score_low")
@@ -70,9 +84,12 @@ class Language(MapStage):
         labels, probabilities = fasttext_models.predict(model, fasttext_models.one_line(text), k=1)
         language = pl.Series(f"{self.name}_language", [row[0] if row else None for row in labels], dtype=pl.String)
         score = pl.Series(f"{self.name}_score", np.array([row[0] if len(row) else 0.0 for row in probabilities], dtype=np.float64))
+        words = text.fill_null("").str.replace_all(_CJK, " $1 ").str.count_matches(r"\p{L}+").cast(pl.UInt32).alias(f"{self.name}_words")
+        determined = (words >= self.params.min_words).alias(f"{self.name}_determined")
         allowed = language.is_in(self.params.languages)
         drop = (
-            pl.when(~allowed).then(pl.lit("language:") + language)
+            pl.when(~determined).then(None)
+            .when(~allowed).then(pl.lit("language:") + language)
             .when(score < self.params.min_score).then(pl.lit("language_score_low"))
         )
-        return df.with_columns(language, score).with_columns(drop.alias(DROP))
+        return df.with_columns(language, score, words, determined).with_columns(drop.alias(DROP))
