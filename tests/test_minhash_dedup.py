@@ -168,3 +168,20 @@ def test_accuracy_on_gutenberg(tmp_path, ray_address, shared_data):
         if verify:
             assert (scores["removed_jaccard"] < 0.7).sum() == 0
             assert (scores["removed_jaccard"] >= 0.8).mean() >= 0.99
+
+
+def test_problems_with_other_numbers_or_answers_are_kept_apart(tmp_path, ray_address):
+    """The same words with other numbers, or another answer, are other problems (MATH train: 26 of
+    29 'near duplicates' removed by word 5-grams had another answer); a re-worded copy is still one."""
+    base = "Let $f(x) = 3x^2 - 5x + 2$ for all real numbers $x$. What is the value of $f(-7)$ when it is computed?"
+    write_jsonl(tmp_path / "in" / "a.jsonl", [
+        {"id": "p", "text": base, "answer": "\\dfrac{1}{2}"},
+        {"id": "reworded", "text": base.replace("What is", "What exactly is"), "answer": "$\\frac{1}{2}$"},  # same answer, written otherwise
+        {"id": "numbers", "text": base.replace("f(-7)", "f(3)"), "answer": "\\frac{1}{2}"},
+        {"id": "answer", "text": base.replace("value of", "value, of"), "answer": "7"},
+    ])
+    plain = run(tmp_path, near(tokenize="chars", ngram=5, threshold=0.75, verify_jaccard=True), ray_address=ray_address, name="plain")
+    assert sorted(plain.removed().collect()["id"]) == ["answer", "numbers", "reworded"]
+    apart = run(tmp_path, near(tokenize="chars", ngram=5, threshold=0.75, verify_jaccard=True, apart_numbers=True, apart_field="answer"), ray_address=ray_address, name="apart")
+    removed = apart.removed().collect()
+    assert removed["id"].to_list() == ["reworded"] and removed["duplicate_of"].to_list() == ["p"]

@@ -23,9 +23,11 @@ from curate.graph import EDGE_SCHEMA, both_ways, connected_components
 from curate.minhash import MinHasher, band_keys, optimal_bands_rows
 from curate.stages.base import GroupStage, StageParams
 from curate.text import Normalize
+from curate.verifier import normalise
 
 REASON = "near_duplicate"
 _PRIORITY = "__curate_priority"
+_NUMBER = r"\d+(?:\.\d+)?"
 
 
 class MinHashDedupParams(StageParams):
@@ -48,6 +50,12 @@ class MinHashDedupParams(StageParams):
     """first (input order), longest, or max:<column> (e.g. a quality score); ties go to the first."""
     verify_jaccard: bool = False
     """Link two candidates only if the true Jaccard of their shingle sets reaches the threshold."""
+    apart_numbers: bool = False
+    """Never link two records whose texts hold different numbers (as multisets): for math problems,
+    `f(-7)` and `f(3)` are two problems however alike their words."""
+    apart_field: str | None = None
+    """Never link two records whose values of this field differ (the reference answer, say), compared
+    as verify compares answers before math-verify (`\\dfrac{1}{2}` and `$\\frac{1}{2}$` are equal)."""
     write_clusters: bool = False
     """Also write OUT/clusters/: cluster (the kept record's id) -> member ids."""
 
@@ -88,7 +96,8 @@ class MinHashDedup(GroupStage):
 
     def reads(self) -> tuple[str, ...]:
         column = self.params.keep[4:] if self.params.keep.startswith("max:") else None
-        return (self.params.field,) + ((column,) if column and column != self.params.field else ())
+        extra = [c for c in (column, self.params.apart_field) if c and c != self.params.field]
+        return (self.params.field, *dict.fromkeys(extra))
 
     def reasons(self) -> tuple[str, ...]:
         return (REASON,)
@@ -111,6 +120,9 @@ class MinHashDedup(GroupStage):
         signed = shingles > 0  # a record without a single token can only be an exact duplicate
         bands, rows = self.bands_rows
         keys = band_keys(signatures[signed], bands, rows)
+        guard = self._guard(df)
+        if guard is not None:  # records told apart never share a bucket, so are never linked
+            keys = keys ^ (guard[signed][:, None] * np.uint64(0x9E3779B97F4A7C15))
         records = df.filter(pl.Series(signed)).select(ORDER, ID, self._priority(df).filter(pl.Series(signed)).alias(_PRIORITY))
         repeat = np.repeat(np.arange(records.height), bands)
         out = {
@@ -120,6 +132,19 @@ class MinHashDedup(GroupStage):
             sets = self.hasher.shingle_sets(text.filter(pl.Series(signed)))
             out["sets"] = records.select(pl.col(ORDER).hash().alias(KEY), ORDER).with_columns(sets)
         return out
+
+    def _guard(self, df: pl.DataFrame) -> np.ndarray | None:
+        """Per record, a hash of what must be equal for two records to be duplicates, or None."""
+        p = self.params
+        parts = []
+        if p.apart_numbers:
+            parts.append(df[p.field].str.extract_all(_NUMBER).list.sort().list.join(" "))
+        if p.apart_field:  # compared as verify's exact-match fast path compares answers (`\\dfrac` = `\\frac`, no `$`)
+            values = df[p.apart_field].cast(pl.String).to_list()
+            parts.append(pl.Series([normalise(v) if v is not None else "\0" for v in values], dtype=pl.String))
+        if not parts:
+            return None
+        return pl.DataFrame({f"part{i}": part for i, part in enumerate(parts)}).hash_rows(seed=7).to_numpy().astype(np.uint64)
 
     def _priority(self, df: pl.DataFrame) -> pl.Series:
         """Smaller is kept: 0 for first, minus the length, or minus the column's value (null: last)."""
