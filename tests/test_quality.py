@@ -234,3 +234,23 @@ def test_decontaminate_common_phrasing_counts_when_asked(tmp_path):
     stage = _decon(tmp_path, [PROBLEM, *[f"Item {i}: what is {i} plus {i + 1}? {STOCK}." for i in range(12)]], common_items=100, min_overlap=0.01)
     out = stage.apply(pl.DataFrame({"text": [f"What is the sum of the roots of $x^2 - 9x + 14$? {STOCK}."]}))
     assert out["d_overlap"][0] > 0 and out[DROP][0] is None  # matched, but only the item's numbers decide... none shared
+
+
+def test_decontaminate_on_math_train_with_planted_leaks(shared_data):
+    """math-rl.yaml's settings on the real sets: re-typed benchmark items planted into MATH train are
+    removed (>= 0.95), and MATH train itself is not, apart from its real copies of AIME problems."""
+    from benchmarks.decontamination_accuracy import AGAINST, planted
+    from curate.stages.decontaminate import Decontaminate
+
+    train = pl.DataFrame(json.loads((shared_data / "math" / "math" / "train.json").read_text())).select("problem")
+    leaks = planted(30, 1, train["problem"].to_list())
+    stage = Decontaminate("d", field="problem", against=AGAINST, n=8, min_overlap=0.5)
+    stage.prepare()
+    found = stage.apply(leaks.select("problem"))
+    assert found[DROP].is_not_null().mean() >= 0.95
+    natural = stage.apply(train)
+    removed = natural.filter(pl.col(DROP).is_not_null())
+    not_aime = removed.filter(~pl.col("d_source").str.contains("aime_1983_2023"))
+    assert not_aime.height <= 0.02 * train.height, not_aime.select("problem", "d_item").head(5).to_dicts()
+    copies = removed.filter(pl.col("d_source").str.contains("aime_1983_2023"))
+    assert (copies["d_overlap"] >= 0.95).mean() > 0.8  # the AIME ones are copies, not shared phrasing
