@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -23,9 +23,11 @@ from curate.columns import DUPLICATE_OF, REASON, STAGE, is_private
 from curate.config import PipelineConfig, build_pipeline, inherited_export_defaults, load_pipeline
 from curate.errors import ConfigError, CurateError
 from curate.layout import RunLayout
-from curate.runner import Progress, Runner
 from curate.stages import stage_type
 from curate.stages.base import Stage
+
+if TYPE_CHECKING:  # the runner imports Ray: only running a pipeline needs it (stats, explain, export do not)
+    from curate.runner import Progress
 
 
 class Pipeline:
@@ -67,6 +69,8 @@ class Pipeline:
         overwrite: bool = False,
         progress: Progress | None = None,
     ) -> Run:
+        from curate.runner import Runner
+
         Runner(self.config, ray_address=ray_address, num_cpus=num_cpus, overwrite=overwrite, progress=progress).run()
         return Run(self.config.output)
 

@@ -59,3 +59,22 @@ def test_registry():
     assert set(BUILTIN) >= {"exact_dedup", "filter"}
     with pytest.raises(KeyError):
         stage_type("nope")
+
+
+def test_builtin_names_match_their_classes_and_load_lazily():
+    """A stage type's module is imported when a pipeline uses it; reading a run imports neither Ray
+    nor openai, numba or fastText (curate stats and explain start in well under a second)."""
+    import subprocess
+    import sys
+
+    for use in BUILTIN:
+        assert BUILTIN[use].use == use
+    code = (
+        "import sys; from curate.config import build_pipeline; import curate.api as api; "
+        "build_pipeline({'name': 'x', 'input': 'a.jsonl', 'output': 'o', 'stages': [{'name': 'e', 'use': 'exact_dedup', 'field': 'text'}]}); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'ray', 'openai', 'numba', 'fasttext', 'math_verify'}), "
+        "sorted(m for m in sys.modules if m.startswith('curate.stages.') and m != 'curate.stages.base'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[] ['curate.stages.exact_dedup']", out.stdout

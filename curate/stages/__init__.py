@@ -4,22 +4,47 @@ from __future__ import annotations
 
 import importlib
 
-from curate.stages.base import ExportStage, GroupStage, MapStage, ServiceStage, Stage, StageParams
-from curate.stages.classifier import Classifier
-from curate.stages.decontaminate import Decontaminate
-from curate.stages.difficulty import Difficulty
-from curate.stages.exact_dedup import ExactDedup
-from curate.stages.export import Export
-from curate.stages.filter import Filter
-from curate.stages.filter_set import FilterSet
-from curate.stages.generate import Generate
-from curate.stages.hack_check import HackCheck
-from curate.stages.keep_top import KeepTop
-from curate.stages.language import Language
-from curate.stages.minhash_dedup import MinHashDedup
-from curate.stages.verify import Verify
+from collections.abc import Iterator, Mapping
 
-BUILTIN: dict[str, type[Stage]] = {cls.use: cls for cls in (Classifier, Decontaminate, Difficulty, ExactDedup, Export, Filter, FilterSet, Generate, HackCheck, KeepTop, Language, MinHashDedup, Verify)}
+from curate.stages.base import ExportStage, GroupStage, MapStage, ServiceStage, Stage, StageParams
+
+_BUILTIN_PATHS = {
+    "classifier": "curate.stages.classifier:Classifier",
+    "decontaminate": "curate.stages.decontaminate:Decontaminate",
+    "difficulty": "curate.stages.difficulty:Difficulty",
+    "exact_dedup": "curate.stages.exact_dedup:ExactDedup",
+    "export": "curate.stages.export:Export",
+    "filter": "curate.stages.filter:Filter",
+    "filter_set": "curate.stages.filter_set:FilterSet",
+    "generate": "curate.stages.generate:Generate",
+    "hack_check": "curate.stages.hack_check:HackCheck",
+    "keep_top": "curate.stages.keep_top:KeepTop",
+    "language": "curate.stages.language:Language",
+    "minhash_dedup": "curate.stages.minhash_dedup:MinHashDedup",
+    "verify": "curate.stages.verify:Verify",
+}
+
+
+class _Builtin(Mapping[str, type[Stage]]):
+    """The built-in stage types by `use:` name, each module imported when a pipeline first uses it:
+    reading a pipeline that dedups needs neither openai (generate) nor fastText (language)."""
+
+    def __getitem__(self, use: str) -> type[Stage]:
+        module_name, _, class_name = _BUILTIN_PATHS[use].partition(":")
+        cls: type[Stage] = getattr(importlib.import_module(module_name), class_name)
+        return cls
+
+    def __contains__(self, use: object) -> bool:
+        return use in _BUILTIN_PATHS
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_BUILTIN_PATHS)
+
+    def __len__(self) -> int:
+        return len(_BUILTIN_PATHS)
+
+
+BUILTIN: Mapping[str, type[Stage]] = _Builtin()
 
 __all__ = ["BUILTIN", "ExportStage", "GroupStage", "MapStage", "ServiceStage", "Stage", "StageParams", "stage_type"]
 
