@@ -13,8 +13,8 @@ except metadata.PackageNotFoundError:  # running from a source tree without inst
 
 _EXPORTS = {
     "Pipeline": "curate.api",
-    "Run": "curate.api",
-    "open_run": "curate.api",
+    "Run": "curate.results",
+    "open_run": "curate.results",
     "run": "curate.api",
     "ConfigError": "curate.errors",
     "CurateError": "curate.errors",

@@ -13,17 +13,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import polars as pl
-
-from curate.columns import DUPLICATE_OF, REASON, STAGE, is_private
-from curate.config import PipelineConfig, build_pipeline, inherited_export_defaults, load_pipeline
-from curate.errors import ConfigError, CurateError
-from curate.layout import RunLayout
-from curate.stages import stage_type
+from curate.config import PipelineConfig, build_pipeline, load_pipeline
+from curate.results import Run, open_run
 from curate.stages.base import Stage
 
 if TYPE_CHECKING:  # the runner imports Ray: only running a pipeline needs it (stats, explain, export do not)
@@ -100,136 +94,6 @@ def run(
     else:
         pipeline = Pipeline.from_yaml(pipeline, set=set, input=input, output=output)
     return pipeline.run(ray_address=ray_address, num_cpus=num_cpus, overwrite=overwrite, progress=progress)
-
-
-def open_run(path: str | Path) -> Run:
-    return Run(path)
-
-
-class Run:
-    """A completed run directory: its stats and manifest, its kept and removed records, and why."""
-
-    def __init__(self, path: str | Path):
-        self.layout = RunLayout(path)
-        if not self.layout.stats.exists() or not self.layout.manifest.exists():
-            unfinished = " (unfinished: run the same command again to resume)" if self.layout.plan.exists() else ""
-            raise CurateError(f"{path}: not a completed curate run directory{unfinished}")
-        self.stats: dict[str, Any] = json.loads(self.layout.stats.read_text())
-        self.manifest: dict[str, Any] = json.loads(self.layout.manifest.read_text())
-        self.id_field: str = self.manifest["pipeline"]["input"]["id_field"]
-
-    @property
-    def path(self) -> Path:
-        return self.layout.root
-
-    def kept(self) -> pl.LazyFrame:
-        """Surviving records, in input order."""
-        return _scan(sorted(self.layout.kept.glob("*.parquet")))
-
-    def stage_stats(self, name: str) -> dict[str, Any]:
-        """One stage's entry in stats.json, with its rules (reasons) from the manifest where it lists them."""
-        for entry in self.stats["stages"]:
-            if entry["name"] == name:
-                described = next((s for s in self.manifest["pipeline"]["stages"] if s.get("name") == name), {})
-                rules = [r["reason"] for r in described.get("rules", [])]
-                return {**entry, **({"rules": rules} if rules else {})}
-        raise CurateError(f"{self.path}: no stage {name!r} (stages: {', '.join(s['name'] for s in self.stats['stages'])})")
-
-    def removed(self, stage: str | None = None) -> pl.LazyFrame:
-        """Removed records with `stage`, `reason` and `duplicate_of`; files of different stages have
-        different columns (each stage's scores), so they are combined by name, missing ones null."""
-        pattern = f"{stage}-*.parquet" if stage else "*.parquet"
-        files = [p for p in sorted(self.layout.removed.glob(pattern)) if stage is None or RunLayout.removed_stage(p) == stage]
-        return _scan(files, removed=True)
-
-    def export(self, format: str, to: str | Path, *, overwrite: bool = False, **params: Any) -> dict[str, Any]:
-        """Write this run's records in a trainer's format (see curate/stages/export.py). The prompt and the
-        answer field default to the run's own: its generate stage's prompt, its verify stage's reference."""
-        from curate import exporting
-        from curate.stages.export import Export, ExportParams
-
-        pipeline_stages = [e for e in self.manifest["pipeline"]["stages"] if e.get("use") != "export"]
-        destination = Path(to).expanduser().resolve()
-        try:
-            params = ExportParams.model_validate({**params, "format": format, "to": str(destination)})
-            stage = Export(f"export-{format}", params.model_copy(update=inherited_export_defaults(params, pipeline_stages)))
-        except ValueError as err:
-            raise ConfigError(f"export: {_first_error(err)}") from None
-        unknown = [n for n in stage.params.include_removed if n not in {e.get("name") for e in pipeline_stages}]
-        if unknown:
-            raise ConfigError(f"export {format}: include_removed names {unknown[0]!r}, which is not a stage of {self.path} (stages: {', '.join(e['name'] for e in pipeline_stages)})")
-        exporting.check_destination(destination, overwrite, run=self.layout)
-        if stage.needs_traces() and not (self.layout.root / "traces").exists():
-            raise ConfigError(f"export {format}: {self.path} has no traces/ (no generate, or verify with response_field, in its pipeline)")
-        columns = self._kept_columns()
-        missing = [f for f in stage.reads() if not is_private(f) and f not in columns]
-        if missing:
-            raise ConfigError(f"export {format}: the kept records of {self.path} have no field {missing[0]!r} (fields: {', '.join(columns)}); set it with the matching option")
-        return exporting.export_layout(stage, self.layout, self.id_field, source=self.manifest["pipeline"].get("name") or "curate")
-
-    def _kept_columns(self) -> list[str]:
-        files = sorted(self.layout.kept.glob("*.parquet"))
-        return list(pl.read_parquet_schema(files[0])) if files else []
-
-    def explain(self, record_id: str) -> dict[str, Any]:
-        """Where a record went and why; for a duplicate, the record it duplicates."""
-        found = self._find(record_id)
-        if found is None:
-            raise CurateError(f"{self.path}: no record with {self.id_field} {record_id!r} in kept/ or removed/")
-        answer = found
-        partner_id = found["record"].get(DUPLICATE_OF)
-        if partner_id:
-            partner = self._find(partner_id)
-            answer["duplicate"] = partner if partner is not None else {"id": partner_id, "status": "missing"}
-            stage = self._stage(found.get("stage"))
-            if partner is not None and hasattr(stage, "explain_pair"):
-                answer["similarity"] = stage.explain_pair(found["record"], partner["record"])
-        return answer
-
-    def _stage(self, name: str | None) -> Any:
-        """The stage as it ran (from the manifest), to recompute what it saw."""
-        for entry in self.manifest["pipeline"]["stages"]:
-            if entry["name"] == name:
-                params = {k: v for k, v in entry.items() if k not in ("name", "use")}
-                try:
-                    cls = stage_type(entry["use"])
-                    return cls(name, cls.Params.model_validate({k: v for k, v in params.items() if k in cls.Params.model_fields}))
-                except Exception:  # a custom stage no longer importable: explain without it
-                    return None
-        return None
-
-    def _find(self, record_id: str) -> dict[str, Any] | None:
-        for status, files in (("kept", sorted(self.layout.kept.glob("*.parquet"))), ("removed", sorted(self.layout.removed.glob("*.parquet")))):
-            for path in files:
-                hit = pl.scan_parquet(path).filter(pl.col(self.id_field) == record_id).collect()
-                if hit.height:
-                    record = hit.row(0, named=True)
-                    answer: dict[str, Any] = {"id": record_id, "status": status, "file": str(path.relative_to(self.path)), "record": record}
-                    if status == "removed":
-                        answer.update(stage=record.get(STAGE), reason=record.get(REASON), use=self._use_of(record.get(STAGE)))
-                    return answer
-        return None
-
-    def _use_of(self, stage: str | None) -> str | None:
-        for entry in self.stats["stages"]:
-            if entry["name"] == stage:
-                return entry["use"]
-        return None
-
-
-def _first_error(err: ValueError) -> str:
-    errors = getattr(err, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        where = ".".join(str(x) for x in first.get("loc", ()))
-        return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
-    return str(err).splitlines()[0]
-
-
-def _scan(files: list[Path], removed: bool = False) -> pl.LazyFrame:
-    if not files:
-        return pl.LazyFrame(schema={STAGE: pl.String, REASON: pl.String, DUPLICATE_OF: pl.String} if removed else {})
-    return pl.concat([pl.scan_parquet(p) for p in files], how="diagonal_relaxed")
 
 
 def train_classifier(

@@ -82,7 +82,7 @@ def stats(
     count: int = typer.Option(5, "--count", "-n", min=1, metavar="N", help="How many samples."),
 ) -> None:
     """Per stage: records in, out, removed by reason, and seconds."""
-    from curate.api import open_run
+    from curate.results import open_run
 
     with _errors():
         result = open_run(run_dir)
@@ -105,7 +105,7 @@ def explain(
     as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON."),
 ) -> None:
     """Where a record went and why: kept, or removed by which stage for which reason (and its duplicate)."""
-    from curate.api import open_run
+    from curate.results import open_run
 
     with _errors():
         answer = open_run(run_dir).explain(record_id)
@@ -135,7 +135,7 @@ def export(
 
     from curate import safe_yaml
 
-    from curate.api import open_run
+    from curate.results import open_run
 
     _logging(False)
     with _errors():
