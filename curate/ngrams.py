@@ -15,9 +15,9 @@ import numpy as np
 import polars as pl
 
 from curate.kernels import ngrams as kernel
-from curate.text import arrow_buffers, non_ascii_rows
+from curate.text import CJK_CHARACTER, arrow_buffers, non_ascii_rows
 
-_CJK = r"([\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}])"
+_CJK = CJK_CHARACTER
 
 
 def ngram_text(text: pl.Expr) -> pl.Expr:
@@ -43,39 +43,6 @@ def normalised(texts: pl.Series) -> pl.Series:
 
 def _buffers(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     return arrow_buffers(normalised(texts))
-
-
-@dataclass(frozen=True)
-class NgramIndex:
-    """Sorted distinct n-gram hashes of some texts, each with the owner (a source number) that has it
-    first; texts shorter than n words (but at least `min_words`) are indexed whole."""
-
-    n: int
-    hashes: np.ndarray
-    owners: np.ndarray
-    widths: np.ndarray
-    """The word counts of the short texts indexed whole: records are searched for these widths too."""
-    bits: np.ndarray
-    """A bitmap of the hashes' top bits, checked before the binary search."""
-
-    @classmethod
-    def build(cls, texts: pl.Series, owners: np.ndarray, n: int, min_words: int) -> NgramIndex:
-        data, offsets = _buffers(texts)
-        counts = np.empty(len(texts), dtype=np.int64)
-        hashes = kernel.ngram_hashes(data, offsets, n, min_words, counts)
-        owner_of = np.repeat(np.asarray(owners, dtype=np.int32), counts)
-        unique, first = np.unique(hashes, return_index=True)  # the first source that has an n-gram owns it
-        token_counts = _word_counts(texts)
-        short = token_counts[(token_counts < n) & (token_counts >= min_words)]
-        return cls(n, unique, owner_of[first], np.unique(short).astype(np.int64), kernel.bitmap(unique))
-
-    def match(self, texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-        """Per text: the number of its n-grams found in the index, and the owner of the first one (-1: none)."""
-        data, offsets = _buffers(texts)
-        found = np.empty(len(texts), dtype=np.int64)
-        first = np.empty(len(texts), dtype=np.int32)
-        kernel.match(data, offsets, self.n, self.widths, self.hashes, self.owners, self.bits, first, found)
-        return found, first
 
 
 def _word_counts(texts: pl.Series) -> np.ndarray:
@@ -114,7 +81,7 @@ class ItemIndex:
         sizes = np.bincount(items, minlength=len(texts)).astype(np.int64)
         token_counts = _word_counts(texts)
         short = token_counts[(token_counts < n) & (token_counts >= min_words)]
-        return cls(n, hashes, items, sizes, np.unique(short).astype(np.int64), kernel.bitmap(np.unique(hashes)) if len(hashes) else kernel.bitmap(hashes), int(common.sum()))
+        return cls(n, hashes, items, sizes, np.unique(short).astype(np.int64), kernel.bitmap(hashes), int(common.sum()))
 
     def overlap(self, texts: pl.Series) -> dict[str, np.ndarray]:
         """Per text: `item` (-1: none), `coverage`, `matched`, `longest` (words), `first` (word position)."""

@@ -11,6 +11,11 @@ from pydantic import BaseModel, ConfigDict
 
 from curate._casefold import CASEFOLD_AFTER_LOWER
 
+CJK_CHARACTER = r"([\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}])"
+"""One Chinese, Japanese or Korean character (a word of its own: those scripts have no spaces)."""
+NUMBER = r"\d+(?:\.\d+)?"
+"""A number as a problem's text holds it, for telling problems apart (Python's `re` and polars alike)."""
+
 _FOLD_FROM = list(CASEFOLD_AFTER_LOWER)
 _FOLD_TO = list(CASEFOLD_AFTER_LOWER.values())
 

@@ -67,6 +67,12 @@ def reference_order(methods: Iterable[str] = EXTRACTORS) -> list[str]:
     return (["gsm8k"] if "gsm8k" in methods else []) + [m for m in methods if m != "gsm8k"]
 
 
+def reference_answer(solution: str | None, methods: Iterable[str] = EXTRACTORS) -> str | None:
+    """The final answer of a worked reference solution (`reference_order`): what verify's
+    `reference_extract` and filter_set's `answer_extract` both judge."""
+    return extract_answer(solution, reference_order(methods)) if solution else None
+
+
 def extract_answer(text: str | None, methods: Iterable[str] = EXTRACTORS) -> str | None:
     """The final answer of a response, by the first method (in the given order) that finds one.
     Linear in the length of `text` for every method."""

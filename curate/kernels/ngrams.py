@@ -96,37 +96,6 @@ def bitmap(hashes: np.ndarray) -> np.ndarray:
     return bits
 
 
-@nb.njit(cache=True)
-def match(data, offsets, n, widths, index, owners, bits, first_owner, matches):
-    """For each text: how many of its windows (width n, and every width in `widths`, the lengths of
-    indexed texts shorter than n) occur in `index` (sorted, distinct hashes; `owners` aligned; `bits`
-    its bitmap), and the owner of the first match in text order (-1 if none)."""
-    tokens = np.empty(1024, np.uint64)
-    prefix = np.empty(1025, np.uint64)
-    powers = _powers(n)
-    for d in range(offsets.shape[0] - 1):
-        tokens, count = _word_tokens(data, offsets[d], offsets[d + 1], _SEPARATOR, _LOWER, tokens)
-        prefix = _prefix(tokens, count, prefix)
-        found = 0
-        first = -1
-        first_at = count + 1
-        for w in range(widths.shape[0] + 1):
-            width = n if w == widths.shape[0] else widths[w]
-            for s in range(count - width + 1):
-                h = _window_hash(prefix, powers, s, width)
-                top = h >> _FILTER_SHIFT
-                if not (bits[top >> np.uint64(6)] >> (top & np.uint64(63))) & np.uint64(1):
-                    continue
-                at = np.searchsorted(index, h)
-                if at < index.shape[0] and index[at] == h:
-                    found += 1
-                    if s < first_at:
-                        first_at = s
-                        first = owners[at]
-        matches[d] = found
-        first_owner[d] = first
-
-
 # ---------------------------------------------------------------- item-level overlap (decontaminate)
 
 _SLOTS = 64

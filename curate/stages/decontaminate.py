@@ -27,6 +27,7 @@ from pydantic import Field, field_validator
 from curate.columns import DROP
 from curate.ngrams import ItemIndex, words_of
 from curate.tables import read_table
+from curate.text import NUMBER
 from curate.stages.base import MapStage, StageParams
 
 REASON_PREFIX = "contaminated:"
@@ -169,7 +170,7 @@ class Decontaminate(MapStage):
         return out
 
 
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_NUMBER = re.compile(NUMBER)
 
 
 def _numbers_share(item: str, text: str | None) -> float:

@@ -18,7 +18,7 @@ from pydantic import field_validator, model_validator
 from curate import filter_sets
 from curate.columns import DROP, FAILED
 from curate.rules import REWRITES, SCORES
-from curate.verifier import extract_answer, reference_order
+from curate.verifier import reference_answer
 from curate.stages.base import MapStage, StageParams
 
 
@@ -95,8 +95,7 @@ class FilterSet(MapStage):
         extracted = self.params.answer_extract and self.params.answer_field and any(r.field == "answer" for r in self.rules)
         if extracted:
             solutions = df[self.params.answer_field].cast(pl.String).to_list()  # type: ignore[index]
-            methods = reference_order()
-            df = df.with_columns(pl.Series(_EXTRACTED, [extract_answer(s, methods) for s in solutions], dtype=pl.String))
+            df = df.with_columns(pl.Series(_EXTRACTED, [reference_answer(s) for s in solutions], dtype=pl.String))
         scores = {}
         for rule in self.rules:
             column = self._column(rule)

@@ -20,6 +20,7 @@ from pydantic import Field, field_validator
 from curate import fasttext_models
 from curate.columns import DROP
 from curate.stages.base import MapStage, StageParams
+from curate.text import CJK_CHARACTER
 
 _ENVIRONMENTS = "tabular|array|align\\*?|eqnarray\\*?|equation\\*?|gather\\*?|matrix|pmatrix|bmatrix|vmatrix|cases"
 _MATH = (
@@ -27,7 +28,6 @@ _MATH = (
     rf"|\\begin\{{({_ENVIRONMENTS})\}}.*?\\end\{{({_ENVIRONMENTS})\}}"
     r"|\$\$.*?\$\$|\$[^$]*\$|\\\(.*?\\\)|\\\[.*?\\\]|\\[A-Za-z]+|[{}^_]"
 )
-_CJK = r"([\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}])"
 
 
 class LanguageParams(StageParams):
@@ -84,7 +84,7 @@ class Language(MapStage):
         labels, probabilities = fasttext_models.predict(model, fasttext_models.one_line(text), k=1)
         language = pl.Series(f"{self.name}_language", [row[0] if row else None for row in labels], dtype=pl.String)
         score = pl.Series(f"{self.name}_score", np.array([row[0] if len(row) else 0.0 for row in probabilities], dtype=np.float64))
-        words = text.fill_null("").str.replace_all(_CJK, " $1 ").str.count_matches(r"\p{L}+").cast(pl.UInt32).alias(f"{self.name}_words")
+        words = text.fill_null("").str.replace_all(CJK_CHARACTER, " $1 ").str.count_matches(r"\p{L}+").cast(pl.UInt32).alias(f"{self.name}_words")
         determined = (words >= self.params.min_words).alias(f"{self.name}_determined")
         allowed = language.is_in(self.params.languages)
         drop = (

@@ -22,12 +22,11 @@ from curate.engine import Dataset, Engine
 from curate.graph import EDGE_SCHEMA, both_ways, connected_components
 from curate.minhash import MinHasher, band_keys, optimal_bands_rows
 from curate.stages.base import GroupStage, StageParams
-from curate.text import Normalize
+from curate.text import NUMBER, Normalize
 from curate.verifier import normalise
 
 REASON = "near_duplicate"
 _PRIORITY = "__curate_priority"
-_NUMBER = r"\d+(?:\.\d+)?"
 
 
 class MinHashDedupParams(StageParams):
@@ -138,7 +137,7 @@ class MinHashDedup(GroupStage):
         p = self.params
         parts = []
         if p.apart_numbers:
-            parts.append(df[p.field].str.extract_all(_NUMBER).list.sort().list.join(" "))
+            parts.append(df[p.field].str.extract_all(NUMBER).list.sort().list.join(" "))
         if p.apart_field:  # compared as verify's exact-match fast path compares answers (`\\dfrac` = `\\frac`, no `$`)
             values = df[p.apart_field].cast(pl.String).to_list()
             parts.append(pl.Series([normalise(v) if v is not None else "\0" for v in values], dtype=pl.String))

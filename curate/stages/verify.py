@@ -16,7 +16,7 @@ from pydantic import Field, field_validator
 
 from curate.columns import TRACES
 from curate.stages.base import MapStage, StageParams
-from curate.verifier import CORRECT, EXTRACTORS, NO_ANSWER, TRUNCATED, extract_answer, known_extractors, reference_order, shared_checkers
+from curate.verifier import CORRECT, EXTRACTORS, NO_ANSWER, TRUNCATED, known_extractors, reference_answer, shared_checkers
 
 VERDICT_FIELDS = {"extracted_answer": pl.String, "correct": pl.Boolean, "verdict": pl.String}
 
@@ -42,8 +42,7 @@ def reference_answers(df: pl.DataFrame, p: AnswerCheckParams) -> list[str | None
     """Each record's reference, extracted from a worked solution when `reference_extract` is set."""
     references = df[p.reference_field].cast(pl.String).to_list()
     if p.reference_extract:
-        methods = reference_order(p.extract)
-        references = [extract_answer(r, methods) if r else None for r in references]
+        references = [reference_answer(r, p.extract) for r in references]
     return references
 
 
