@@ -49,7 +49,7 @@ def build(pairs: int) -> None:
 
 def run_curate(corpus: str, out: str, verify: bool) -> dict:
     import curate
-    from curate.runner import connect
+    from curate.runner.ray_executor import connect
 
     connect(num_cpus=2)
     stage = {"name": "near", "use": "minhash_dedup", "field": "text", "threshold": THRESHOLD, "verify_jaccard": verify}

@@ -53,7 +53,7 @@ def build(sizes: list[int]) -> None:
 
 
 def idle_ray() -> dict:
-    from curate.runner import connect
+    from curate.runner.ray_executor import connect
 
     connect(num_cpus=CORES)
     rss = PeakRss()
@@ -63,7 +63,7 @@ def idle_ray() -> dict:
 
 def run(size: int, out: str) -> dict:
     import curate
-    from curate.runner import connect
+    from curate.runner.ray_executor import connect
 
     shutil.rmtree(out, ignore_errors=True)
     connect(num_cpus=CORES)

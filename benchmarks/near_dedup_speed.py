@@ -57,7 +57,7 @@ def build() -> None:
 
 def run_curate(out: str) -> dict:
     import curate
-    from curate.runner import connect
+    from curate.runner.ray_executor import connect
 
     shutil.rmtree(out, ignore_errors=True)
     connect(num_cpus=CORES)

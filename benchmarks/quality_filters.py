@@ -101,7 +101,7 @@ def run_set(corpus: str, name: str) -> dict:
 def run_chain(corpus: str, out: str) -> dict:
     """The four sets chained, end to end on a fresh local Ray."""
     import curate
-    from curate.runner import connect
+    from curate.runner.ray_executor import connect
 
     shutil.rmtree(out, ignore_errors=True)
     connect(num_cpus=CORES)

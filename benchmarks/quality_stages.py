@@ -67,7 +67,7 @@ def corpus(docs: int) -> Path:
 
 def run_curate(source: str, out: str, stage: str) -> dict:
     import curate
-    from curate.runner import connect
+    from curate.runner.ray_executor import connect
 
     shutil.rmtree(out, ignore_errors=True)
     connect(num_cpus=CORES)

@@ -21,7 +21,7 @@ from curate.results import Run, open_run
 from curate.stages.base import Stage
 
 if TYPE_CHECKING:  # the runner imports Ray: only running a pipeline needs it (stats, explain, export do not)
-    from curate.runner import Progress
+    from curate.runner.phases import Progress
 
 
 class Pipeline:
@@ -62,10 +62,14 @@ class Pipeline:
         num_cpus: int | None = None,
         overwrite: bool = False,
         progress: Progress | None = None,
+        executor: str = "auto",
     ) -> Run:
-        from curate.runner import Runner
+        """`executor`: "ray" (local, or the cluster at `ray_address`), "in-process" (no Ray: small inputs,
+        and stepping through a stage in a debugger), or "auto" (in-process for a small input when no
+        Ray is named or connected)."""
+        from curate.runner.runner import Runner
 
-        Runner(self.config, ray_address=ray_address, num_cpus=num_cpus, overwrite=overwrite, progress=progress).run()
+        Runner(self.config, ray_address=ray_address, num_cpus=num_cpus, overwrite=overwrite, progress=progress, executor=executor).run()
         return Run(self.config.output)
 
     def __repr__(self) -> str:
@@ -83,6 +87,7 @@ def run(
     num_cpus: int | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
+    executor: str = "auto",
 ) -> Run:
     """Run a pipeline (a YAML path, a dict or a `Pipeline`) and return its run directory."""
     if isinstance(pipeline, Pipeline):
@@ -93,7 +98,7 @@ def run(
         pipeline = Pipeline.from_config(build_pipeline(pipeline, overrides=set, input=input, output=None if output is None else str(output)))
     else:
         pipeline = Pipeline.from_yaml(pipeline, set=set, input=input, output=output)
-    return pipeline.run(ray_address=ray_address, num_cpus=num_cpus, overwrite=overwrite, progress=progress)
+    return pipeline.run(ray_address=ray_address, num_cpus=num_cpus, overwrite=overwrite, progress=progress, executor=executor)
 
 
 def train_classifier(

@@ -37,6 +37,41 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+class RichProgress:
+    """The runner's progress (`curate.runner.phases.Progress`) as rich bars on stderr: one per phase."""
+
+    def __init__(self, console: Any = None):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn
+
+        self.bar = Bar(
+            TextColumn("[bold]{task.description:<28}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[shown]:>20}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self.records: dict[str, int | None] = {}
+        self.bar.start()
+
+    def phase(self, label: str, total: int, done: int, counts_records: bool) -> Any:
+        self.records[label] = 0 if counts_records else None
+        return self.bar.add_task(label, total=max(total, 1), completed=done if total else 1, shown="")
+
+    def advance(self, handle: Any, records: int = 0) -> None:
+        label = self.bar.tasks[[t.id for t in self.bar.tasks].index(handle)].description
+        shown = ""
+        count = self.records.get(label)
+        if count is not None:
+            self.records[label] = count = count + records
+            shown = f"{count:,} records"
+        self.bar.update(handle, advance=1, shown=shown)
+
+    def close(self) -> None:
+        self.bar.stop()
+
+
 @app.callback()
 def _main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
@@ -56,17 +91,17 @@ def run(
     ray_address: Optional[str] = typer.Option(None, "--ray-address", envvar="RAY_ADDRESS", metavar="ADDR", help="Join this Ray cluster instead of starting a local one."),
     num_cpus: Optional[int] = typer.Option(None, "--num-cpus", min=1, metavar="N", help="CPUs of the local Ray started when no cluster is given (default: all)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a run directory that holds a different (or finished) run."),
+    executor: str = typer.Option("auto", "--executor", metavar="KIND", help="ray, in-process (no Ray: small inputs, a debugger) or auto (in-process for an input of at most 4 MB when no Ray is named)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display and no stats table."),
 ) -> None:
     """Run a pipeline. Re-running the same command after a crash resumes where it stopped."""
     from curate.api import Pipeline
-    from curate.runner import RichProgress
 
     _logging(quiet)
     with _errors():
         pipe = Pipeline.from_yaml(pipeline, set=set, input=input or None, output=output)
         progress = None if quiet or not err.is_terminal else RichProgress(err)
-        result = pipe.run(ray_address=ray_address, num_cpus=num_cpus, overwrite=overwrite, progress=progress)
+        result = pipe.run(ray_address=ray_address, num_cpus=num_cpus, overwrite=overwrite, progress=progress, executor=executor)
         if not quiet:
             _stats_table(result.stats)
             out.print(f"kept/ and removed/ are in [bold]{result.path}[/]; `curate explain {result.path} ID` tells what happened to a record.")

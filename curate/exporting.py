@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from curate.columns import is_private
 from curate.errors import ConfigError, RunDirError
 from curate.io import conform, conform_table, plain_schema, union_schema, write_json
-from curate.layout import RunLayout
+from curate.runner.layout import RunLayout
 from curate.stages.base import ExportStage
 from curate.stages.export import SPLITS
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from curate.columns import DUPLICATE_OF, REASON, STAGE, is_private
 from curate.errors import ConfigError, CurateError
-from curate.layout import RunLayout
+from curate.runner.layout import RunLayout
 
 if TYPE_CHECKING:
     import polars as pl

@@ -23,7 +23,7 @@ def ray_address() -> str:
     """Start the session's Ray (2 CPUs, like CI) and return its address."""
     import ray
 
-    from curate.runner import connect, disconnect, join_environment
+    from curate.runner.ray_executor import connect, disconnect, join_environment
 
     started = connect(num_cpus=2)
     # the local Ray's token lives in memory only: CLI subprocesses that join it get it from here

@@ -331,7 +331,7 @@ def test_kill_9_then_resume_requests_nothing_completed(tmp_path, shared_data, ra
         out = tmp_path / "out"
         pipeline = write_pipeline(tmp_path, out, max_concurrency=8)
         env = subprocess_env(OPENAI_BASE_URL=server.base_url, OPENAI_API_KEY="sk-test")
-        first = subprocess.Popen([CURATE, "run", str(pipeline), "--quiet", "--num-cpus", "2"], env=env, start_new_session=True)
+        first = subprocess.Popen([CURATE, "run", str(pipeline), "--quiet", "--num-cpus", "2", "--executor", "ray"], env=env, start_new_session=True)
         cache = out / "cache"
         deadline = time.time() + 240
         while time.time() < deadline and _cached(cache) < 120:
@@ -344,7 +344,7 @@ def test_kill_9_then_resume_requests_nothing_completed(tmp_path, shared_data, ra
         before = server.stats()["keys"]
         assert all(before[k]["ok"] == 1 for k in completed)
 
-        second = subprocess.run([CURATE, "run", str(pipeline), "--quiet", "--num-cpus", "2"], env=env, capture_output=True, text=True, timeout=300)
+        second = subprocess.run([CURATE, "run", str(pipeline), "--quiet", "--num-cpus", "2", "--executor", "ray"], env=env, capture_output=True, text=True, timeout=300)
         assert second.returncode == 0, second.stderr
         after = server.stats()["keys"]
         asked_again = [k for k in completed if after[k]["attempts"] != before[k]["attempts"]]

@@ -1,7 +1,7 @@
 import polars as pl
 import pytest
 
-from curate import ledger
+from curate.runner import ledger
 from curate.errors import LedgerError
 
 

@@ -60,7 +60,7 @@ def test_results_do_not_depend_on_workers_tasks_or_partitions(tmp_path, ray_addr
     records, _ = corpus(originals=400, every=2, changes=3)
     write_jsonl(tmp_path / "in" / "a.jsonl", records)
     one = run(tmp_path, near(), ray_address=ray_address, name="one")
-    monkeypatch.setattr("curate.runner.KEYS_PER_PARTITION", 37)
+    monkeypatch.setattr("curate.runner.planning.KEYS_PER_PARTITION", 37)
     many = run(tmp_path, near(), ray_address=ray_address, name="many", chunk_bytes=4000)
     assert len(list((tmp_path / "many" / "kept").iterdir())) > 10
     assert one.removed().collect().height > 50

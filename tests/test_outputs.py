@@ -12,7 +12,7 @@ import pytest
 
 import curate
 from curate import io as cio
-from curate.layout import RunLayout
+from curate.runner.layout import RunLayout
 from tests.conftest import pipeline, write_jsonl
 
 

@@ -83,7 +83,7 @@ def test_results_do_not_depend_on_task_or_partition_sizes(tmp_path, ray_address,
     records = corpus(3000)
     write_jsonl(tmp_path / "in" / "a.jsonl", records)
     one = run(tmp_path / "one", ray_address=ray_address, path=str(tmp_path / "in" / "*"))
-    monkeypatch.setattr("curate.runner.KEYS_PER_PARTITION", 100)
+    monkeypatch.setattr("curate.runner.planning.KEYS_PER_PARTITION", 100)
     many = run(tmp_path / "many", ray_address=ray_address, path=str(tmp_path / "in" / "*"), chunk_bytes=3000)
     assert len(list((tmp_path / "many" / "out" / "kept").iterdir())) > 20
     assert one.kept().collect().equals(many.kept().collect())

@@ -41,7 +41,7 @@ def _start(tmp_path: Path, seconds: float, records: int = 3000, **env: str) -> t
     pipeline = tmp_path / "p.yaml"
     pipeline.write_text(PIPELINE.format(input=tmp_path / "in.jsonl", output=tmp_path / "out", seconds=seconds))
     process = subprocess.Popen(
-        [CURATE, "run", str(pipeline), "--num-cpus", "2"],
+        [CURATE, "run", str(pipeline), "--num-cpus", "2", "--executor", "ray"],
         env=_own_ray_env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     return process, pipeline
@@ -152,7 +152,7 @@ def test_unreachable_ray_address_fails_fast(tmp_path):
 
 SCRIPT = """
 import subprocess, sys, time
-from curate.runner import connect, disconnect
+from curate.runner.ray_executor import connect, disconnect
 mine = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])  # the notebook's own server, say
 connect(num_cpus=1)
 disconnect()

@@ -44,14 +44,16 @@ def chunks_logged(path: Path) -> set[int]:
 
 
 @pytest.mark.slow
-def test_kill_9_then_resume(tmp_path, ray_address):
+@pytest.mark.parametrize("executor", ["ray", "in-process"])
+def test_kill_9_then_resume(tmp_path, ray_address, executor):
     write_jsonl(tmp_path / "in.jsonl", [{"id": f"r{i}", "text": f"record {i % 3100} " + "x" * (i % 40)} for i in range(4000)])
     out = tmp_path / "out"
     pipeline = write(tmp_path, "p.yaml", out, 0.4)
     env = subprocess_env(SLOW_LOG=str(tmp_path / "log1"))
 
-    # run 1: its own local Ray, killed with SIGKILL (the whole process group) in the middle of the stages
-    first = subprocess.Popen([CURATE, "run", str(pipeline), "--quiet", "--num-cpus", "2"], env=env, start_new_session=True)
+    # run 1: its own local Ray (or none), killed with SIGKILL (the whole process group) in the middle of the stages
+    command = [CURATE, "run", str(pipeline), "--quiet", "--num-cpus", "2", "--executor", executor]
+    first = subprocess.Popen(command, env=env, start_new_session=True)
     markers = out / "_work" / "done" / "segment-0"
     deadline = time.time() + 240
     while time.time() < deadline and len(list(markers.glob("*.json"))) < 8:
@@ -66,7 +68,7 @@ def test_kill_9_then_resume(tmp_path, ray_address):
 
     # run 2: the same command resumes
     env["SLOW_LOG"] = str(tmp_path / "log2")
-    second = subprocess.run([CURATE, "run", str(pipeline), "--quiet", "--num-cpus", "2"], env=env, capture_output=True, text=True, timeout=300)
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr
     redone = chunks_logged(tmp_path / "log2") & done_at_kill
     assert not redone, f"shards completed before the kill were processed again: {sorted(redone)}"

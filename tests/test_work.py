@@ -6,10 +6,10 @@ import pytest
 from curate.columns import DROP, ORDER
 from curate.errors import InputError, StageError
 from curate.io import ReadOptions, chunk_digest, find_input_files, plan_chunks
-from curate.layout import RunLayout
+from curate.runner.layout import RunLayout
 from curate.stages.exact_dedup import ExactDedup
 from curate.stages.filter import Filter
-from curate.work import DecisionSet, IngestSpec, SegmentSpec, StepSpec, VerifySpec, ingest, reduce_step, run_segment, verify_files
+from curate.runner.tasks import DecisionSet, IngestSpec, SegmentSpec, StepSpec, VerifySpec, ingest, reduce_step, run_segment, verify_files
 from tests.conftest import write_jsonl
 from tests.helpers.stages import LosesRows
 

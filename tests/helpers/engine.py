@@ -7,8 +7,8 @@ from pathlib import Path
 import polars as pl
 
 from curate.engine import Dataset, partition_of
-from curate.layout import RunLayout
-from curate.work import StepSpec, reduce_step
+from curate.runner.layout import RunLayout
+from curate.runner.tasks import StepSpec, reduce_step
 
 
 class LocalEngine:

@@ -19,7 +19,7 @@ def main(pipeline: str, output: str) -> None:
     os.chdir(os.path.dirname(output))
     try:
         run = curate.run(pipeline, output=os.path.basename(output), ray_address=cluster.address)
-        print(json.dumps({"ray": run.manifest["ray"], "nodes": [node.node_id for node in cluster.list_all_nodes()]}))
+        print(json.dumps({"ray": run.manifest["executor"], "nodes": [node.node_id for node in cluster.list_all_nodes()]}))
     finally:
         ray.shutdown()
         cluster.shutdown()

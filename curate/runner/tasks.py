@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
-from curate import ledger
+from curate.runner import ledger
 from curate.columns import (
     BAD_INPUT,
     DROP,
@@ -41,7 +41,7 @@ from curate.columns import (
 from curate.engine import partition_of
 from curate.errors import InputError, StageError
 from curate.io import POSITION_ID_PREFIX, Chunk, ChunkRead, ReadOptions, chunk_digest, conform, read_chunk, rows_as_json, write_parquet, write_public
-from curate.layout import RunLayout, shard_name
+from curate.runner.layout import RunLayout, shard_name
 from curate.stages.base import GroupStage, MapStage, ServiceStage, Stage
 
 WORK_COMPRESSION = "lz4"

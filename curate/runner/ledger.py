@@ -110,6 +110,13 @@ class Ledger:
     def removed_by_stage_reason(self) -> dict[tuple[str, str], int]:
         return {(s.name, reason): n for s in self.stages.values() for reason, n in s.removed.items() if n}
 
+    def removed_by_reason(self) -> dict[str, int]:
+        """Removed records by reason, over all stages."""
+        totals: dict[str, int] = {}
+        for (_, reason), count in self.removed_by_stage_reason().items():
+            totals[reason] = totals.get(reason, 0) + count
+        return dict(sorted(totals.items()))
+
     def stage_dicts(self) -> list[dict[str, Any]]:
         return [stage.as_dict() for stage in self.stages.values()]
 

@@ -12,7 +12,7 @@ Ray's and are left alone. When the pipe closes (the driver stopped Ray, or died)
 noted that is still alive, what those started since, and any process still carrying the marker —
 never the driver itself. Linux only (it reads /proc); elsewhere it does nothing.
 
-    python -m curate.watchdog OWNER DRIVER_PID     # stdin: the driver's end of the pipe
+    python -m curate.runner.watchdog OWNER DRIVER_PID     # stdin: the driver's end of the pipe
 """
 
 from __future__ import annotations

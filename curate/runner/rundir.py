@@ -25,20 +25,28 @@ a power cut is not (nothing is fsynced).
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
+import platform
 import re
 import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from curate import faults
 from curate.errors import RunDirError
-from curate.io import write_json
-from curate.layout import RunLayout
+from curate.io import InputFile, write_json
+from curate.runner.layout import RunLayout
+from curate.stages.base import ExportStage
+
+if TYPE_CHECKING:
+    from curate.config import PipelineConfig
 
 _TEMPORARY = re.compile(r"^\..+\.\d+\.tmp$")
 # What a run writes, in the order --overwrite removes it: the completion mark first.
@@ -121,6 +129,19 @@ class RunDirectory:
         except (OSError, ValueError):
             return None
 
+    def prepare(self, fingerprint: str, overwrite: bool) -> dict[str, Any] | None:
+        """Fresh, resumable, complete or refused. Returns the stats of an identical completed run."""
+        root, state = self.layout.root, self.state()
+        if state == "fresh":
+            return None
+        if self.fingerprint() == fingerprint and not overwrite:
+            return json.loads(self.layout.stats.read_text()) if state == "complete" else None
+        if not overwrite:
+            held = "a completed" if state == "complete" else "an unfinished"
+            raise RunDirError(f"output {root}: holds {held} run of a different pipeline or input; pass --overwrite to replace it")
+        self.clear()
+        return None
+
     def discard_failed_start(self, created: bool) -> None:
         """After bad input or configuration (the input or pipeline must change before a re-run): keep
         nothing of the attempt. A directory this run created goes entirely when nothing else is in it;
@@ -187,4 +208,53 @@ class RunDirectory:
         shutil.rmtree(layout.trash)
 
 
-__all__ = ["RunDirectory"]
+def fingerprint(config: PipelineConfig, files: list[InputFile], task_versions: list[str]) -> str:
+    """What a run's outputs depend on: the pipeline (not its exports, not where it writes), the input
+    files as found, and the code that runs the tasks. A run directory resumes only the same fingerprint."""
+    resolved = config.resolved()
+    # an export can change without re-running the pipeline (see curate.runner.exports.refresh)
+    resolved["stages"] = [d for d, stage in zip(resolved["stages"], config.stages) if not isinstance(stage, ExportStage)]
+    # where the run is, and how its inputs were spelled (relative or absolute), change nothing: the
+    # files they matched are below, by absolute path
+    resolved.pop("output")
+    resolved["input"] = {k: v for k, v in resolved["input"].items() if k != "path"}
+    data = {
+        "config": resolved,
+        "files": [(f.path, f.size, f.mtime_ns) for f in files],
+        "versions": task_versions,  # resuming with other code could mix two behaviours
+    }
+    return hashlib.blake2b(json.dumps(data, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
+
+
+def manifest(
+    config: PipelineConfig, files: list[InputFile], sha256: list[str], fingerprint: str, started_at: datetime, executor: dict[str, Any]
+) -> dict[str, Any]:
+    """How the run was made: the pipeline as run, the command, the input files with their digests,
+    versions, and where it ran. Written last: its presence marks a complete run."""
+    return {
+        "fingerprint": fingerprint,
+        "pipeline": config.resolved(),
+        "source": config.source,
+        "command": sys.argv,
+        "started": started_at.isoformat(),
+        "finished": datetime.now(timezone.utc).isoformat(),
+        "inputs": [
+            {"path": f.path, "format": f.format, "bytes": f.size, "modified_ns": f.mtime_ns, "sha256": digest}
+            for f, digest in zip(files, sha256)
+        ],
+        "versions": _versions(),
+        "executor": executor,
+    }
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in ("curate", "polars", "pyarrow", "ray", "pydantic", "numpy"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+__all__ = ["RunDirectory", "fingerprint", "manifest"]
