@@ -1,6 +1,6 @@
 """Small side tables read whole on the driver (benchmark sets, labelled training data): JSONL, JSON, Parquet.
 
-Unlike pipeline input (curate/io.py), these are read in one piece, every value as text."""
+Unlike pipeline input (curate/io/), these are read in one piece, every value as text."""
 
 from __future__ import annotations
 

@@ -104,7 +104,7 @@ def test_write_public_slices_and_plain_types(tmp_path, monkeypatch):
         "steps": [[f"s{j}" for j in range(i % 4)] for i in range(1000)],
         "samples": [[{"response": f"x{i}", "score": float(i)}] for i in range(1000)],
     })
-    monkeypatch.setattr(cio, "_SLICE_BYTES", 4096)  # many row groups, each cast on its own
+    monkeypatch.setattr("curate.io.write._SLICE_BYTES", 4096)  # many row groups, each cast on its own
     path = tmp_path / "f.parquet"
     cio.write_public(frame, path)
     assert pq.ParquetFile(path).num_row_groups > 10
