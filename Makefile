@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-clients bench clean
+.PHONY: demo test lint test-clients bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,13 @@ demo: $(STAMP)
 	$(BIN)/curate run pipelines/math-rl.yaml --input 'demo/data/problems-*' --output demo/math-rl --set 'decontaminate.against=[demo/data/benchmark.jsonl]' --set decontaminate.n=13 $(if $(OPENAI_BASE_URL),,--set generate.enabled=false --set verify.response_field=solutions) --overwrite
 	$(BIN)/curate run pipelines/web-quality.yaml --input 'demo/data/web-*' --output demo/web-quality --overwrite
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest -q
+
+# zero findings, or make test fails (configuration in pyproject.toml)
+lint: $(STAMP)
+	$(BIN)/ruff check curate tests tests_clients benchmarks
+	$(BIN)/mypy
 
 # The trainers' own code over curate's outputs, in a separate environment like a trainer's machine:
 # verl, TRL, transformers, datasets, CPU torch, OpenRLHF without its GPU-only dependencies, and

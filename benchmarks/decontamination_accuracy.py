@@ -26,7 +26,6 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from curate.columns import DROP  # noqa: E402
 from curate.stages.decontaminate import Decontaminate, _benchmark_files  # noqa: E402
 from curate.tables import read_table  # noqa: E402
 

@@ -38,7 +38,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import in_child  # noqa: E402
+from benchmarks._common import in_child
 
 FILES = 8
 SAMPLES = 8

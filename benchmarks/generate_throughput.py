@@ -32,7 +32,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import DATA, ENV, ROOT, in_child  # noqa: E402
+from benchmarks._common import DATA, ENV, ROOT, in_child
 
 SHARED = ROOT.parent / "shared" / "data"
 TRACES = SHARED / "math" / "traces" / "qwen25math_math_cot_100x8.jsonl"
@@ -74,7 +74,7 @@ def baseline_child(base_url: str, records: int) -> dict:
     """The batch-barrier pattern, as in many generation scripts: gather 256 requests, then the next 256."""
     import openai
 
-    from curate.endpoint import _limits
+    from curate.llm.endpoint import _limits
 
     async def main() -> int:
         client = openai.AsyncOpenAI(base_url=base_url, api_key="sk-bench", max_retries=0, http_client=openai.DefaultAsyncHttpxClient(limits=_limits(BATCH)))
@@ -112,7 +112,7 @@ def measure(latency: list[float], requests: int, concurrency: int, repeats: int)
             assert theirs[-1]["requests"] == requests
         print(f"  repeat {repeat + 1}: curate {requests / ours[-1]['seconds']:.1f} req/s, baseline {requests / theirs[-1]['seconds']:.1f} req/s", file=sys.stderr)
     shutil.rmtree(DATA / "generate-bench", ignore_errors=True)
-    median = lambda runs, key: statistics.median(r[key] for r in runs)  # noqa: E731
+    median = lambda runs, key: statistics.median(r[key] for r in runs)
     return {
         "curate_rps": requests / median(ours, "seconds"),
         "curate_rps_end_to_end": requests / median(ours, "wall"),

@@ -24,9 +24,9 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import polars as pl  # noqa: E402
+import polars as pl
 
-from benchmarks._common import DATA, in_child  # noqa: E402
+from benchmarks._common import DATA, in_child
 
 THRESHOLD = 0.8
 
@@ -95,7 +95,7 @@ def main() -> None:
         return
 
     from benchmarks.near_dup_corpus import evaluate
-    from curate.minhash import MinHasher, candidate_probability, optimal_bands_rows
+    from curate.text.minhash import MinHasher, candidate_probability, optimal_bands_rows
 
     build(args.pairs)
     corpus_path, labels_path = paths(args.pairs)
@@ -124,7 +124,7 @@ def main() -> None:
     print("|---|---:|---:|" + "---:|" * len(systems))
     for low in [x / 10 for x in range(1, 10)]:
         high = low + 0.1
-        in_bin = lambda frame: frame.filter((pl.col("jaccard") >= low) & (pl.col("jaccard") < high if high < 1 else pl.col("jaccard") <= 1.0))  # noqa: E731
+        in_bin = lambda frame, low=low, high=high: frame.filter((pl.col("jaccard") >= low) & (pl.col("jaccard") < high if high < 1 else pl.col("jaccard") <= 1.0))
         pairs = in_bin(scores["curate"]["labels"])
         if not pairs.height:
             continue

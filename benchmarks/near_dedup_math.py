@@ -109,10 +109,10 @@ def main() -> None:
             removed = run.removed(stage="near").collect().select("id", "duplicate_of")
             gone = dict(zip(removed["id"], removed["duplicate_of"]))
             found = pairs.filter(pl.col("kind") == "reworded").filter(
-                pl.struct("id", "of").map_elements(lambda r: gone.get(r["id"]) == r["of"] or gone.get(r["of"]) == r["id"], return_dtype=pl.Boolean)
+                pl.struct("id", "of").map_elements(lambda r, gone=gone: gone.get(r["id"]) == r["of"] or gone.get(r["of"]) == r["id"], return_dtype=pl.Boolean)
             ).height
             apart = pairs.filter(pl.col("kind") == "renumbered").filter(
-                pl.struct("id", "of").map_elements(lambda r: r["id"] not in gone and r["of"] not in gone, return_dtype=pl.Boolean)
+                pl.struct("id", "of").map_elements(lambda r, gone=gone: r["id"] not in gone and r["of"] not in gone, return_dtype=pl.Boolean)
             ).height
             natural = removed.filter(pl.col("id").str.starts_with("t") & pl.col("duplicate_of").str.starts_with("t"))
             other = sum(1 for i, d in zip(natural["id"], natural["duplicate_of"]) if answers[i] != answers[d])

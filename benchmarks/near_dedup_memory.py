@@ -25,9 +25,9 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import polars as pl  # noqa: E402
+import polars as pl
 
-from benchmarks._common import DATA, PeakRss, in_child  # noqa: E402
+from benchmarks._common import DATA, PeakRss, in_child
 
 CORES = 2
 

@@ -31,9 +31,9 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import polars as pl  # noqa: E402
+import polars as pl
 
-from benchmarks._common import DATA, PeakRss, in_child  # noqa: E402
+from benchmarks._common import DATA, PeakRss, in_child
 
 CORPUS = DATA / "near_speed.parquet"
 LABELS = DATA / "near_speed_labels.parquet"
@@ -105,7 +105,7 @@ def run_datasketch(out: str) -> dict:
 
 def score(removed: pl.DataFrame) -> dict:
     from benchmarks.near_dup_corpus import evaluate
-    from curate.minhash import MinHasher
+    from curate.text.minhash import MinHasher
 
     labels = pl.read_parquet(LABELS)
     texts = dict(pl.read_parquet(CORPUS, columns=["id", "text"]).iter_rows())

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import polars as pl
 
-from curate.minhash import MinHasher
+from curate.text.minhash import MinHasher
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")

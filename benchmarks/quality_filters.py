@@ -42,9 +42,9 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import polars as pl  # noqa: E402
+import polars as pl
 
-from benchmarks._common import DATA, HERE, PeakRss, datatrove_python, in_child  # noqa: E402
+from benchmarks._common import DATA, HERE, PeakRss, datatrove_python, in_child
 
 SETS = {"gopher_repetition": "gopher-repetition", "gopher_quality": "gopher-quality", "c4": "c4", "fineweb": "fineweb"}
 """datatrove's filter name -> curate's set, in the order of datatrove's FineWeb pipeline."""

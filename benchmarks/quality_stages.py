@@ -31,10 +31,10 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import polars as pl  # noqa: E402
+import polars as pl
 
-from benchmarks._common import DATA, in_child  # noqa: E402
-from benchmarks.quality_corpus import SHARED  # noqa: E402
+from benchmarks._common import DATA, in_child
+from benchmarks.quality_corpus import SHARED
 
 CORES = 2
 N = 13
@@ -78,7 +78,7 @@ def run_curate(source: str, out: str, stage: str) -> dict:
 
 
 def language_baselines(source: str) -> dict:
-    from curate import fasttext_models
+    from curate.text import fasttext_models
 
     texts = fasttext_models.one_line(pl.read_parquet(source, columns=["text"])["text"])
     model = fasttext_models.load(str(fasttext_models.lid176_path()))
@@ -94,8 +94,8 @@ def language_baselines(source: str) -> dict:
 
 
 def decontamination_baseline(source: str) -> dict:
-    from curate.ngrams import ngram_text
     from curate.tables import read_table
+    from curate.text.ngrams import ngram_text
 
     def grams(text: str) -> list[str]:
         words = text.split()

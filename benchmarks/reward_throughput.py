@@ -24,7 +24,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import ENV, ROOT  # noqa: E402
+from benchmarks._common import ENV, ROOT
 
 TRACES = ROOT.parent / "shared" / "data" / "math" / "traces" / "qwen25math_math_cot_100x8.jsonl"
 CASES = ("sequential", "16 threads", "batch")

@@ -1,8 +1,9 @@
-"""Runner overhead: a no-op pipeline over 1 M short records, side by side with Ray Data and pyarrow;
-the same over 4 M records (memory must not grow with the corpus); and the wall time of `curate run` on
-a 10-record pipeline (start-up cost).
+"""Runner overhead: a no-op pipeline over 1 M short records, side by side with Ray Data and pyarrow
+(on Ray, and in-process); the same over 4 M records (memory must not grow with the corpus); and the
+wall time of `curate run` on a 10-record pipeline (start-up cost) on each executor, beside a bare
+`ray.init()` + `ray.shutdown()` in the same run.
 
-    .venv/bin/python benchmarks/runner_overhead.py [--records 1000000] [--repeats 3]
+    .venv/bin/python benchmarks/runner_overhead.py [--records 1000000] [--repeats 3] [--startup-only]
 
 Every measurement runs in a fresh process with a fresh local Ray (2 CPUs), so each is the first job
 of its Ray session. Throughput excludes starting Ray (measured apart, by the 10-record run); peak RSS
@@ -26,7 +27,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import DATA, ENV, PeakRss  # noqa: E402
+from benchmarks._common import DATA, ENV, PeakRss
 
 CURATE = str(Path(sys.executable).with_name("curate"))
 
@@ -42,6 +43,15 @@ def measure(mode: str, source: str, out: str) -> dict:
         pq.write_table(table, out)
         seconds = time.perf_counter() - start
         return {"seconds": seconds, "rows": table.num_rows, "peak_rss": rss.finish()}
+
+    if mode == "curate-in-process":
+        import curate
+
+        rss = PeakRss()
+        pipeline = curate.Pipeline(name="noop", input={"path": source}, output=out, stages=[{"name": "noop", "use": "filter", "keep": "true"}])
+        start = time.perf_counter()
+        result = pipeline.run(executor="in-process")
+        return {"seconds": time.perf_counter() - start, "rows": result.stats["kept"], "peak_rss": rss.finish()}
 
     import ray
 
@@ -110,13 +120,17 @@ def startup(repeats: int, tiny: Path) -> dict[str, list[float]]:
         f"name: tiny\ninput:\n  path: {tiny}\noutput: {DATA / 'out-tiny'}\nstages:\n"
         "  - name: exact\n    use: exact_dedup\n    field: text\n"
     )
-    times: dict[str, list[float]] = {"curate run (10 records)": [], "ray.init + ray.shutdown only": [], "curate run (10 records), joining a running Ray": []}
-    for _ in range(repeats):
-        start = time.perf_counter()
-        done = subprocess.run([CURATE, "run", str(pipeline), "--overwrite", "--quiet"], env=ENV, capture_output=True, text=True)
-        times["curate run (10 records)"].append(time.perf_counter() - start)
-        if done.returncode:
-            raise SystemExit(done.stderr)
+    in_process, on_ray = "curate run (10 records), in-process (what auto picks)", "curate run (10 records), --executor ray (a local Ray)"
+    times: dict[str, list[float]] = {in_process: [], on_ray: [], "ray.init + ray.shutdown only": [], "curate run (10 records), joining a running Ray": []}
+    for _ in range(repeats):  # interleaved, so that noise hits every case alike
+        for name, executor in ((in_process, "auto"), (on_ray, "ray")):
+            start = time.perf_counter()
+            done = subprocess.run([CURATE, "run", str(pipeline), "--overwrite", "--quiet", "--executor", executor], env=ENV, capture_output=True, text=True)
+            times[name].append(time.perf_counter() - start)
+            if done.returncode:
+                raise SystemExit(done.stderr)
+            if json.loads((DATA / "out-tiny" / "manifest.json").read_text())["executor"]["executor"] != ("in-process" if executor == "auto" else "ray"):
+                raise SystemExit(f"--executor {executor} ran on another executor")
         start = time.perf_counter()
         subprocess.run(
             [sys.executable, "-c", "import ray; ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False); ray.shutdown()"],
@@ -147,6 +161,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--startup-only", action="store_true", help="only the start-up table")
     parser.add_argument("--child", nargs=3, metavar=("MODE", "SOURCE", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -154,9 +169,12 @@ def main() -> None:
         return
 
     paths = make_data(args.records)
+    if args.startup_only:
+        return print_startup(startup(max(args.repeats, 5), paths["tiny"]), max(args.repeats, 5))
     cases = [
         ("curate no-op, Parquet in", "curate", paths["parquet"]),
         ("curate no-op, JSONL in", "curate", paths["jsonl"]),
+        ("curate no-op, Parquet in, in-process (one core, no Ray)", "curate-in-process", paths["parquet"]),
         ("Ray Data read → map_batches → write (Parquet)", "raydata", paths["parquet"]),
         ("pyarrow read → write (Parquet, one process)", "pyarrow", paths["parquet"]),
         (f"curate no-op, Parquet in, {4 * args.records:,} records", "curate", paths["parquet4"]),
@@ -179,12 +197,16 @@ def main() -> None:
         ratio = f"{ray_data / seconds:.2f}×" if count == args.records else "—"
         print(f"| {name} | {seconds:.2f} | {count / seconds:,.0f} | {rss:.2f} GiB | {ratio} |")
 
-    times = startup(max(args.repeats, 5), paths["tiny"])
-    print(f"\n## Start-up: wall time of a whole command, median of {max(args.repeats, 5)}\n")
-    print("| command | median s | min s | max s |")
-    print("|---|---:|---:|---:|")
+    print_startup(startup(max(args.repeats, 5), paths["tiny"]), max(args.repeats, 5))
+
+
+def print_startup(times: dict[str, list[float]], repeats: int) -> None:
+    bare = statistics.median(times["ray.init + ray.shutdown only"])
+    print(f"\n## Start-up: wall time of a whole command, median of {repeats}\n")
+    print("| command | median s | min s | max s | vs bare ray.init + shutdown |")
+    print("|---|---:|---:|---:|---:|")
     for name, values in times.items():
-        print(f"| {name} | {statistics.median(values):.2f} | {min(values):.2f} | {max(values):.2f} |")
+        print(f"| {name} | {statistics.median(values):.2f} | {min(values):.2f} | {max(values):.2f} | {statistics.median(values) / bare:.2f}× |")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import DATA, ENV, ROOT, in_child  # noqa: E402
+from benchmarks._common import DATA, ENV, ROOT, in_child
 
 SHARED = ROOT.parent / "shared" / "data" / "math" / "traces"
 CURATE = str(Path(sys.executable).with_name("curate"))

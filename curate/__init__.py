@@ -22,10 +22,19 @@ _EXPORTS = {
     "LedgerError": "curate.errors",
     "RunDirError": "curate.errors",
     "StageError": "curate.errors",
+    "ExportStage": "curate.stages.base",
     "GroupStage": "curate.stages.base",
     "MapStage": "curate.stages.base",
+    "ServiceStage": "curate.stages.base",
     "Stage": "curate.stages.base",
     "StageParams": "curate.stages.base",
+    # the columns a stage reads and writes to talk to the runner (see curate/columns.py)
+    "DROP": "curate.columns",
+    "DROP_DUPLICATE_OF": "curate.columns",
+    "FAILED": "curate.columns",
+    "ID": "curate.columns",
+    "KEY": "curate.columns",
+    "ORDER": "curate.columns",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from curate.config import PipelineConfig, build_pipeline, load_pipeline
-from curate.results import Run, open_run
+from curate.results import Run
 from curate.stages.base import Stage
 
 if TYPE_CHECKING:  # the runner imports Ray: only running a pipeline needs it (stats, explain, export do not)

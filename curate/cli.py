@@ -7,10 +7,10 @@ import logging
 import os
 import signal
 import sys
-from typing import Any, Optional
+from typing import Any, Literal
 
 import typer
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.logging import RichHandler
 from rich.table import Table
 
@@ -30,6 +30,9 @@ err = Console(stderr=True)
 if not out.is_terminal and "COLUMNS" not in os.environ:
     out = Console(width=120)  # pipes and logs: do not cut tables at 80 columns
 
+_Columns = tuple[tuple[str, JustifyMethod], ...]
+"""A table's column names and their alignment."""
+
 
 def _version(value: bool) -> None:
     if value:
@@ -38,10 +41,11 @@ def _version(value: bool) -> None:
 
 
 class RichProgress:
-    """The runner's progress (`curate.runner.phases.Progress`) as rich bars on stderr: one per phase."""
+    """The runner's progress (the `curate.runner.phases.Progress` protocol) as rich bars on stderr: one per phase."""
 
     def __init__(self, console: Any = None):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as Bar
 
         self.bar = Bar(
             TextColumn("[bold]{task.description:<28}"),
@@ -85,11 +89,11 @@ def _main(
 @app.command()
 def run(
     pipeline: str = typer.Argument(..., metavar="PIPELINE.yaml", help="The pipeline YAML file, e.g. pipelines/demo.yaml."),
-    input: Optional[list[str]] = typer.Option(None, "--input", "-i", metavar="GLOB", help="Input file, directory or glob; replaces the pipeline's input.path (repeatable)."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", metavar="DIR", help="Run directory; replaces the pipeline's output."),
-    set: Optional[list[str]] = typer.Option(None, "--set", "-s", metavar="STAGE.PARAM=VALUE", help="Override a parameter: STAGE.PARAM=VALUE or input.KEY=VALUE; VALUE is YAML (repeatable)."),
-    ray_address: Optional[str] = typer.Option(None, "--ray-address", envvar="RAY_ADDRESS", metavar="ADDR", help="Join this Ray cluster instead of starting a local one."),
-    num_cpus: Optional[int] = typer.Option(None, "--num-cpus", min=1, metavar="N", help="CPUs of the local Ray started when no cluster is given (default: all)."),
+    input: list[str] | None = typer.Option(None, "--input", "-i", metavar="GLOB", help="Input file, directory or glob; replaces the pipeline's input.path (repeatable)."),
+    output: str | None = typer.Option(None, "--output", "-o", metavar="DIR", help="Run directory; replaces the pipeline's output."),
+    set: list[str] | None = typer.Option(None, "--set", "-s", metavar="STAGE.PARAM=VALUE", help="Override a parameter: STAGE.PARAM=VALUE or input.KEY=VALUE; VALUE is YAML (repeatable)."),
+    ray_address: str | None = typer.Option(None, "--ray-address", envvar="RAY_ADDRESS", metavar="ADDR", help="Join this Ray cluster instead of starting a local one."),
+    num_cpus: int | None = typer.Option(None, "--num-cpus", min=1, metavar="N", help="CPUs of the local Ray started when no cluster is given (default: all)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a run directory that holds a different (or finished) run."),
     executor: str = typer.Option("auto", "--executor", metavar="KIND", help="ray, in-process (no Ray: small inputs, a debugger) or auto (in-process for an input of at most 4 MB when no Ray is named)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display and no stats table."),
@@ -155,21 +159,20 @@ def export(
     run_dir: str = typer.Argument(..., metavar="RUN_DIR", help="A completed run directory."),
     format: str = typer.Option(..., "--format", "-f", metavar="FMT", help="verl | openrlhf | trl | sft"),
     to: str = typer.Option(..., "--to", metavar="DIR", help="Where train.* and validation.* and export.json go."),
-    validation: Optional[float] = typer.Option(None, "--validation", min=0.0, metavar="X", help="Held-out share (below 1) or count (default 0.05); 0: none."),
-    split_seed: Optional[int] = typer.Option(None, "--split-seed", metavar="N", help="Seed of the train/validation split (default 0)."),
-    select: Optional[str] = typer.Option(None, "--select", metavar="HOW", help="sft: all_correct | shortest_correct | best:<trace field>."),
-    max_per_problem: Optional[int] = typer.Option(None, "--max-per-problem", min=1, metavar="N", help="sft: traces per problem."),
-    reasoning: Optional[str] = typer.Option(None, "--reasoning", metavar="WHERE", help="sft: think (<think>…</think>) | field (reasoning_content)."),
-    data_source: Optional[str] = typer.Option(None, "--data-source", metavar="NAME", help="verl data_source / OpenRLHF datasource."),
-    include_removed: Optional[list[str]] = typer.Option(None, "--include-removed", metavar="STAGE", help="Also export records this stage removed (repeatable)."),
-    set: Optional[list[str]] = typer.Option(None, "--set", "-s", metavar="PARAM=VALUE", help="Any other export parameter (prompt, answer_field, metadata, ...); VALUE is YAML."),
+    validation: float | None = typer.Option(None, "--validation", min=0.0, metavar="X", help="Held-out share (below 1) or count (default 0.05); 0: none."),
+    split_seed: int | None = typer.Option(None, "--split-seed", metavar="N", help="Seed of the train/validation split (default 0)."),
+    select: str | None = typer.Option(None, "--select", metavar="HOW", help="sft: all_correct | shortest_correct | best:<trace field>."),
+    max_per_problem: int | None = typer.Option(None, "--max-per-problem", min=1, metavar="N", help="sft: traces per problem."),
+    reasoning: str | None = typer.Option(None, "--reasoning", metavar="WHERE", help="sft: think (<think>…</think>) | field (reasoning_content)."),
+    data_source: str | None = typer.Option(None, "--data-source", metavar="NAME", help="verl data_source / OpenRLHF datasource."),
+    include_removed: list[str] | None = typer.Option(None, "--include-removed", metavar="STAGE", help="Also export records this stage removed (repeatable)."),
+    set: list[str] | None = typer.Option(None, "--set", "-s", metavar="PARAM=VALUE", help="Any other export parameter (prompt, answer_field, metadata, ...); VALUE is YAML."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier export in DIR."),
 ) -> None:
     """Write a run's kept records as a trainer's dataset: verl or TRL Parquet, OpenRLHF JSONL, or SFT chat JSONL."""
     import yaml
 
     from curate import safe_yaml
-
     from curate.results import open_run
 
     _logging(False)
@@ -188,8 +191,9 @@ def export(
         params.update({k: v for k, v in flags.items() if v is not None})
         summary = open_run(run_dir).export(format, to, overwrite=overwrite, **params)
         table = Table(title=f"{summary['format']} export of {summary['records']:,} records to {summary['to']}", title_justify="left")
-        for column, justify in (("split", "left"), ("file", "left"), ("records", "right"), ("rows", "right")):
-            table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        columns: _Columns = (("split", "left"), ("file", "left"), ("records", "right"), ("rows", "right"))
+        for column, justify in columns:
+            table.add_column(column, justify=justify)
         for split, entry in summary["files"].items():
             table.add_row(split, entry["path"], f"{entry['records']:,}", f"{entry['rows']:,}")
         out.print(table)
@@ -203,7 +207,7 @@ def train_classifier(
     positives: list[str] = typer.Option([], "--positives", metavar="FILE", help="Files of positive examples (JSONL, JSON or Parquet)."),
     negatives: list[str] = typer.Option([], "--negatives", metavar="FILE", help="Files of negative examples."),
     data: list[str] = typer.Option([], "--data", metavar="FILE", help="Files with a label column (see --label-field)."),
-    label_field: Optional[str] = typer.Option(None, "--label-field", metavar="NAME", help="The label column of --data files."),
+    label_field: str | None = typer.Option(None, "--label-field", metavar="NAME", help="The label column of --data files."),
     field: str = typer.Option("text", "--field", metavar="NAME", help="The text field."),
     holdout: float = typer.Option(0.1, "--holdout", min=0.0, max=0.9, help="Share held out for precision/recall."),
     epoch: int = typer.Option(10, "--epoch", min=1),
@@ -249,8 +253,9 @@ def demo_data(
 
 def _stats_table(stats: dict[str, Any]) -> None:
     table = Table(title=f"{stats.get('pipeline', '')}: {stats['input']:,} in, {stats['kept']:,} kept, {stats['removed']:,} removed", title_justify="left")
-    for column, justify in (("stage", "left"), ("use", "left"), ("in", "right"), ("out", "right"), ("removed", "right"), ("by reason", "left"), ("seconds", "right")):
-        table.add_column(column, justify=justify, no_wrap=column != "by reason", min_width=22 if column == "by reason" else None)  # type: ignore[arg-type]
+    columns: _Columns = (("stage", "left"), ("use", "left"), ("in", "right"), ("out", "right"), ("removed", "right"), ("by reason", "left"), ("seconds", "right"))
+    for column, justify in columns:
+        table.add_column(column, justify=justify, no_wrap=column != "by reason", min_width=22 if column == "by reason" else None)
     for stage in stats["stages"]:
         removed = sum(stage["removed"].values())
         reasons = "\n".join(f"{reason} {count:,}" for reason, count in stage["removed"].items())
@@ -277,11 +282,15 @@ def _stage_detail(stage: dict[str, Any]) -> None:
     it failed); then each score's histogram."""
     out.print(f"[bold]{stage['name']}[/] ({stage['use']}): {stage['in']:,} in, {stage['out']:,} out, {sum(stage['removed'].values()):,} removed")
     failed = stage.get("failed")
-    reasons = list(dict.fromkeys([*(stage.get("rules") or []), *stage["removed"], *(failed or {})]))
+    declared = stage.get("reasons") or []
+    if declared:
+        out.print(f"reasons it may remove for: {', '.join(declared)}")
+    reasons = list(dict.fromkeys([*(stage.get("rules") or []), *(r for r in declared if "<" not in r), *stage["removed"], *(failed or {})]))
     if reasons:
         table = Table(title_justify="left")
-        for column, justify in (("rule / reason", "left"), ("failed", "right"), ("removed under it", "right"), ("% of in", "right")):
-            table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        columns: _Columns = (("rule / reason", "left"), ("failed", "right"), ("removed under it", "right"), ("% of in", "right"))
+        for column, justify in columns:
+            table.add_column(column, justify=justify)
         for reason in reasons:
             fails = failed.get(reason, 0) if failed is not None else None
             removed = stage["removed"].get(reason, 0)
@@ -292,8 +301,9 @@ def _stage_detail(stage: dict[str, Any]) -> None:
         edges, counts = histogram["edges"], histogram["counts"]
         total = max(1, sum(counts) + histogram["null"])
         table = Table(title=column, title_justify="left", box=None, padding=(0, 1))
-        for name, justify in (("bin", "left"), ("records", "right"), ("", "left")):
-            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        bins: _Columns = (("bin", "left"), ("records", "right"), ("", "left"))
+        for name, justify in bins:
+            table.add_column(name, justify=justify)
         for i, n in enumerate(counts):
             low = "-inf" if i == 0 else f"{edges[i]:g}"
             high = "+inf" if i == len(counts) - 1 else f"{edges[i + 1]:g}"
@@ -370,7 +380,7 @@ class Stopped(KeyboardInterrupt):
         self.signum = signum
 
 
-_WHY = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", signal.SIGHUP: "hung up"}
+_WHY: dict[int, str] = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", signal.SIGHUP: "hung up"}
 _signalled: list[int] = []
 _armed = False
 _told = False
@@ -424,7 +434,7 @@ class _errors:
         global _armed
         _armed = True
 
-    def __exit__(self, kind: Any, value: Any, tb: Any) -> bool:
+    def __exit__(self, kind: Any, value: Any, tb: Any) -> Literal[False]:
         global _armed
         _armed = False
         if value is None or isinstance(value, (typer.Exit, SystemExit)):
@@ -450,4 +460,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

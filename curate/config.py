@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from yaml.constructor import ConstructorError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from yaml.constructor import ConstructorError
 
-from curate.columns import INPUT_STAGE, REMOVED_COLUMNS, RESERVED_FIELDS
 from curate import safe_yaml
+from curate.columns import INPUT_STAGE, REMOVED_COLUMNS, RESERVED_FIELDS
 from curate.errors import ConfigError
 from curate.safe_yaml import MAX_BYTES, BoundedLoader
 from curate.stages import BUILTIN, ExportStage, Stage, stage_type
@@ -302,9 +302,11 @@ def _build_stage(item: Any, index: int, source: str) -> Stage:
         raise ConfigError(f"{_where(source, _line(item, 'use'))}: stage {name!r}: cannot load {use!r}: {type(err).__name__}: {first}") from None
     params = {k: v for k, v in item.items() if k not in ("name", "use", "enabled")}
     try:
-        return cls(name, cls.Params.model_validate(params))
+        stage = cls(name, cls.Params.model_validate(params))
     except ValidationError as err:
         raise ConfigError(_explain_validation(err, source, item, f"stage {name!r} ({use})", cls.Params)) from None
+    stage.use = use  # as written: the manifest's pipeline runs again as it is
+    return stage
 
 
 def _enabled(item: Any, source: str) -> bool:
@@ -316,7 +318,7 @@ def _enabled(item: Any, source: str) -> bool:
     return item["enabled"]
 
 
-def _check_stage_name(name: str, source: str, line: int | None) -> None:
+def _check_stage_name(name: str, source: str, line: int | str | None) -> None:
     """Stage names become file names in the run directory (removed/NAME-..., traces/ after them,
     exports/NAME/): they must not collide with curate's own (kept/part-...) or be too long for one."""
     if not _STAGE_NAME.match(name):
@@ -359,23 +361,27 @@ def _check_exports(stages: list[Stage], source: str, stages_raw: list[Any]) -> N
         for name in getattr(stage.params, "include_removed", []):
             if name not in {s.name for s in earlier}:
                 raise ConfigError(f"{_where(source, _line(item, 'include_removed'))}: stage {stage.name!r}: include_removed names {name!r}, which is not an earlier stage")
-        if stage.needs_traces() and not any(s.use == "verify" for s in earlier):
-            raise ConfigError(f"{where}: stage {stage.name!r} ({stage.use}) exports verified samples: put a verify stage before it")
-        stage.params = stage.params.model_copy(update=inherited_export_defaults(stage.params, [s.describe() for s in earlier]))
+    for stage in stages:
+        provided = [s.provides() for s in stages[: stages.index(stage)]]
+        for need in stage.needs():
+            if not any(need in offer for offer in provided):
+                raise ConfigError(f"{_where(source, _line(stages_raw[stages.index(stage)]))}: stage {stage.name!r} ({stage.use}) needs {need} from an earlier stage, and none before it provides them (verify provides verdicts)")
+        if isinstance(stage, ExportStage):
+            stage.params = stage.params.model_copy(update=inherited_defaults(stage.params, provided))
 
 
-def inherited_export_defaults(params: Any, earlier: list[dict[str, Any]]) -> dict[str, Any]:
-    """What an export takes from the stages before it, unless set: the prompt (and system prompt) the
-    last generate stage sampled with, so that a policy trains on the prompt its pass rates were
-    measured with; the reference the last verify stage checked against."""
-    given = getattr(params, "model_fields_set", set())
+def inherited_defaults(params: Any, provided: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a stage takes from the stages before it (their `provides()`), unless set: each earlier
+    stage's offer, restricted to the parameters this one has, is taken whole when none of it is set,
+    the last stage's winning. An export thus trains a policy on the prompt (and system prompt) its pass
+    rates were measured with, against the reference the last verify stage checked."""
+    given: set[str] = getattr(params, "model_fields_set", set())
     fields = getattr(type(params), "model_fields", {})
     update: dict[str, Any] = {}
-    for entry in earlier:
-        if entry.get("use") == "generate" and "prompt" in fields and not {"prompt", "system"} & given:
-            update.update(prompt=entry["prompt"], system=entry.get("system"))
-        if entry.get("use") == "verify" and "answer_field" in fields and "answer_field" not in given:
-            update["answer_field"] = entry["reference_field"]
+    for offer in provided:
+        group = {k: v for k, v in offer.items() if k in fields}
+        if group and not set(group) & given:
+            update.update(group)
     return update
 
 
@@ -419,7 +425,7 @@ def _suggest(word: str, choices: Any) -> str:
 # ---------------------------------------------------------------- --set overrides
 
 
-def _apply_override(raw: dict[str, Any], override: str) -> None:
+def _apply_override(raw: _Mapping, override: str) -> None:
     """`STAGE.PARAM[.SUB]=VALUE`, `input.KEY=VALUE`, `name=VALUE` or `output=VALUE`; VALUE is YAML."""
     where = f"--set {override}"
     target, sep, value_text = override.partition("=")
@@ -463,7 +469,7 @@ def _apply_override(raw: dict[str, Any], override: str) -> None:
     container.lines[path[-1]] = where
 
 
-def _copy_mapping(mapping: dict[str, Any]) -> dict[str, Any]:
+def _copy_mapping(mapping: dict[str, Any]) -> _Mapping:
     copy = _Mapping(mapping)
     copy.line = getattr(mapping, "line", 0)
     copy.lines = dict(getattr(mapping, "lines", {}))

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 NAMES = ["Ava", "Ben", "Chloe", "Diego", "Emma", "Farah", "George", "Hana", "Ivan", "Jun", "Kofi", "Lena", "Mateo", "Nadia", "Omar", "Priya"]
 ITEMS = ["apple", "marble", "sticker", "pencil", "book", "shell", "coin", "card"]
@@ -89,15 +90,15 @@ BAD_LINES = ['{"id": "demo-bad-1", "problem": "Missing a closing brace", "answer
 def demo_records(problems: int = 2000, seed: int = 7) -> tuple[list[dict[str, Any] | str], dict[str, int]]:
     rng = random.Random(seed)
     makers = _problems(rng)
-    records: list[dict[str, Any] | str] = []
+    originals: list[dict[str, Any]] = []
     seen: set[str] = set()
-    while len(records) < problems:
+    while len(originals) < problems:
         text, answer, level = rng.choice(makers)()
         if text in seen:
             continue
         seen.add(text)
-        records.append({"id": f"demo-{len(records):05d}", "problem": text, "answer": answer, "level": level, "source": "demo"})
-    originals = list(records)
+        originals.append({"id": f"demo-{len(originals):05d}", "problem": text, "answer": answer, "level": level, "source": "demo"})
+    records: list[dict[str, Any] | str] = list(originals)
     planted = {"exact_duplicates": 0, "near_duplicates": 0, "junk": 0, "no_answer": 0, "bad_lines": len(BAD_LINES)}
     for record in rng.sample(originals, problems // 12):
         records.append({**record, "id": f"demo-{len(records):05d}", "problem": _respace(rng, record["problem"])})
@@ -128,9 +129,9 @@ def demo_records(problems: int = 2000, seed: int = 7) -> tuple[list[dict[str, An
     for line in BAD_LINES:
         records.insert(rng.randrange(len(records)), line)
     solver = random.Random(f"{seed}-solutions")  # its own stream: the problems do not depend on it
-    for record in records:
-        if isinstance(record, dict):
-            record["solutions"] = _solutions(solver, record)
+    for entry in records:
+        if isinstance(entry, dict):
+            entry["solutions"] = _solutions(solver, entry)
     return records, planted
 
 

@@ -12,13 +12,13 @@ the same call, which is how joins are done without gathering anything on one pro
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import polars as pl
 
-ReduceFn = Callable[..., "pl.DataFrame | tuple[pl.DataFrame, dict[str, float]]"]
+ReduceFn = Callable[..., "pl.DataFrame | tuple[pl.DataFrame, Mapping[str, float]]"]
 
 
 @dataclass

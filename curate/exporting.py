@@ -13,7 +13,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from curate.columns import is_private
 from curate.errors import ConfigError, RunDirError
 from curate.io import conform, conform_table, plain_schema, union_schema, write_json
-from curate.runner.layout import RunLayout
+from curate.layout import RunLayout
 from curate.stages.base import ExportStage
 from curate.stages.export import SPLITS
 
@@ -115,7 +115,7 @@ def export_run(
     advance = progress(len(ids)) if progress else None
     held_out = validation_ids(ids, *stage.split())
     # every file with every column: a record removed early (include_removed) lacks later stages' scores
-    schema = union_schema([pl.read_parquet_schema(f) for f in record_files]) if record_files else {id_field: pl.String, **{f: pl.String for f in stage.reads() if not is_private(f)}}
+    schema: dict[str, pl.DataType] = union_schema([pl.read_parquet_schema(f) for f in record_files]) if record_files else {id_field: pl.String(), **{f: pl.String() for f in stage.reads() if not is_private(f)}}
     suffix = stage.file_format()
     splits = [s for s in SPLITS if s == "train" or stage.split()[0] > 0]  # a held-out share can select none: still a file
     writers = {split: _Writer(to / f".{split}.{suffix}.partial", suffix) for split in splits}
@@ -146,7 +146,11 @@ def export_run(
             if advance:
                 advance(frame.height)
         for split in splits:
-            writers[split].close(empty=lambda: stage.rows(pl.DataFrame(schema=schema), split, 0, id_field, None, source)[0])
+
+            def empty(split: str = split) -> pl.DataFrame:
+                return stage.rows(pl.DataFrame(schema=schema), split, 0, id_field, None, source)[0]
+
+            writers[split].close(empty=empty)
     except BaseException:
         for writer in writers.values():
             writer.abandon()
@@ -167,7 +171,7 @@ def export_run(
         "files": files,
         "left_out": dict(sorted(skipped.items())),
         "stage": stage.describe(),
-        "created": datetime.now(timezone.utc).isoformat(),
+        "created": datetime.now(UTC).isoformat(),
     }
     write_json(summary, to / SUMMARY)
     return {**summary, "to": str(to)}
@@ -191,7 +195,8 @@ class _Writer:
         if self.schema is None:
             self.schema = plain_schema(table.schema)
             self.parquet = pq.ParquetWriter(self.path, self.schema, compression="zstd")
-        self.parquet.write_table(conform_table(table, self.schema))  # type: ignore[union-attr]
+        assert self.parquet is not None  # opened with the schema
+        self.parquet.write_table(conform_table(table, self.schema))
 
     def close(self, empty: Callable[[], pl.DataFrame]) -> None:
         if self.jsonl is not None:
@@ -199,7 +204,8 @@ class _Writer:
             return
         if self.parquet is None:  # nothing written: still a file with the format's columns
             self.write(empty())
-        self.parquet.close()  # type: ignore[union-attr]
+        assert self.parquet is not None  # write opened it
+        self.parquet.close()
 
     def abandon(self) -> None:
         if self.jsonl is not None:

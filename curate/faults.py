@@ -14,7 +14,7 @@ _ENV = "CURATE_FAULT"
 def active(name: str) -> bool:
     """A fault that changes behaviour rather than killing (named in CURATE_FAULT too)."""
     wanted = os.environ.get(_ENV)
-    return bool(wanted) and name in wanted.split(",")
+    return bool(wanted and name in wanted.split(","))
 
 
 def point(name: str) -> None:

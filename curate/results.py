@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from curate.columns import DUPLICATE_OF, REASON, STAGE, is_private
 from curate.errors import ConfigError, CurateError
-from curate.runner.layout import RunLayout
+from curate.layout import RunLayout
 
 if TYPE_CHECKING:
     import polars as pl
@@ -46,7 +46,7 @@ class Run:
         """One stage's entry in stats.json, with its rules (reasons) from the manifest where it lists them."""
         for entry in self.stats["stages"]:
             if entry["name"] == name:
-                described = next((s for s in self.manifest["pipeline"]["stages"] if s.get("name") == name), {})
+                described: dict[str, Any] = next((s for s in self.manifest["pipeline"]["stages"] if s.get("name") == name), {})
                 rules = [r["reason"] for r in described.get("rules", [])]
                 return {**entry, **({"rules": rules} if rules else {})}
         raise CurateError(f"{self.path}: no stage {name!r} (stages: {', '.join(s['name'] for s in self.stats['stages'])})")
@@ -61,14 +61,16 @@ class Run:
         """Write this run's records in a trainer's format (see curate/stages/export.py). The prompt and the
         answer field default to the run's own: its generate stage's prompt, its verify stage's reference."""
         from curate import exporting
-        from curate.config import inherited_export_defaults
+        from curate.config import inherited_defaults
         from curate.stages.export import Export, ExportParams
 
         pipeline_stages = [e for e in self.manifest["pipeline"]["stages"] if e.get("use") != "export"]
         destination = Path(to).expanduser().resolve()
         try:
-            params = ExportParams.model_validate({**params, "format": format, "to": str(destination)})
-            stage = Export(f"export-{format}", params.model_copy(update=inherited_export_defaults(params, pipeline_stages)))
+            export_params = ExportParams.model_validate({**params, "format": format, "to": str(destination)})
+            provided = self.manifest.get("provides") or {}
+            offers = [provided[e["name"]] if e.get("name") in provided else _provided(e) for e in pipeline_stages]
+            stage = Export(f"export-{format}", export_params.model_copy(update=inherited_defaults(export_params, offers)))
         except ValueError as err:
             raise ConfigError(f"export: {_first_error(err)}") from None
         unknown = [n for n in stage.params.include_removed if n not in {e.get("name") for e in pipeline_stages}]
@@ -106,6 +108,8 @@ class Run:
 
     def _stage(self, name: str | None) -> Any:
         """The stage as it ran (from the manifest), to recompute what it saw."""
+        if name is None:
+            return None
         for entry in self.manifest["pipeline"]["stages"]:
             if entry["name"] == name:
                 params = {k: v for k, v in entry.items() if k not in ("name", "use")}
@@ -157,3 +161,16 @@ def _scan(files: list[Path], removed: bool = False) -> pl.LazyFrame:
 
 
 __all__ = ["Run", "open_run"]
+
+
+def _provided(described: dict[str, Any]) -> dict[str, Any]:
+    """What a stage of a run whose manifest predates `provides` offers later stages, rebuilt from its
+    description; nothing when its type can no longer be loaded."""
+    from curate.stages import stage_type
+
+    params = {k: v for k, v in described.items() if k not in ("name", "use")}
+    try:
+        cls = stage_type(described["use"])
+        return cls(described["name"], cls.Params.model_validate(params)).provides()
+    except Exception:
+        return {}

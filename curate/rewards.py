@@ -20,9 +20,10 @@ if it does not. This module needs neither Ray nor polars: `pip install --no-deps
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
-from curate.verifier import CORRECT, EXTRACTORS, shared_checkers
+from curate.answers.verifier import CORRECT, EXTRACTORS, shared_checkers
 
 TIMEOUT = 5.0  # seconds per check, as verify's default
 
@@ -32,7 +33,7 @@ def score(response: str | None, reference: str | None, timeout: float = TIMEOUT)
     return scores([response], [reference], timeout)[0]
 
 
-def scores(responses: list[str | None], references: list[Any], timeout: float = TIMEOUT) -> list[float]:
+def scores(responses: Sequence[str | None], references: Sequence[Any], timeout: float = TIMEOUT) -> list[float]:
     """`score` over a batch: one round trip to one worker for all of them."""
     todo = [i for i, (r, ref) in enumerate(zip(responses, references)) if r and ref is not None and str(ref).strip()]
     found = shared_checkers(timeout).check_responses([(str(references[i]), responses[i]) for i in todo], EXTRACTORS) if todo else []
@@ -42,7 +43,7 @@ def scores(responses: list[str | None], references: list[Any], timeout: float = 
     return out
 
 
-async def ascores(responses: list[str | None], references: list[Any], timeout: float = TIMEOUT) -> list[float]:
+async def ascores(responses: Sequence[str | None], references: Sequence[Any], timeout: float = TIMEOUT) -> list[float]:
     """`scores` for asyncio code: the check runs in a thread, the event loop goes on."""
     return await asyncio.to_thread(scores, responses, references, timeout)
 

@@ -66,4 +66,4 @@ def load(text: str, name: str = "<yaml>") -> Any:
         loader.dispose()
 
 
-__all__ = ["BoundedLoader", "MAX_WEIGHT", "check_expansion", "load"]
+__all__ = ["MAX_WEIGHT", "BoundedLoader", "check_expansion", "load"]

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from curate import fasttext_models
 from curate.errors import ConfigError, InputError
 from curate.tables import read_table
+from curate.text import fasttext_models
 
 
 def labelled(field: str, positives: list[str], negatives: list[str], data: list[str], label_field: str | None) -> pl.DataFrame:

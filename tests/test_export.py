@@ -180,7 +180,7 @@ def test_sft_reasoning_in_think_or_as_a_field():
 
 def test_sft_selection_and_cap():
     frame = pl.DataFrame({"id": ["a"], "problem": ["P1"]})
-    pick = lambda **kw: Export("x", format="sft", **kw).rows(frame, "train", 0, "id", traces())[0]["sample"].to_list()  # noqa: E731
+    pick = lambda **kw: Export("x", format="sft", **kw).rows(frame, "train", 0, "id", traces())[0]["sample"].to_list()
     assert pick(select="all_correct") == [0, 1]  # the truncated sample is never exported
     assert pick(select="all_correct", max_per_problem=1) == [0]
     assert pick(select="best:score") == [1] and pick(select="best:score", max_per_problem=5) == [1, 0]
@@ -227,7 +227,7 @@ def test_destination_checks(tmp_path):
     "stages, message",
     [
         ("  - {name: rl, use: export, format: verl}\n  - {name: f, use: filter, keep: 'true', reason: r}\n", "must come after every other stage"),
-        ("  - {name: sft, use: export, format: sft}\n", "works on the samples of a generate stage|put a verify stage"),
+        ("  - {name: sft, use: export, format: sft}\n", "works on the samples of a generate stage|needs verdicts from an earlier stage.*verify provides verdicts"),
         ("  - {name: rl, use: export, format: verl, include_removed: [nope]}\n", "include_removed names 'nope'"),
     ],
 )
@@ -356,6 +356,7 @@ def test_exports_take_the_prompt_generate_sampled_with_and_verify_reference(tmp_
 def test_curate_export_takes_the_runs_prompt_and_checks_include_removed(exported, tmp_path):
     manifest = json.loads((exported / "run" / "manifest.json").read_text())
     manifest["pipeline"]["stages"].insert(0, {"name": "generate", "use": "generate", "prompt": "Solve: {{problem}}", "system": None})
+    manifest["provides"]["generate"] = {"prompt": "Solve: {{problem}}", "system": None}
     (exported / "run" / "manifest.json").write_text(json.dumps(manifest))
     try:
         summary = curate.open_run(exported / "run").export("trl", tmp_path / "trl", validation=0)
@@ -363,6 +364,7 @@ def test_curate_export_takes_the_runs_prompt_and_checks_include_removed(exported
         assert pq.read_table(tmp_path / "trl" / "train.parquet").column("prompt").to_pylist()[0][0]["content"].startswith("Solve: Compute")
     finally:
         manifest["pipeline"]["stages"].pop(0)
+        manifest["provides"].pop("generate")
         (exported / "run" / "manifest.json").write_text(json.dumps(manifest))
     bad = run_cli("export", str(exported / "run"), "--format", "verl", "--to", str(tmp_path / "x"), "--include-removed", "nope")
     assert bad.returncode != 0 and bad.stderr.startswith("error: export verl: include_removed names 'nope', which is not a stage of")

@@ -18,8 +18,8 @@ import pytest
 
 import curate
 from curate.columns import DROP, TRACES
-from curate.endpoint import split_reasoning
 from curate.errors import StageError
+from curate.llm.endpoint import split_reasoning
 from curate.stages.generate import DEFAULT_PROMPT, Generate
 from tests.conftest import CURATE, run_cli, subprocess_env, write_jsonl
 from tests.helpers.openai_server import start_server
@@ -202,7 +202,7 @@ def test_error_messages_never_hold_the_key(tmp_path, monkeypatch):
     ("the plain secret my-own-key-value appears", "the plain secret [redacted] appears"),
 ])
 def test_redact(text, expected):
-    from curate.endpoint import redact
+    from curate.llm.endpoint import redact
 
     assert redact(text, ("my-own-key-value",)) == expected
 

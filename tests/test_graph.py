@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from curate.graph import both_ways, connected_components
-from tests.helpers.engine import LocalEngine
+from curate.testing import LocalEngine
 
 
 def union_find_roots(nodes, edges, key):

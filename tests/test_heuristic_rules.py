@@ -8,11 +8,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from curate import filter_sets
 from curate.columns import DROP, FAILED
-from curate.errors import ConfigError
 from curate.config import build_pipeline
+from curate.errors import ConfigError
 from curate.rules import SCORES, spacy_en, tokens
+from curate.rules import sets as filter_sets
 from curate.rules.heuristic import PY_WHITESPACE
 from curate.stages.filter_set import FilterSet
 

@@ -304,7 +304,7 @@ def test_compressed_streams_end_when_the_data_ends(tmp_path, suffix):
     lines = [{"text": f"r{i:04d}"} for i in range(1000)]  # 16 bytes a line
     exact = write_jsonl(tmp_path / f"exact.{suffix}", lines)
     for part_bytes in (16_000, 8_000, 4_096, 1_000_000):  # parts that end exactly at the end of the data, and not
-        got, _ = within(20, lambda: read([exact], part_bytes=part_bytes))
+        got, _ = within(20, lambda part_bytes=part_bytes: read([exact], part_bytes=part_bytes))
         assert got["text"].to_list() == [r["text"] for r in lines]
 
 
@@ -316,7 +316,7 @@ def test_an_id_must_be_a_string_or_an_integer_whatever_its_neighbours(tmp_path, 
     path = write_jsonl(tmp_path / "in.jsonl", lines)
     with pytest.raises(InputError, match=rf"in.jsonl:{len(lines)}: id field 'id' is"):
         read([path])
-    got, bad = read([path], quarantine=True)
+    _, bad = read([path], quarantine=True)
     assert bad["id"].to_list() == [f"@input:in.jsonl:{len(lines)}"]
     mixed = write_jsonl(tmp_path / "mixed.jsonl", [{"id": "a", "text": "x"}, {"id": 7, "text": "y"}, b'{"id": -0, "text": "z"}'])
     assert read([mixed])[0]["id"].to_list() == ["a", "7", "0"]
@@ -400,10 +400,10 @@ def test_light_parquet_reads_agree_with_full_reads(tmp_path, frame, write):
         full = list(read_chunk(chunk, options, ChunkRead()))
         light = list(read_chunk(chunk, options, ChunkRead(), light=True))
         assert len(full) == len(light)
-        for f, l in zip(full, light):
-            assert f.records.select(ORDER, "id").equals(l.records.select(ORDER, "id"))
-            assert (f.bad is None) == (l.bad is None)
-            assert dict(f.records.schema) == (l.schema or dict(l.records.schema))
+        for f, lit in zip(full, light):
+            assert f.records.select(ORDER, "id").equals(lit.records.select(ORDER, "id"))
+            assert (f.bad is None) == (lit.bad is None)
+            assert dict(f.records.schema) == (lit.schema or dict(lit.records.schema))
 
 
 # ---------------------------------------------------------------- JSON lists (.json)

@@ -1,8 +1,8 @@
 import polars as pl
 import pytest
 
-from curate.runner import ledger
 from curate.errors import LedgerError
+from curate.runner import ledger
 
 
 def book(**stages):

@@ -6,6 +6,7 @@ import polars as pl
 import pytest
 
 import curate
+import curate.text.minhash
 from curate.config import build_pipeline
 from curate.errors import ConfigError
 from tests.conftest import pipeline, write_jsonl
@@ -104,7 +105,7 @@ def test_verify_jaccard_keeps_chain_members_far_from_the_kept_record(tmp_path, r
     b = [w if i % 30 else "B" for i, w in enumerate(a)]  # 10 words changed at positions 0, 30, ...
     c = [w if (i - 15) % 30 else "C" for i, w in enumerate(b)]  # 10 more, at 15, 45, ...
     write_jsonl(tmp_path / "in" / "a.jsonl", [{"id": "a", "text": " ".join(a)}, {"id": "b", "text": " ".join(b)}, {"id": "c", "text": " ".join(c)}])
-    hasher = curate.minhash.MinHasher()
+    hasher = curate.text.minhash.MinHasher()
     assert hasher.similarity(" ".join(a), " ".join(b))[1] >= 0.7 and hasher.similarity(" ".join(a), " ".join(c))[1] < 0.6
     loose = run(tmp_path, near(threshold=0.65, bands=42, rows=3), ray_address=ray_address, name="loose")
     strict = run(tmp_path, near(threshold=0.65, bands=42, rows=3, verify_jaccard=True), ray_address=ray_address, name="strict")
@@ -153,7 +154,7 @@ def test_accuracy_on_gutenberg(tmp_path, ray_address, shared_data):
     """Small version of benchmarks/near_dedup_accuracy.py: recall >= 0.95 for pairs with true Jaccard
     >= threshold + 0.1; with verification, no removed record below threshold - 0.1 of its kept one."""
     from benchmarks.near_dup_corpus import evaluate, gutenberg_documents, plant_near_copies
-    from curate.minhash import MinHasher
+    from curate.text.minhash import MinHasher
 
     documents = gutenberg_documents(books=30, root=shared_data)
     documents, labels = plant_near_copies(documents, 400)

@@ -10,8 +10,8 @@ from datasketch import MinHash
 from datasketch.lsh import _optimal_param
 
 from curate.kernels.minhash import combine_tokens, token_hash
-from curate.minhash import MinHasher, candidate_probability, optimal_bands_rows
-from curate.text import Normalize, normalized
+from curate.text.minhash import MinHasher, candidate_probability, optimal_bands_rows
+from curate.text.normalize import Normalize, normalized
 
 ALPHABET = list("abcdefghij ABCDE  ") + ["é", "É", "ß", "Σ", "ς", "ﬁ", "Ⓐ", "ǅ", "中", "文", "\u00a0", "\u2003", "\u2028", "\u0085", "\t", "\n", ".", ",", "😀"]
 

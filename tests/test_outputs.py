@@ -2,7 +2,6 @@
 every column of the run, and no file has Arrow's `large_` types (datasets 2.x cannot load them).
 `datasets` itself is tested in the client suite (tests_clients/), which has it installed."""
 
-from pathlib import Path
 
 import pandas as pd
 import polars as pl
@@ -12,7 +11,7 @@ import pytest
 
 import curate
 from curate import io as cio
-from curate.runner.layout import RunLayout
+from curate.layout import RunLayout
 from tests.conftest import pipeline, write_jsonl
 
 

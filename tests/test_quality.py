@@ -11,7 +11,7 @@ import curate
 from curate.columns import DROP
 from curate.config import build_pipeline
 from curate.errors import ConfigError
-from curate.ngrams import _word_counts
+from curate.text.ngrams import _word_counts
 from tests.conftest import pipeline, run_cli, write_jsonl
 
 PROBLEMS = [
@@ -224,7 +224,7 @@ def test_decontaminate_scores_each_benchmark_item_and_says_which(tmp_path):
     assert out["d_overlap"].to_list()[:2] == [1.0, 1.0] and out["d_item"].to_list()[:3] == ["b0", "b0", "b0"]
     assert out["d_numbers"][2] < 1.0 and out["d_overlap"][2] > 0.5  # the words matched, the numbers did not
     assert out["d_overlap"][3] == 0.0 and out["d_item"][3] is None  # the stock phrase is in 12 items: ignored
-    from curate.ngrams import words_of
+    from curate.text.ngrams import words_of
 
     assert out["d_item_text"][0] == PROBLEM and out["d_longest"][1] == len(words_of(PROBLEM))  # all of it, in one run
     assert out["d_ngrams"][0][0] == "let f x 3x 2 5 and g"

@@ -80,7 +80,7 @@ def test_kill_9_then_resume(tmp_path, ray_address, executor):
     reference = curate.run(write(tmp_path, "ref.yaml", tmp_path / "ref", 0.4), ray_address=ray_address)
     assert resumed.kept().collect().equals(reference.kept().collect())
     assert resumed.removed().collect().sort("id").equals(reference.removed().collect().sort("id"))
-    strip = lambda stats: [{k: v for k, v in s.items() if k != "seconds"} for s in stats["stages"]]  # noqa: E731
+    strip = lambda stats: [{k: v for k, v in s.items() if k != "seconds"} for s in stats["stages"]]
     assert strip(resumed.stats) == strip(reference.stats)
     assert [p.name for p in sorted((out / "kept").iterdir())] == [p.name for p in sorted((tmp_path / "ref" / "kept").iterdir())]
     assert not (out / "_work").exists()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from curate.rewards import accuracy_reward, compute_score, reward_func, score, scores
 from curate.stages.export import VERL_MATH_SOURCE
 

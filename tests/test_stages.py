@@ -5,7 +5,7 @@ from curate.columns import DROP, DROP_DUPLICATE_OF, ID, KEY, ORDER
 from curate.stages import BUILTIN, stage_type
 from curate.stages.exact_dedup import ExactDedup
 from curate.stages.filter import Filter
-from curate.text import Normalize
+from curate.text.normalize import Normalize
 
 
 def keys_and_reduce(stage, texts, order=None):

@@ -5,8 +5,8 @@ import unicodedata
 import polars as pl
 import pytest
 
-from curate._casefold import CASEFOLD_AFTER_LOWER
-from curate.text import Normalize, normalized
+from curate.text._casefold import CASEFOLD_AFTER_LOWER
+from curate.text.normalize import Normalize, normalized
 
 
 def test_casefold_table_is_pythons():

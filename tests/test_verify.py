@@ -7,15 +7,14 @@ import json
 import os
 import signal
 import time
-from pathlib import Path
 
 import polars as pl
 import pytest
 
 import curate
+from curate.answers.verifier import CORRECT, TIMEOUT, VerifierPool, extract_answer
 from curate.columns import DROP, TRACES
 from curate.stages.difficulty import Difficulty
-from curate.verifier import CORRECT, TIMEOUT, VerifierPool, extract_answer
 from tests.conftest import write_jsonl
 
 QWEN = "math/traces/qwen25math_math_cot_100x8.jsonl"
@@ -130,7 +129,7 @@ def test_an_overrun_inside_math_verify_is_a_timeout_not_wrong(pool):
 def test_extraction_is_linear_and_inside_the_deadline(response):
     pool = VerifierPool(timeout=1)
     try:
-        (answer, verdict), = pool.check_responses([("1", response)])
+        (_, verdict), = pool.check_responses([("1", response)])
         assert verdict in ("no_answer", "wrong", "correct"), (response[:20], verdict)  # found or not, never timed out
     finally:
         pool.close()

@@ -19,7 +19,7 @@ LONG_COT = SHARED / "math" / "traces" / "long_cot"
 
 CHECK = """
 import json, sys
-from curate.verifier import EXTRACTORS, shared_checkers
+from curate.answers.verifier import EXTRACTORS, shared_checkers
 items = [tuple(x) for x in json.load(open(sys.argv[1]))]
 print(json.dumps(shared_checkers(5.0).check_responses(items, EXTRACTORS)))
 """

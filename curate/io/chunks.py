@@ -9,9 +9,13 @@ import hashlib
 import math
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from curate.errors import InputError
 from curate.io.discovery import InputFile
+
+if TYPE_CHECKING:
+    import pyarrow.parquet as pq
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ def _parquet_chunks(file: InputFile, target_bytes: int, first_index: int) -> lis
     return chunks or [Chunk(first_index, file, 0, 0, 0)]
 
 
-def _row_group_span(meta: object, groups: range) -> tuple[int, int]:
+def _row_group_span(meta: pq.FileMetaData, groups: range) -> tuple[int, int]:
     """[first, last) byte of the column chunks of these row groups (dictionary pages included)."""
     starts, stops = [], []
     for group in groups:

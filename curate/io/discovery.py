@@ -68,12 +68,12 @@ def find_input_files(
         if _GLOB_CHARS.search(expanded):
             matches = sorted(p for p in glob.glob(expanded, recursive=True) if os.path.isfile(p))
         elif os.path.isdir(expanded):
-            root = Path(expanded)
+            directory = Path(expanded)
             matches = []
-            for p in sorted(root.rglob("*")):
+            for p in sorted(directory.rglob("*")):
                 if not p.is_file() or (excluded is not None and p.resolve().is_relative_to(excluded)):
                     continue
-                hidden = [part for part in p.relative_to(root).parts if part.startswith((".", "_"))]
+                hidden = [part for part in p.relative_to(directory).parts if part.startswith((".", "_"))]
                 if hidden:
                     why = f"hidden: {hidden[0]!r} starts with {hidden[0][0]!r}"
                 elif not (fmt or infer_format(p.name)):

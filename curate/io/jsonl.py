@@ -185,7 +185,7 @@ def _decompressed_blocks(file: InputFile) -> Iterator[bytes]:
     if file.format == "jsonl.gz":
         import zlib
 
-        with io.BufferedReader(_Bounded(file.path, file.size)) as raw, gzip.GzipFile(fileobj=raw, mode="rb") as stream:
+        with io.BufferedReader(_Bounded(file.path, file.size)) as compressed, gzip.GzipFile(fileobj=compressed, mode="rb") as stream:  # type: ignore[type-var]  # typeshed wants a RawIOBase with readinto typed its way
             while True:
                 try:
                     block = stream.read(_STREAM_READ)
@@ -198,7 +198,7 @@ def _decompressed_blocks(file: InputFile) -> Iterator[bytes]:
                 yield block
     import zstandard
 
-    with io.BufferedReader(_Bounded(file.path, file.size)) as handle:
+    with io.BufferedReader(_Bounded(file.path, file.size)) as handle:  # type: ignore[type-var]  # as above
         decompressor = None
         while raw := handle.read(_STREAM_READ):
             while raw:

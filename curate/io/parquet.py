@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
 from curate.errors import InputError
 from curate.io.chunks import Chunk
@@ -30,24 +35,25 @@ def read_parquet(chunk: Chunk, options: ReadOptions, summary: ChunkRead, light: 
             columns = _light_columns(parquet, groups, options)
             if columns is not None:
                 table = parquet.read_row_groups(groups, columns=columns)
-                batch = _validate_parquet(chunk, options, rename(pl.from_arrow(table), options), quiet=True)
+                batch = _validate_parquet(chunk, options, rename(_frame(table), options), quiet=True)
                 if batch is not None:
                     summary.lines = table.num_rows
                     batch.schema = _parquet_schema(parquet, options)
                     yield from _split_rows(batch, parts)
                     return
         table = parquet.read_row_groups(groups)
-        frame = rename(pl.from_arrow(table), options)
+        frame = rename(_frame(table), options)
     except InputError:
         raise
     except Exception as err:
         raise InputError(f"{chunk.file.display}: cannot read Parquet row groups {chunk.start}-{chunk.stop - 1}: {err}") from None
     summary.lines = frame.height
-    if frame.height:
-        yield from _split_rows(_validate_parquet(chunk, options, frame, quiet=False), parts)
+    batch = _validate_parquet(chunk, options, frame, quiet=False) if frame.height else None
+    if batch is not None:  # (a full read returns a batch, or raises)
+        yield from _split_rows(batch, parts)
 
 
-def _light_columns(parquet: object, groups: list[int], options: ReadOptions) -> list[str] | None:
+def _light_columns(parquet: pq.ParquetFile, groups: list[int], options: ReadOptions) -> list[str] | None:
     """The columns a light read needs (the id, and text only where statistics leave a null possible),
     or None when a full read is needed anyway (a text field missing or not a string)."""
     import pyarrow as pa
@@ -71,7 +77,7 @@ def _light_columns(parquet: object, groups: list[int], options: ReadOptions) -> 
     return columns or [schema.names[0]]
 
 
-def _may_have_nulls(parquet: object, groups: list[int], name: str) -> bool:
+def _may_have_nulls(parquet: pq.ParquetFile, groups: list[int], name: str) -> bool:
     metadata = parquet.metadata
     for group in groups:
         row_group = metadata.row_group(group)
@@ -87,9 +93,9 @@ def _may_have_nulls(parquet: object, groups: list[int], name: str) -> bool:
     return False
 
 
-def _parquet_schema(parquet: object, options: ReadOptions) -> dict[str, pl.DataType]:
+def _parquet_schema(parquet: pq.ParquetFile, options: ReadOptions) -> dict[str, pl.DataType]:
     """The schema a full read of this file gives its records (renamed, text as strings, ids, ORDER)."""
-    empty = rename(pl.from_arrow(parquet.schema_arrow.empty_table()), options)
+    empty = rename(_frame(parquet.schema_arrow.empty_table()), options)
     for name in options.text_fields:
         if isinstance(empty.schema.get(name), (pl.Categorical, pl.Enum)):
             empty = empty.with_columns(pl.col(name).cast(pl.String))
@@ -150,3 +156,9 @@ def _split_rows(batch: Batch, parts: int) -> Iterator[Batch]:
     step = max(1, math.ceil(batch.records.height / parts))
     for part in range(parts):
         yield Batch(batch.records.slice(part * step, step), batch.bad if part == 0 else None, batch.schema)
+
+
+def _frame(table: pa.Table) -> pl.DataFrame:
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)  # a table, not a column
+    return frame

@@ -15,13 +15,14 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import polars as pl
 
 from curate.kernels.repetition import repeated_pieces, repetition
 from curate.rules import ratio, rewrite, score, spacy_en, tokens
-from curate.text import arrow_buffers
+from curate.text.normalize import arrow_buffers
 
 PY_WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 """Python's str.isspace characters; Rust's `\\s` lacks U+001C-U+001F."""
@@ -33,15 +34,17 @@ _LINE_BREAKS = r"\r\n|[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]"
 TOP_NGRAMS = (2, 3, 4)
 DUPLICATE_NGRAMS = (5, 6, 7, 8, 9, 10)
 
+_Analysis = TypeVar("_Analysis")
 
-def _per_batch(analyse: Callable[[pl.Series], pl.DataFrame]) -> Callable[[pl.Series], pl.DataFrame]:
+
+def _per_batch(analyse: Callable[[pl.Series], _Analysis]) -> Callable[[pl.Series], _Analysis]:
     """Remember `analyse` for the last batch: a filter set's scores each see the same text column, and
     a dozen of them share one tokenization. The check is a comparison of the columns (a memcmp)."""
     lock = threading.Lock()
-    last: list[tuple[pl.Series, pl.DataFrame]] = []
+    last: list[tuple[pl.Series, _Analysis]] = []
 
     @functools.wraps(analyse)
-    def cached(texts: pl.Series) -> pl.DataFrame:
+    def cached(texts: pl.Series) -> _Analysis:
         with lock:
             if last and last[0][0].len() == texts.len() and last[0][0].equals(texts, check_names=False, null_equal=True):
                 return last[0][1]

@@ -156,7 +156,8 @@ def _join_exceptions(tokens: list[str]) -> list[str]:
         if start not in covered and end - 1 not in covered:
             taken[start] = (end, key)
         covered.update(range(start, end))
-    out, i = [], 0
+    out: list[str] = []
+    i = 0
     while i < len(tokens):
         if i in taken:
             end, key = taken[i]
@@ -207,7 +208,7 @@ def sentence_classes(chunk: str) -> str:
 
 def sentence_count(text: str) -> int:
     """datatrove's len(split_into_sentences(text)) for English: spaCy's sentencizer (1 for no tokens)."""
-    classes = []
+    classes: list[str] = []
     for piece in re.findall(r"\S+|\s+", text):
         if piece[0].isspace():
             if piece != " " or not classes:  # a single space after a token belongs to it

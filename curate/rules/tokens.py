@@ -23,7 +23,7 @@ import pyarrow as pa
 from curate.kernels import chunks as kernels
 from curate.kernels.repetition import token_hashes
 from curate.rules import spacy_en
-from curate.text import arrow_buffers
+from curate.text.normalize import arrow_buffers
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 """Gopher's stop words, matched case-sensitively against whole tokens."""
@@ -209,6 +209,7 @@ class Vocabulary:
     def _add(self, data: np.ndarray, starts: np.ndarray, ends: np.ndarray, hashes: np.ndarray) -> None:
         buffer, offsets = kernels.gather(data, starts, ends)
         chunks = pl.from_arrow(pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(buffer)))
+        assert isinstance(chunks, pl.Series)  # an Arrow array, not a table
         order, counts, tokens = chunk_tokens(chunks)
         hashes = hashes[order]
         token = pl.col("token")

@@ -9,10 +9,12 @@ from typing import Any
 
 import polars as pl
 
-from curate.columns import RESERVED_FIELDS, TRACES, is_private
-from curate.errors import ConfigError, InputError
+from curate.columns import DROP, DROP_DUPLICATE_OF, ORDER, RESERVED_FIELDS, TRACES, is_private
+from curate.engine import Dataset
+from curate.errors import ConfigError, InputError, StageError
 from curate.io import Chunk, InputFile, union_schema
-from curate.stages.base import Stage
+from curate.runner.tasks import IngestResult
+from curate.stages.base import GroupStage, Stage, check_reasons
 
 log = logging.getLogger("curate")
 
@@ -37,7 +39,7 @@ def check_blank_files(files: list[InputFile], chunks: list[Chunk], records: list
             log.warning("%s: empty file, no records", file.display)
 
 
-def check_bad_share(chunks: list[Chunk], results: list[dict[str, Any]], limit: float) -> None:
+def check_bad_share(chunks: list[Chunk], results: list[IngestResult], limit: float) -> None:
     """Quarantine is for bad records, not a bad pipeline: a file all of whose records are bad for one
     reason, or more than `limit` of the input bad, stops the run with one line (the reason, and the
     fields the records do have)."""
@@ -46,11 +48,11 @@ def check_bad_share(chunks: list[Chunk], results: list[dict[str, Any]], limit: f
     files: dict[str, dict[str, Any]] = {}
     for chunk, result in zip(chunks, results):
         entry = files.setdefault(chunk.file.display, {"records": 0, "bad": 0, "errors": {}, "fields": None})
-        entry["records"] += result["records"] + result["bad"]
-        entry["bad"] += result["bad"]
-        for message, count in result.get("errors", {}).items():
+        entry["records"] += result.records + result.bad
+        entry["bad"] += result.bad
+        for message, count in result.errors.items():
             entry["errors"][message] = entry["errors"].get(message, 0) + count
-        entry["fields"] = entry["fields"] or result.get("fields")
+        entry["fields"] = entry["fields"] or result.fields
 
     def has(fields: list[str] | None) -> str:
         return f"; its records have the fields {', '.join(fields)}" if fields else ""
@@ -110,6 +112,29 @@ def unified_schema(paths: list[str], stages: list[Stage]) -> dict[str, pl.DataTy
             raise ConfigError(f"stage {stage.name!r} ({stage.use}): checking its input failed: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from None
         available.update(stage.writes())
     return schema
+
+
+def check_decisions(stage: GroupStage, decisions: Dataset) -> list[str]:
+    """A group stage's decisions, checked where `decide` returns them (not one segment later): files
+    of `ORDER` (integer), `DROP` (a declared reason) and optionally `DROP_DUPLICATE_OF`. Returns the files."""
+    where = f"stage {stage.name!r} ({stage.use})"
+    if not isinstance(decisions, Dataset):
+        raise StageError(f"{where}: decide() returned {type(decisions).__name__}, not an engine Dataset")
+    paths = sorted(p for files in decisions.files.values() for p in files)
+    for path in paths:
+        schema = pl.read_parquet_schema(path)
+        missing = [c for c in (ORDER, DROP) if c not in schema]
+        if missing:
+            raise StageError(f"{where}: its decisions (step {decisions.name!r}) lack the column(s) {', '.join(missing)}; "
+                             f"decide() must return the records to remove as ORDER, DROP (the reason) and optionally DROP_DUPLICATE_OF (has: {', '.join(schema)})")
+        if not schema[ORDER].is_integer():
+            raise StageError(f"{where}: its decisions' ORDER must be the records' integer positions, not {schema[ORDER]}")
+        for column in (DROP, DROP_DUPLICATE_OF):
+            if column in schema and schema[column] not in (pl.String, pl.Null):
+                raise StageError(f"{where}: its decisions' {column} must hold strings, not {schema[column]}")
+    if paths:
+        check_reasons(stage, pl.scan_parquet(paths).select(pl.col(DROP).drop_nulls().unique()).collect()[DROP].to_list())
+    return paths
 
 
 def skipped_summary(skipped: list[dict[str, str]]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from curate.errors import CurateError, StageError
 from curate.io import write_json
 from curate.runner import tasks
+from curate.runner.tasks import TaskResult
 from curate.stages.base import MapStage, ServiceStage
 
 SERVICE_BATCHES_IN_FLIGHT = 3
@@ -40,8 +41,25 @@ class Task:
     marker: str
 
 
-Done = Callable[[str, Any], None]
-"""Called with (task key, result) as each task finishes, in the driver."""
+@dataclass(frozen=True)
+class Finished:
+    """A finished task: its result, and which node ran it with which versions (results must not
+    depend on the node). Its JSON form is the task's done-marker."""
+
+    result: TaskResult
+    node: str
+    versions: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"result": self.result.to_json(), "node": self.node, "versions": self.versions}
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> Finished:
+        return Finished(TaskResult.from_json(data["result"]), data["node"], data["versions"])
+
+
+Done = Callable[[str, Finished], None]
+"""Called with (task key, its outcome) as each task finishes, in the driver."""
 
 
 class Executor(Protocol):
@@ -69,23 +87,18 @@ class Executor(Protocol):
         flight each). Returns each client's closing counters."""
 
 
-def mark_done(result: Any, marker: str, node: str) -> Any:
-    """A finished task's result, noted with its node and versions, written as its done-marker."""
-    if isinstance(result, dict):
-        result["node"] = node
-        result["versions"] = TASK_VERSIONS
-    write_json(result, marker)
-    return result
+def mark_done(result: TaskResult, marker: str, node: str) -> Finished:
+    """A task's result, with its node and versions, written as its done-marker (after its outputs)."""
+    finished = Finished(result, node, TASK_VERSIONS)
+    write_json(finished.to_json(), marker)
+    return finished
 
 
-def run_task(task: Task, stages: list[MapStage] | None, node: str) -> Any:
-    """A task's body on a worker (or in this process), then its done-marker. A bad-input result
-    (an `error` key) gets no marker: the run stops, and a re-run must read that input again."""
+def run_task(task: Task, stages: list[MapStage] | None, node: str) -> Finished:
+    """A task's body on a worker (or in this process), then its done-marker. A task that raises
+    (bad input, a failing stage) writes none: a re-run does it again."""
     spec = dataclasses.replace(task.spec, stages=stages) if stages is not None else task.spec
-    result = task.fn(spec)
-    if isinstance(result, dict) and "error" in result:
-        return result
-    return mark_done(result, task.marker, node)
+    return mark_done(task.fn(spec), task.marker, node)
 
 
 def task_failure(err: BaseException) -> CurateError:
@@ -163,7 +176,7 @@ class ServiceClient:
         self.state: Any = None
         self.opening: asyncio.Lock | None = None
 
-    async def run(self, batch: Task) -> Any:
+    async def run(self, batch: Task) -> Finished:
         self.opening = self.opening or asyncio.Lock()
         async with self.opening:
             if self.state is None:

@@ -11,7 +11,7 @@ from typing import Any
 from curate import exporting
 from curate.errors import ConfigError
 from curate.io import write_json
-from curate.runner.layout import RunLayout
+from curate.layout import RunLayout
 from curate.stages.base import ExportStage
 
 log = logging.getLogger("curate")

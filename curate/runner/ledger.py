@@ -53,6 +53,8 @@ class StageCount:
     failed: Counter | None = None
     """Every rule that failed, per rule (a record failing several counts under each); removal counts only the first."""
     histograms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reasons: tuple[str, ...] = ()
+    """The reasons the stage declares (`Stage.reasons`): the only ones it may remove records for."""
 
     def add(self, part: dict[str, Any]) -> None:
         self.into += part.get("in", 0)
@@ -74,6 +76,7 @@ class StageCount:
             "in": self.into,
             "out": self.out,
             "removed": dict(sorted(self.removed.items())),
+            **({"reasons": list(self.reasons)} if self.reasons else {}),
             "seconds": round(self.seconds, 3),
             **({"failed": dict(sorted(self.failed.items()))} if self.failed is not None else {}),
             **({"histograms": self.histograms} if self.histograms else {}),
@@ -84,8 +87,8 @@ class StageCount:
 class Ledger:
     """Sums the partial counts that tasks report, per stage, and checks that they balance."""
 
-    def __init__(self, stages: list[tuple[str, str]]):
-        self.stages = {name: StageCount(name, use) for name, use in stages}
+    def __init__(self, stages: list[tuple[str, str]], reasons: dict[str, tuple[str, ...]] | None = None):
+        self.stages = {name: StageCount(name, use, reasons=(reasons or {}).get(name, ())) for name, use in stages}
 
     def add(self, parts: dict[str, dict[str, Any]]) -> None:
         for name, part in parts.items():

@@ -10,21 +10,35 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from curate import faults
-from curate.errors import InputError, StageError
-from curate.runner.executor import TASK_VERSIONS, Executor, Task
-from curate.runner.layout import RunLayout
+from curate.errors import StageError
+from curate.layout import RunLayout
+from curate.runner.executor import TASK_VERSIONS, Executor, Finished, Task
+from curate.runner.tasks import ServiceBatchResult, TaskResult
 from curate.stages.base import MapStage, ServiceStage
 
 log = logging.getLogger("curate")
 
+R = TypeVar("R", bound=TaskResult)
 
-class Progress:
+
+class Progress(Protocol):
     """The runner's view of progress; the CLI plugs in a rich display, the API may plug in nothing."""
 
+    def phase(self, label: str, total: int, done: int, counts_records: bool) -> Any:
+        """A new phase of `total` tasks, `done` of them resumed; returns the handle `advance` gets."""
+
+    def advance(self, handle: Any, records: int = 0) -> None:
+        """One more task of the phase done, with the records it handled."""
+
+    def close(self) -> None:
+        """The run ended (or failed)."""
+
+
+class NoProgress:
     def phase(self, label: str, total: int, done: int, counts_records: bool) -> Any:
         return None
 
@@ -48,42 +62,47 @@ class Phases:
         self,
         name: str,
         label: str,
-        tasks: list[tuple[str, Callable[[Any], Any], Any]],
+        tasks: Sequence[tuple[str, Callable[[Any], R], Any]],
         *,
-        records: Callable[[dict[str, Any]], int] | None = None,
         stages: list[MapStage] | None = None,
-    ) -> dict[str, Any]:
+        counts_records: bool = True,
+    ) -> dict[str, R]:
         """Run the tasks that have no done-marker yet; return every task's result by key. `stages` go
         to the workers once and replace each spec's `stages` (numpy state, such as an n-gram index, is
         then shared by the workers of a node, not copied per task)."""
-        results, waiting = self._resume(name, label, [key for key, _, _ in tasks])
+        resumed, waiting = self._resume(name, label, [key for key, _, _ in tasks])
+        results: dict[str, R] = resumed  # type: ignore[assignment]  # the markers of these tasks hold R
         todo = [Task(key, fn, spec, waiting[key]) for key, fn, spec in tasks if key in waiting]
-        handle = self.progress.phase(label, len(tasks), len(results), records is not None)
+        handle = self.progress.phase(label, len(tasks), len(results), counts_records)
         started = time.perf_counter()
 
-        def done(key: str, result: Any) -> None:
-            if isinstance(result, dict) and "error" in result:
-                raise InputError(result["error"])
-            results[key] = self._noted(result)
-            self.progress.advance(handle, records(result) if records else 0)
+        def done(key: str, finished: Finished) -> None:
+            result = self._noted(finished)
+            results[key] = result  # type: ignore[assignment]  # fn returned R
+            self.progress.advance(handle, result.progress if result.counts_records else 0)
 
         self.executor.run_tasks(todo, done, stages if todo else None)
         self.record.append({"phase": name, "tasks": len(tasks), "resumed": len(tasks) - len(todo), "seconds": round(time.perf_counter() - started, 3)})
         faults.point(f"phase:{name}")
         return results
 
-    def serve(self, stage: ServiceStage, batches: list[tuple[str, Any]], on_result: Callable[[dict[str, Any]], None]) -> tuple[dict[str, Any], list[dict[str, Any]], float, bool]:
+    def serve(
+        self, stage: ServiceStage, batches: list[tuple[str, Any]], on_result: Callable[[ServiceBatchResult], None]
+    ) -> tuple[dict[str, ServiceBatchResult], list[dict[str, Any]], float, bool]:
         """A service stage's batches through its clients. Returns every batch's result by name, the
         clients' closing counters, the phase's seconds, and whether any batch ran (not all resumed)."""
         phase = f"service-{stage.name}"
-        results, waiting = self._resume(phase, stage.name, [name for name, _ in batches])
+        resumed, waiting = self._resume(phase, stage.name, [name for name, _ in batches])
+        results = {name: result for name, result in resumed.items() if isinstance(result, ServiceBatchResult)}
         todo = [Task(name, _no_body, spec, waiting[name]) for name, spec in batches if name in waiting]
         handle = self.progress.phase(f"{stage.name} ({stage.use})", len(batches), len(results), True)
         started = time.perf_counter()
 
-        def done(name: str, result: Any) -> None:
-            results[name] = self._noted(result)
-            self.progress.advance(handle, result["rows"])
+        def done(name: str, finished: Finished) -> None:
+            result = self._noted(finished)
+            assert isinstance(result, ServiceBatchResult)
+            results[name] = result
+            self.progress.advance(handle, result.rows)
             on_result(result)
 
         closing = self.executor.run_service(stage, todo, str(self.layout.root), done) if todo else []
@@ -92,14 +111,14 @@ class Phases:
         faults.point(f"phase:{phase}")
         return results, closing, seconds, bool(todo)
 
-    def _resume(self, phase: str, label: str, keys: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    def _resume(self, phase: str, label: str, keys: list[str]) -> tuple[dict[str, TaskResult], dict[str, str]]:
         """The results of the phase's tasks that have a done-marker, and the marker path of each that has not."""
-        results: dict[str, Any] = {}
+        results: dict[str, TaskResult] = {}
         waiting: dict[str, str] = {}
         for key in keys:
             marker = self.layout.done(phase, key)
             if marker.exists():
-                results[key] = self._noted(json.loads(marker.read_text()))
+                results[key] = self._noted(Finished.from_json(json.loads(marker.read_text())))
             else:
                 waiting[key] = str(marker)
         if results and waiting:
@@ -108,14 +127,12 @@ class Phases:
         self.tasks["resumed"] += len(results)
         return results, waiting
 
-    def _noted(self, result: Any) -> Any:
+    def _noted(self, finished: Finished) -> TaskResult:
         """Which node ran a task, and with which versions: results must not depend on the node."""
-        if isinstance(result, dict) and "node" in result:
-            self.nodes.add(result.pop("node"))
-            versions = result.pop("versions")
-            if versions != TASK_VERSIONS:
-                raise StageError(f"a node runs curate/polars {versions}, the driver {TASK_VERSIONS}: every node needs the same versions")
-        return result
+        self.nodes.add(finished.node)
+        if finished.versions != TASK_VERSIONS:
+            raise StageError(f"a node runs curate/polars {finished.versions}, the driver {TASK_VERSIONS}: every node needs the same versions")
+        return finished.result
 
 
 def _no_body(spec: Any) -> Any:

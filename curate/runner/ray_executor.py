@@ -23,7 +23,7 @@ from typing import Any
 import ray
 
 from curate.errors import CurateError, RunDirError, StageError
-from curate.runner.executor import SERVICE_BATCHES_IN_FLIGHT, Done, Task, ServiceClient, run_task
+from curate.runner.executor import SERVICE_BATCHES_IN_FLIGHT, Done, Finished, ServiceClient, Task, run_task
 from curate.stages.base import MapStage, ServiceStage
 
 
@@ -62,7 +62,8 @@ class RayExecutor:
 
         def submit(task: Task) -> tuple[Any, Callable[[], None]]:
             in_flight[0] += 1
-            return _task.remote(task, shared), lambda: in_flight.__setitem__(0, in_flight[0] - 1)
+            ref = _task.remote(task, shared)  # type: ignore[call-arg]  # ray types remote() of a decorated function by arity 0
+            return ref, lambda: in_flight.__setitem__(0, in_flight[0] - 1)
 
         self._pump(tasks, submit, lambda: in_flight[0] < window, done, actor_tasks=False)
 
@@ -70,7 +71,8 @@ class RayExecutor:
         if not batches:
             return []
         shared = ray.put(stage)
-        actors = [_ServiceActor.options(scheduling_strategy="SPREAD").remote(shared, config, run_dir) for config in stage.actors()]
+        client = _ServiceActor.options(scheduling_strategy="SPREAD")  # type: ignore[attr-defined]  # ray.remote adds options() to the class
+        actors = [client.remote(shared, config, run_dir) for config in stage.actors()]
         load = [0] * len(actors)
 
         def submit(batch: Task) -> tuple[Any, Callable[[], None]]:
@@ -210,7 +212,7 @@ _local: _LocalRay | None = None
 def _start_local(num_cpus: int | None, quiet: dict[str, Any]) -> None:
     global _local
     from ray._private import ray_constants
-    from ray._raylet import AuthenticationTokenLoader, Config
+    from ray._raylet import AuthenticationTokenLoader, Config  # type: ignore[attr-defined]  # compiled module, no stubs for these
 
     from curate.runner.watchdog import OWNER_ENV
 
@@ -311,7 +313,7 @@ def _node() -> str:
 # SPREAD: tasks go to every node from the start, as Ray Data does for reads; Ray's default would fill
 # the driver's node first and leave a cluster idle on small or quick phases.
 @ray.remote(num_cpus=1, max_retries=2, scheduling_strategy="SPREAD")
-def _task(task: Task, stages: list[MapStage] | None = None) -> Any:
+def _task(task: Task, stages: list[MapStage] | None = None) -> Finished:
     """Runs on a worker: the task body, then its done-marker. Retried by Ray only when a worker or
     node dies, never on an exception."""
     return run_task(task, stages, _node())
@@ -326,7 +328,7 @@ class _ServiceActor:
     def __init__(self, stage: ServiceStage, actor: dict[str, Any], run_dir: str):
         self.client = ServiceClient(stage, actor, run_dir, _node())
 
-    async def run(self, batch: Task) -> Any:
+    async def run(self, batch: Task) -> Finished:
         return await self.client.run(batch)
 
     async def close(self) -> dict[str, Any]:

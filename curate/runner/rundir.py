@@ -34,15 +34,14 @@ import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from curate import faults
 from curate.errors import RunDirError
 from curate.io import InputFile, write_json
-from curate.runner.layout import RunLayout
+from curate.layout import RunLayout
 from curate.stages.base import ExportStage
 
 if TYPE_CHECKING:
@@ -90,7 +89,7 @@ class RunDirectory:
         """Under the lock: mark the directory as curate's. Returns True when this call marked it."""
         if self.layout.is_run():
             return False
-        write_json({"curate": "run directory", "created": datetime.now(timezone.utc).isoformat()}, self.layout.marker)
+        write_json({"curate": "run directory", "created": datetime.now(UTC).isoformat()}, self.layout.marker)
         return True
 
     def recover(self) -> None:
@@ -237,13 +236,15 @@ def manifest(
         "source": config.source,
         "command": sys.argv,
         "started": started_at.isoformat(),
-        "finished": datetime.now(timezone.utc).isoformat(),
+        "finished": datetime.now(UTC).isoformat(),
         "inputs": [
             {"path": f.path, "format": f.format, "bytes": f.size, "modified_ns": f.mtime_ns, "sha256": digest}
             for f, digest in zip(files, sha256)
         ],
         "versions": _versions(),
         "executor": executor,
+        # what each stage offers later ones (Stage.provides): `curate export` inherits from it
+        "provides": {s.name: s.provides() for s in config.stages if not isinstance(s, ExportStage)},
     }
 
 

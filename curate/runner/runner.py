@@ -32,7 +32,7 @@ import logging
 import os
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +44,10 @@ from curate.columns import INPUT_STAGE, REMOVED_COLUMNS
 from curate.config import PipelineConfig
 from curate.engine import Dataset
 from curate.errors import ConfigError, InputError, StageError
+from curate.layout import RunLayout
 from curate.runner import checks, exports, ledger, planning, rundir, tasks
 from curate.runner.executor import TASK_VERSIONS, Executor, InProcessExecutor
-from curate.runner.layout import RunLayout
-from curate.runner.phases import Phases, Progress
+from curate.runner.phases import NoProgress, Phases, Progress
 from curate.runner.planning import Shard
 from curate.stages.base import ExportStage, GroupStage, ServiceStage
 
@@ -81,7 +81,7 @@ class Runner:
         self.ray_address = ray_address or os.environ.get("RAY_ADDRESS") or None
         self.num_cpus = num_cpus
         self.overwrite = overwrite
-        self.progress = progress or Progress()
+        self.progress = progress or NoProgress()
         self.executor_choice = executor
         # exports write the finished run: they run after the ledger balances and are not in the ledger
         self.stages = [s for s in config.stages if not isinstance(s, ExportStage)]
@@ -90,7 +90,7 @@ class Runner:
     # ------------------------------------------------------------ entry point
 
     def run(self) -> dict[str, Any]:
-        started_at = datetime.now(timezone.utc)
+        started_at = datetime.now(UTC)
         started = time.perf_counter()
         skipped: list[dict[str, str]] = []
         files = cio.find_input_files(self.config.input.path, self.config.input.format, exclude=self.layout.root, skipped=skipped)
@@ -132,7 +132,7 @@ class Runner:
     def _execute(self, executor: Executor, files: list[cio.InputFile], chunks: list[cio.Chunk], fingerprint: str, started_at: datetime, started: float) -> dict[str, Any]:
         config = self.config
         self.phases = Phases(self.layout, executor, self.progress)
-        book = ledger.Ledger([(INPUT_STAGE, "read")] + [(s.name, s.use or type(s).__qualname__) for s in self.stages])
+        book = ledger.Ledger([(INPUT_STAGE, "read")] + [(s.name, s.use) for s in self.stages], {s.name: s.reasons() for s in self.stages})
         options = cio.ReadOptions(
             text_fields=config.text_fields(),
             id_field=config.input.id_field,
@@ -142,20 +142,20 @@ class Runner:
         )
         id_partitions = planning.id_partitions(cio.estimated_records(chunks))
         results, digests = self._ingest(files, chunks, options, id_partitions, book)
-        total_input = sum(r["records"] + r["bad"] for r in results)
+        total_input = sum(r.records + r.bad for r in results)
         if options.quarantine:
             checks.check_bad_share(chunks, results, config.input.max_bad_fraction)
         input_ids = ledger.EMPTY
         for result in results:
-            input_ids = ledger.add(input_ids, tuple(result["ids"]))
+            input_ids = ledger.add(input_ids, result.ids)
         by_path = {f.path: str(i) for i, f in enumerate(files)}
         shards = [
             Shard(
-                p["shard"], str(self.layout.input_part(p["shard"])), p["rows"], p["lo"], p["hi"], [], raw=True,
-                source=(chunk, p["part"], options, digests[by_path[chunk.file.path]]["chunks"][str(chunk.index)]) if p["virtual"] else None,
+                p.shard, str(self.layout.input_part(p.shard)), p.rows, p.lo, p.hi, [], raw=True,
+                source=(chunk, p.part, options, digests[by_path[chunk.file.path]].chunks[str(chunk.index)]) if p.virtual else None,
             )
             for chunk, r in zip(chunks, results)
-            for p in r["parts"]
+            for p in r.parts
         ]
         schema = checks.unified_schema([s.base for s in shards], config.stages)
         id_decisions, ids_delta = self._check_ids(chunks, results, options, id_partitions, book)
@@ -179,51 +179,53 @@ class Runner:
         if self.exports:
             stats["exports"] = {s.name: exports.export(s, self.layout, config.input.id_field, config.name, True, self._export_progress) for s in self.exports}
         where = {**executor.describe(), "nodes_used": sorted(self.phases.nodes)}
-        sha256 = [digests[str(i)]["sha256"] for i in range(len(files))]
+        sha256 = [digests[str(i)].sha256 for i in range(len(files))]
         self.rundir.publish(stats, rundir.manifest(config, files, sha256, fingerprint, started_at, where))
         return stats
 
     # ------------------------------------------------------------ phases
 
-    def _ingest(self, files: list[cio.InputFile], chunks: list[cio.Chunk], options: cio.ReadOptions, id_partitions: int, book: ledger.Ledger) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    def _ingest(
+        self, files: list[cio.InputFile], chunks: list[cio.Chunk], options: cio.ReadOptions, id_partitions: int, book: ledger.Ledger
+    ) -> tuple[list[tasks.IngestResult], dict[str, tasks.DigestResult]]:
         """Every chunk read and validated before any stage runs; and each file's digest, for the manifest."""
-        work = [(str(c.index), tasks.ingest, tasks.IngestSpec(c, options, self.layout, id_partitions)) for c in chunks]
+        work: list[tuple[str, Any, Any]] = [(str(c.index), tasks.ingest, tasks.IngestSpec(c, options, self.layout, id_partitions)) for c in chunks]
         spans: dict[str, dict[int, tuple[int, int]]] = {f.path: {} for f in files}
         for chunk in chunks:
             if chunk.file.format == "parquet":
                 spans[chunk.file.path][chunk.index] = chunk.span
         # in the same phase, overlapped with the reads
-        work += [(f"digest-{i}", cio.digest_file, cio.DigestSpec(f, spans[f.path])) for i, f in enumerate(files)]
-        ingested = self.phases.run("ingest", "read input", work, records=lambda r: r["records"] + r["bad"] if "records" in r else 0)
+        work += [(f"digest-{i}", tasks.digest, cio.DigestSpec(f, spans[f.path])) for i, f in enumerate(files)]
+        ingested = self.phases.run("ingest", "read input", work)
         # the files were read as planned: none grew, shrank or was rewritten meanwhile
         cio.check_unchanged(files)
         digests = {str(i): ingested[f"digest-{i}"] for i in range(len(files))}
         results = [ingested[str(c.index)] for c in chunks]
         for result in results:
-            book.add(result["stages"])
-        checks.check_blank_files(files, chunks, [r["records"] + r["bad"] for r in results], self.config.input.on_error)
+            book.add(result.stages)
+        checks.check_blank_files(files, chunks, [r.records + r.bad for r in results], self.config.input.on_error)
         return results, digests
 
     def _check_ids(
-        self, chunks: list[cio.Chunk], results: list[dict[str, Any]], options: cio.ReadOptions, id_partitions: int, book: ledger.Ledger
+        self, chunks: list[cio.Chunk], results: list[tasks.IngestResult], options: cio.ReadOptions, id_partitions: int, book: ledger.Ledger
     ) -> tuple[tasks.DecisionSet, ledger.Fingerprint]:
         """Ids are unique: a shuffle by id hash, a reduce per partition. Returns the decisions (repeats to
         quarantine under their position ids) and the id fingerprint change."""
-        chunk_sources = planning.chunk_sources(chunks, [r["lines"] for r in results])
+        chunk_sources = planning.chunk_sources(chunks, [r.lines for r in results])
         paths: dict[int, list[str]] = {}
         for result in results:
-            for partition, files in result["shuffle"].items():
+            for partition, files in result.shuffle.items():
                 paths.setdefault(int(partition), []).extend(files)
 
         def spec(partition: int) -> tasks.IdCheckSpec:
             return tasks.IdCheckSpec(partition, sorted(paths.get(partition, [])), self.layout, options.quarantine, chunk_sources)
 
-        checked = self.phases.run("ids", "check ids are unique", [(str(p), tasks.check_ids, spec(p)) for p in range(id_partitions)])
+        checked = self.phases.run("ids", "check ids are unique", [(str(p), tasks.check_ids, spec(p)) for p in range(id_partitions)], counts_records=False)
         delta = ledger.EMPTY
-        for result in checked.values():
-            delta = ledger.add(delta, tuple(result["ids_delta"]))
-            book.add({INPUT_STAGE: {"seconds": result["seconds"]}})
-        return tasks.DecisionSet(INPUT_STAGE, sorted(p for r in checked.values() for p in r["decisions"])), delta
+        for check in checked.values():
+            delta = ledger.add(delta, check.ids_delta)
+            book.add({INPUT_STAGE: {"seconds": check.seconds}})
+        return tasks.DecisionSet(INPUT_STAGE, sorted(p for r in checked.values() for p in r.decisions)), delta
 
     def _run_segments(self, shards: list[Shard], schema: dict[str, pl.DataType], record: tasks.DecisionSet | None, options: cio.ReadOptions, book: ledger.Ledger) -> int:
         """Each shard through [decisions of the last group stage] + map stages + [keys of the next group
@@ -257,19 +259,20 @@ class Runner:
                     final=final,
                 )
                 specs.append((shard.name, tasks.run_segment, segment))
-            label = " → ".join([s.name for s in maps] + ([f"{group.name} keys"] if group else ["write kept"] if final else [f"{boundary.name} input"]))
-            done = self.phases.run(f"segment-{index}", label, specs, records=lambda r: r["rows"], stages=maps)
+            ends = f"{group.name} keys" if group else f"{boundary.name} input" if boundary is not None else "write kept"
+            label = " → ".join([s.name for s in maps] + [ends])
+            done = self.phases.run(f"segment-{index}", label, specs, stages=maps)
             next_shards = []
             for shard in shards:
                 result = done[shard.name]
-                book.add(result["stages"])
+                book.add(result.stages)
                 if final:
-                    kept_rows += result["rows"]
-                elif result["rows"] and result.get("output"):  # rewritten by its map stages
-                    next_shards.append(Shard(shard.name, result["output"], result["rows"], shard.lo, shard.hi, []))
-                elif result["rows"]:  # untouched: the same file, with these decisions applied on reading
+                    kept_rows += result.rows
+                elif result.rows and result.output:  # rewritten by its map stages
+                    next_shards.append(Shard(shard.name, result.output, result.rows, shard.lo, shard.hi, []))
+                elif result.rows:  # untouched: the same file, with these decisions applied on reading
                     settled = shard.settled + ([record] if record is not None else [])
-                    next_shards.append(Shard(shard.name, shard.base, result["rows"], shard.lo, shard.hi, settled, shard.raw, shard.source))
+                    next_shards.append(Shard(shard.name, shard.base, result.rows, shard.lo, shard.hi, settled, shard.raw, shard.source))
             if final:
                 return kept_rows
             if isinstance(boundary, ServiceStage):
@@ -278,7 +281,7 @@ class Runner:
             assert group is not None
             keys: dict[str, Dataset] = {}
             for shard in shards:
-                for name, files in done[shard.name].get("shuffle", {}).items():
+                for name, files in (done[shard.name].shuffle or {}).items():
                     dataset = keys.setdefault(name, Dataset(name, partitions))
                     for partition, path in files.items():
                         dataset.files.setdefault(int(partition), []).append(path)
@@ -286,7 +289,7 @@ class Runner:
                 dataset.files = {p: sorted(f) for p, f in sorted(dataset.files.items())}
             keys.setdefault("keys", Dataset("keys", partitions))
             decisions = group.decide(_PhaseEngine(self, group, partitions, book), keys)
-            record = tasks.DecisionSet(group.name, sorted(p for files in decisions.files.values() for p in files))
+            record = tasks.DecisionSet(group.name, checks.check_decisions(group, decisions))
             shards = next_shards
         raise AssertionError("the last segment always writes kept/")
 
@@ -302,9 +305,9 @@ class Runner:
                 batches.append((name, tasks.ServiceBatchSpec(name, shard.base, offset, min(size, shard.rows - offset), self.layout, id_field, output)))
         warned = False
 
-        def warn_once(result: dict[str, Any]) -> None:
+        def warn_once(result: tasks.ServiceBatchResult) -> None:
             nonlocal warned
-            counters = result["stages"][stage.name].get("counters") or {}
+            counters = result.stages[stage.name].get("counters") or {}
             if counters.get("retry_after_cut") and not warned:
                 warned = True
                 log.warning("stage %r: the endpoint asked to wait %.0f s before retrying (Retry-After); "
@@ -312,7 +315,7 @@ class Runner:
 
         results, closing, seconds, ran = self.phases.serve(stage, batches, warn_once)
         for name, _ in batches:
-            book.add(results[name]["stages"])
+            book.add(results[name].stages)
         for values in closing:
             book.add({stage.name: {"counters": values}})
         book.add({stage.name: {"seconds": seconds}})
@@ -320,9 +323,9 @@ class Runner:
         if ran and extra.get("samples"):
             extra["samples_per_second"] = round((extra["samples"] - extra.get("cache_hits", 0)) / seconds, 2)
         return [
-            Shard(name, result["output"], result["rows"], result["lo"], result["hi"], [])
+            Shard(name, result.output, result.rows, result.lo, result.hi, [])
             for name, _ in batches
-            if (result := results[name])["rows"]
+            if (result := results[name]).rows and result.output is not None
         ]
 
     def _conform_outputs(self) -> None:
@@ -343,26 +346,27 @@ class Runner:
             if any(footers[p] != schema for p in paths):
                 work += [(f"{folder}-{i}", tasks.conform_files, tasks.ConformSpec(batch, schema)) for i, batch in enumerate(planning.batches(paths))]
         if work:
-            self.phases.run("conform", "give every output file its folder's columns", work, records=lambda r: r["rows"])
+            self.phases.run("conform", "give every output file its folder's columns", work)
 
     def _check_ledger(self, book: ledger.Ledger, total_input: int, kept_rows: int, input_ids: ledger.Fingerprint, id_field: str) -> None:
         """From the tasks' reports, then from the staged files themselves: nothing published otherwise."""
         book.check_counts(total_input, kept_rows)
         kept = self._verify(sorted(str(p) for p in self.layout.staged_kept.glob("*.parquet")), id_field, removed=False)
         removed = self._verify(sorted(str(p) for p in self.layout.staged_removed.glob("*.parquet")), id_field, removed=True)
-        by_reason = {tuple(k.split("\t")): v for k, v in removed["by_reason"].items()}
-        ledger.check_files(book, input_ids, kept["rows"], tuple(kept["ids"]), tuple(removed["ids"]), by_reason)
+        by_reason = {(k.partition("\t")[0], k.partition("\t")[2]): v for k, v in removed.by_reason.items()}
+        ledger.check_files(book, input_ids, kept.rows, kept.ids, removed.ids, by_reason)
 
-    def _verify(self, paths: list[str], id_field: str, removed: bool) -> dict[str, Any]:
+    def _verify(self, paths: list[str], id_field: str, removed: bool) -> tasks.VerifyResult:
+        """The staged files read back: rows, id fingerprint and (removed/) counts by stage and reason."""
         phase = f"verify-{'removed' if removed else 'kept'}"
         work = [(str(i), tasks.verify_files, tasks.VerifySpec(batch, id_field, removed)) for i, batch in enumerate(planning.batches(paths))]
-        totals: dict[str, Any] = {"rows": 0, "ids": ledger.EMPTY, "by_reason": {}}
-        for result in self.phases.run(phase, f"check {'removed' if removed else 'kept'} files", work, records=lambda r: r["rows"]).values():
-            totals["rows"] += result["rows"]
-            totals["ids"] = ledger.add(totals["ids"], tuple(result["ids"]))
-            for key, count in result["by_reason"].items():
-                totals["by_reason"][key] = totals["by_reason"].get(key, 0) + count
-        return totals
+        total = tasks.VerifyResult(0, ledger.EMPTY, {})
+        for result in self.phases.run(phase, f"check {'removed' if removed else 'kept'} files", work).values():
+            total.rows += result.rows
+            total.ids = ledger.add(total.ids, result.ids)
+            for key, count in result.by_reason.items():
+                total.by_reason[key] = total.by_reason.get(key, 0) + count
+        return total
 
     # ------------------------------------------------------------ helpers
 
@@ -423,14 +427,14 @@ class _PhaseEngine:
             (str(p), tasks.reduce_step, tasks.StepSpec(self.stage.name, self.stage.use, name, p, [d.files.get(p, []) for d in inputs], fn, by, out, self.runner.layout, publish))
             for p in range(count)
         ]
-        results = self.runner.phases.run(f"{self.stage.name}.{name}", f"{self.stage.name} {name}", work, records=lambda r: r["rows"])
-        dataset, counters = Dataset(name, out), {}
+        results = self.runner.phases.run(f"{self.stage.name}.{name}", f"{self.stage.name} {name}", work)
+        dataset, counters = Dataset(name, out), dict[str, float]()
         for key in sorted(results, key=int):
             result = results[key]
-            self.book.add(result["stages"])
-            for target, path in result["files"].items():
+            self.book.add(result.stages)
+            for target, path in result.files.items():
                 dataset.files.setdefault(int(target), []).append(path)
-            for counter, value in result["counters"].items():
+            for counter, value in result.counters.items():
                 counters[counter] = counters.get(counter, 0) + value
         return dataset, counters
 

@@ -1,24 +1,24 @@
 """The bodies of the runner's tasks: plain functions over files, no Ray, so each can be tested alone.
 
 A task reads its inputs from the run directory, writes its outputs there (each file atomically, under a
-name fixed by the plan) and returns a small JSON-able result. The runner records that result as the
-task's done-marker; a resumed run skips every task that has one.
+name fixed by the plan) and returns a small typed result (a `TaskResult`). The executor writes that
+result's JSON form as the task's done-marker; a resumed run reads it back instead of running the task.
+Bad input is raised (`InputError`), never returned.
 """
 
 from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import dataclass, field, replace
-from pathlib import Path
 from collections.abc import Callable
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, ClassVar, Final
 
 import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
-from curate.runner import ledger
 from curate.columns import (
     BAD_INPUT,
     DROP,
@@ -40,14 +40,169 @@ from curate.columns import (
 )
 from curate.engine import partition_of
 from curate.errors import InputError, StageError
-from curate.io import POSITION_ID_PREFIX, Chunk, ChunkRead, ReadOptions, chunk_digest, conform, read_chunk, rows_as_json, write_parquet, write_public
-from curate.runner.layout import RunLayout, shard_name
-from curate.stages.base import GroupStage, MapStage, ServiceStage, Stage
+from curate.io import POSITION_ID_PREFIX, Chunk, ChunkRead, DigestSpec, ReadOptions, chunk_digest, conform, digest_file, read_chunk, rows_as_json, write_parquet, write_public
+from curate.layout import RunLayout, shard_name
+from curate.runner import ledger
+from curate.stages.base import GroupStage, MapStage, ServiceStage, Stage, check_reasons
 
-WORK_COMPRESSION = "lz4"
+WORK_COMPRESSION: Final = "lz4"
 # Decision columns of the id check; private so that input fields named `error` or `source` cannot clash.
 _ERROR = "__curate_error"
 _SOURCE = "__curate_source"
+
+
+# ---------------------------------------------------------------- results
+
+StageParts = dict[str, dict[str, Any]]
+"""Per stage, this task's counts (in, out, removed by reason, counters, seconds, ...): the ledger's input."""
+
+RESULT_TYPES: dict[str, type[TaskResult]] = {}
+
+
+@dataclass
+class TaskResult:
+    """What a task reports; its JSON form is the task's done-marker."""
+
+    counts_records: ClassVar[bool] = True
+    """Whether `progress` counts records for the progress display."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        RESULT_TYPES[cls.__name__] = cls
+
+    @property
+    def progress(self) -> int:
+        return int(getattr(self, "rows", 0))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": type(self).__name__, **asdict(self)}
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> TaskResult:
+        data = dict(data)
+        cls = RESULT_TYPES[data.pop("type")]
+        return cls._from_fields(data)
+
+    @classmethod
+    def _from_fields(cls, data: dict[str, Any]) -> TaskResult:
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+@dataclass
+class InputPart:
+    """A shard of the input, as ingest wrote it (or, `virtual`, its schema only: Parquet is read again)."""
+
+    shard: str
+    rows: int
+    lo: int
+    hi: int
+    part: int
+    virtual: bool
+
+
+@dataclass
+class IngestResult(TaskResult):
+    chunk: int
+    parts: list[InputPart]
+    lines: int
+    records: int
+    bad: int
+    errors: dict[str, int]
+    """Bad-input messages and their counts (the first MAX_ERROR_KINDS kinds)."""
+    fields: list[str] | None
+    """The field names of the chunk's records, for error messages."""
+    ids: ledger.Fingerprint
+    shuffle: dict[str, list[str]]
+    """Id-check partition -> this chunk's files of ids."""
+    stages: StageParts
+
+    def __post_init__(self) -> None:
+        self.ids = _fingerprint(self.ids)
+
+    @property
+    def progress(self) -> int:
+        return self.records + self.bad
+
+    @classmethod
+    def _from_fields(cls, data: dict[str, Any]) -> TaskResult:
+        return cls(**{**data, "parts": [InputPart(**p) for p in data["parts"]]})
+
+
+@dataclass
+class DigestResult(TaskResult):
+    counts_records: ClassVar[bool] = False
+    sha256: str
+    chunks: dict[str, str]
+    """Per Parquet chunk index, the SHA-256 of its row groups."""
+
+
+@dataclass
+class IdCheckResult(TaskResult):
+    counts_records: ClassVar[bool] = False
+    decisions: list[str]
+    ids_delta: ledger.Fingerprint
+    seconds: float
+
+    def __post_init__(self) -> None:
+        self.ids_delta = _fingerprint(self.ids_delta)
+
+
+@dataclass
+class SegmentResult(TaskResult):
+    shard: str
+    rows: int
+    stages: StageParts
+    shuffle: dict[str, dict[str, str]] | None = None
+    """Key set name -> partition -> file, when the segment ends at a group stage."""
+    output: str | None = None
+
+
+@dataclass
+class ServiceBatchResult(TaskResult):
+    shard: str
+    rows: int
+    lo: int
+    hi: int
+    output: str | None
+    stages: StageParts
+
+
+@dataclass
+class StepResult(TaskResult):
+    files: dict[str, str]
+    counters: dict[str, float]
+    rows: int
+    stages: StageParts
+
+
+@dataclass
+class VerifyResult(TaskResult):
+    rows: int
+    ids: ledger.Fingerprint
+    by_reason: dict[str, int]
+    """"stage\treason" -> removed records, read back from removed/."""
+
+    def __post_init__(self) -> None:
+        self.ids = _fingerprint(self.ids)
+
+
+@dataclass
+class ConformResult(TaskResult):
+    rows: int
+
+
+def _fingerprint(value: Any) -> ledger.Fingerprint:
+    """An id fingerprint as a tuple again (JSON gives it back as a list)."""
+    count, first, second = value
+    return (int(count), int(first), int(second))
+
+
+def digest(spec: DigestSpec) -> DigestResult:
+    """A file's SHA-256 for the manifest, and its Parquet chunks' (see `curate.io.digest_file`)."""
+    found = digest_file(spec)
+    chunks = found["chunks"]
+    assert isinstance(chunks, dict)
+    return DigestResult(str(found["sha256"]), {str(k): str(v) for k, v in chunks.items()})
 
 
 # ---------------------------------------------------------------- ingest
@@ -61,65 +216,62 @@ class IngestSpec:
     id_partitions: int
 
 
-def ingest(spec: IngestSpec) -> dict[str, Any]:
+def ingest(spec: IngestSpec) -> IngestResult:
     """Read and validate one chunk; write its records as input parts, its bad records to removed/,
     and its ids to the id-uniqueness shuffle."""
     started = time.perf_counter()
     chunk, layout = spec.chunk, spec.layout
     summary = ChunkRead()
-    parts: list[dict[str, Any]] = []
+    parts: list[InputPart] = []
     shuffle: dict[int, list[str]] = {}
     fingerprint = ledger.EMPTY
     records = bad = 0
     errors: dict[str, int] = {}
     fields: list[str] | None = None
-    try:
-        # Parquet parts are read again from the source when needed (cheaper than a copy): here only
-        # their ids are read and their schema written. JSONL parts are kept: parsing twice costs more.
-        virtual = chunk.file.format == "parquet"
-        for number, batch in enumerate(read_chunk(chunk, spec.options, summary, light=virtual)):
-            shard = shard_name(chunk.index, number)
-            id_frames = []
-            if batch.records.height:
-                schema = batch.schema or batch.records.schema
-                write_parquet(pl.DataFrame(schema=schema) if virtual else batch.records, layout.input_part(shard), compression=WORK_COMPRESSION)
-                order = batch.records[ORDER]
-                parts.append({"shard": shard, "rows": batch.records.height, "lo": order[0], "hi": order[-1], "part": number, "virtual": virtual})
-                records += batch.records.height
-                id_frames.append(batch.records.select(pl.col(spec.options.id_field).alias(ID), ORDER))
-                if fields is None:
-                    fields = [c for c in schema if not is_private(c)]
-            if batch.bad is not None and batch.bad.height:
-                removed = batch.bad.with_columns(
-                    pl.lit(INPUT_STAGE).alias(STAGE), pl.lit(BAD_INPUT).alias(REASON), pl.lit(None, pl.String).alias(DUPLICATE_OF)
-                )
-                write_public(_public(removed), layout.removed_part(INPUT_STAGE, shard))
-                bad += batch.bad.height
-                id_frames.append(batch.bad.select(pl.col(spec.options.id_field).alias(ID), ORDER))
-                for message, count in batch.bad[ERROR].value_counts().iter_rows():
-                    if message in errors or len(errors) < MAX_ERROR_KINDS:
-                        errors[message] = errors.get(message, 0) + count
-                if fields is None:
-                    fields = _fields_of(batch.bad[RAW][0])
-            if id_frames:
-                ids = pl.concat(id_frames)
-                fingerprint = ledger.add(fingerprint, ledger.id_fingerprint(ids[ID]))
-                for partition, path in _partition(ids.with_columns(pl.col(ID).hash().alias(KEY)), spec.id_partitions, layout, INPUT_STAGE, shard).items():
-                    shuffle.setdefault(partition, []).append(path)
-    except InputError as err:
-        return {"error": str(err)}
-    return {
-        "chunk": chunk.index,
-        "parts": parts,
-        "lines": summary.lines,
-        "records": records,
-        "bad": bad,
-        "errors": errors,
-        "fields": fields,
-        "ids": list(fingerprint),
-        "shuffle": {str(k): v for k, v in shuffle.items()},
-        "stages": {INPUT_STAGE: {"in": records + bad, "removed": {BAD_INPUT: bad} if bad else {}, "seconds": time.perf_counter() - started}},
-    }
+    # Parquet parts are read again from the source when needed (cheaper than a copy): here only
+    # their ids are read and their schema written. JSONL parts are kept: parsing twice costs more.
+    virtual = chunk.file.format == "parquet"
+    for number, batch in enumerate(read_chunk(chunk, spec.options, summary, light=virtual)):
+        shard = shard_name(chunk.index, number)
+        id_frames = []
+        if batch.records.height:
+            schema = batch.schema or batch.records.schema
+            write_parquet(pl.DataFrame(schema=schema) if virtual else batch.records, layout.input_part(shard), compression=WORK_COMPRESSION)
+            order = batch.records[ORDER]
+            parts.append(InputPart(shard, batch.records.height, int(order[0]), int(order[-1]), number, virtual))
+            records += batch.records.height
+            id_frames.append(batch.records.select(pl.col(spec.options.id_field).alias(ID), ORDER))
+            if fields is None:
+                fields = [c for c in schema if not is_private(c)]
+        if batch.bad is not None and batch.bad.height:
+            removed = batch.bad.with_columns(
+                pl.lit(INPUT_STAGE).alias(STAGE), pl.lit(BAD_INPUT).alias(REASON), pl.lit(None, pl.String).alias(DUPLICATE_OF)
+            )
+            write_public(_public(removed), layout.removed_part(INPUT_STAGE, shard))
+            bad += batch.bad.height
+            id_frames.append(batch.bad.select(pl.col(spec.options.id_field).alias(ID), ORDER))
+            for message, count in batch.bad[ERROR].value_counts().iter_rows():
+                if message in errors or len(errors) < MAX_ERROR_KINDS:
+                    errors[message] = errors.get(message, 0) + count
+            if fields is None:
+                fields = _fields_of(batch.bad[RAW][0])
+        if id_frames:
+            ids = pl.concat(id_frames)
+            fingerprint = ledger.add(fingerprint, ledger.id_fingerprint(ids[ID]))
+            for partition, path in _partition(ids.with_columns(pl.col(ID).hash().alias(KEY)), spec.id_partitions, layout, INPUT_STAGE, shard).items():
+                shuffle.setdefault(partition, []).append(path)
+    return IngestResult(
+        chunk=chunk.index,
+        parts=parts,
+        lines=summary.lines,
+        records=records,
+        bad=bad,
+        errors=errors,
+        fields=fields,
+        ids=fingerprint,
+        shuffle={str(k): v for k, v in shuffle.items()},
+        stages={INPUT_STAGE: {"in": records + bad, "removed": {BAD_INPUT: bad} if bad else {}, "seconds": time.perf_counter() - started}},
+    )
 
 
 MAX_ERROR_KINDS = 20  # distinct bad-input messages counted per chunk (the rest count in `bad` only)
@@ -149,13 +301,13 @@ class IdCheckSpec:
     """Per chunk: (display path, relative path, number of the chunk's first line, row or item, "line", "row" or "item")."""
 
 
-def check_ids(spec: IdCheckSpec) -> dict[str, Any]:
+def check_ids(spec: IdCheckSpec) -> IdCheckResult:
     """Ids must be unique. A later occurrence of an id fails the run, or is quarantined under its position."""
     started = time.perf_counter()
     keys = pl.concat([pl.read_parquet(p) for p in spec.paths]) if spec.paths else pl.DataFrame()
     repeated = keys[ID].is_duplicated() if keys.height else None
     if repeated is None or not repeated.any():
-        return {"decisions": [], "ids_delta": list(ledger.EMPTY), "seconds": time.perf_counter() - started}
+        return IdCheckResult([], ledger.EMPTY, time.perf_counter() - started)
     later = (
         keys.filter(repeated)
         .sort(ORDER)
@@ -166,12 +318,12 @@ def check_ids(spec: IdCheckSpec) -> dict[str, Any]:
         .filter(pl.col("_later"))
     )
     if not later.height:
-        return {"decisions": [], "ids_delta": list(ledger.EMPTY), "seconds": time.perf_counter() - started}
+        return IdCheckResult([], ledger.EMPTY, time.perf_counter() - started)
     row = later.row(0, named=True)
     first_at, this_at = _source(spec, row["_first"]), _source(spec, row[ORDER])
     message = f"{this_at[0]}: duplicate id {row[ID]!r} (first at {first_at[0]})"
     if not spec.quarantine:  # (a quarantined record's id is its position, which no real id can equal)
-        return {"error": message + " (set input.on_error: quarantine to route later occurrences to removed/)"}
+        raise InputError(message + " (set input.on_error: quarantine to route later occurrences to removed/)")
     sources = [_source(spec, order) for order in later[ORDER].to_list()]
     firsts = [_source(spec, order)[0] for order in later["_first"].to_list()]
     decisions = pl.DataFrame(
@@ -187,7 +339,7 @@ def check_ids(spec: IdCheckSpec) -> dict[str, Any]:
     write_parquet(decisions.sort(ORDER), path, compression=WORK_COMPRESSION)
     delta = ledger.subtract(ledger.id_fingerprint(decisions[ID]), ledger.id_fingerprint(later[ID]))
     # the new ids are positions under a prefix no real id may have: unique, and clash with nothing
-    return {"decisions": [str(path)], "ids_delta": list(delta), "seconds": time.perf_counter() - started}
+    return IdCheckResult([str(path)], delta, time.perf_counter() - started)
 
 
 def _source(spec: IdCheckSpec, order: int) -> tuple[str, str]:
@@ -235,7 +387,7 @@ class SegmentSpec:
     again from the input."""
 
 
-def run_segment(spec: SegmentSpec) -> dict[str, Any]:
+def run_segment(spec: SegmentSpec) -> SegmentResult:
     counts: dict[str, dict[str, Any]] = {}
     frame = as_read = _read_base(spec)
     if spec.schema is not None:
@@ -243,20 +395,20 @@ def run_segment(spec: SegmentSpec) -> dict[str, Any]:
     for decisions in spec.settled:
         frame = frame.join(_decisions(decisions, spec), on=ORDER, how="anti", maintain_order="left")
     if spec.record is not None:
-        frame = _record_decisions(frame, as_read, spec, counts)
+        frame = _record_decisions(frame, as_read, spec.record, spec, counts)
     for stage in spec.stages:
         frame = _apply_map_stage(stage, frame, spec, counts)
-    result: dict[str, Any] = {"shard": spec.shard, "rows": frame.height, "stages": counts}
+    result = SegmentResult(spec.shard, frame.height, counts)
     if spec.group is not None:
         started = time.perf_counter()
-        result["shuffle"] = _group_keys(spec.group, frame, spec)
+        result.shuffle = _group_keys(spec.group, frame, spec)
         counts[spec.group.name] = {"in": frame.height, "seconds": time.perf_counter() - started}
     if spec.output and frame.height:
         if spec.final:
             _write_public(frame, spec.output, spec.layout, spec.id_field)
         else:
             write_parquet(frame, spec.output, compression=WORK_COMPRESSION)
-        result["output"] = spec.output
+        result.output = spec.output
     return result
 
 
@@ -279,13 +431,14 @@ def _read_base(spec: SegmentSpec) -> pl.DataFrame:
 def _decisions(decisions: DecisionSet, spec: SegmentSpec) -> pl.DataFrame:
     if not decisions.paths:
         return pl.DataFrame(schema={ORDER: pl.Int64, DROP: pl.String, DROP_DUPLICATE_OF: pl.String})
-    return pl.scan_parquet(decisions.paths).filter(pl.col(ORDER).is_between(spec.lo, spec.hi)).collect()
+    frame = pl.scan_parquet(decisions.paths, missing_columns="insert").filter(pl.col(ORDER).is_between(spec.lo, spec.hi)).collect()
+    return frame if DROP_DUPLICATE_OF in frame.columns else frame.with_columns(pl.lit(None, pl.String).alias(DROP_DUPLICATE_OF))
 
 
-def _record_decisions(frame: pl.DataFrame, as_read: pl.DataFrame, spec: SegmentSpec, counts: dict[str, dict[str, Any]]) -> pl.DataFrame:
+def _record_decisions(frame: pl.DataFrame, as_read: pl.DataFrame, record: DecisionSet, spec: SegmentSpec, counts: dict[str, dict[str, Any]]) -> pl.DataFrame:
     started = time.perf_counter()
-    decisions = _decisions(spec.record, spec)
-    stage = spec.record.stage
+    decisions = _decisions(record, spec)
+    stage = record.stage
     if decisions.height and (decisions[DROP].null_count() or decisions[ORDER].n_unique() != decisions.height):
         raise StageError(f"stage {stage!r}: its decisions must name each removed record once, with a reason")
     removed = frame.join(decisions, on=ORDER, how="inner", maintain_order="left")
@@ -343,8 +496,9 @@ def _settle(stage: MapStage | ServiceStage, frame: pl.DataFrame, result: Any, la
         removed = out.filter(dropped)
         if removed.height:
             removed = removed.with_columns(pl.lit(stage.name).alias(STAGE), pl.col(DROP).cast(pl.String).alias(REASON), pl.lit(None, pl.String).alias(DUPLICATE_OF))
-            _write_public(removed, layout.removed_part(stage.name, shard), layout, id_field)
             reasons = dict(removed[REASON].value_counts().iter_rows())
+            check_reasons(stage, reasons)
+            _write_public(removed, layout.removed_part(stage.name, shard), layout, id_field)
         out = out.filter(~dropped).drop(DROP)
     return out, {"in": frame.height, "out": out.height, "removed": reasons, "counters": counters, **extra}
 
@@ -432,7 +586,7 @@ class ServiceBatchSpec:
     output: str
 
 
-async def run_service_batch(spec: ServiceBatchSpec, stage: ServiceStage, state: Any) -> dict[str, Any]:
+async def run_service_batch(spec: ServiceBatchSpec, stage: ServiceStage, state: Any) -> ServiceBatchResult:
     frame = pl.scan_parquet(spec.base).slice(spec.offset, spec.length).collect()
     try:
         result = await stage.apply_async(state, frame)
@@ -444,7 +598,7 @@ async def run_service_batch(spec: ServiceBatchSpec, stage: ServiceStage, state: 
     if kept.height:
         write_parquet(kept, spec.output, compression=WORK_COMPRESSION)
     lo, hi = (int(frame[ORDER][0]), int(frame[ORDER][-1])) if frame.height else (0, -1)
-    return {"shard": spec.name, "rows": kept.height, "lo": lo, "hi": hi, "output": spec.output if kept.height else None, "stages": {stage.name: count}}
+    return ServiceBatchResult(spec.name, kept.height, lo, hi, spec.output if kept.height else None, {stage.name: count})
 
 
 # ---------------------------------------------------------------- engine rounds
@@ -467,11 +621,11 @@ class StepSpec:
     publish: str | None = None
 
 
-def reduce_step(spec: StepSpec) -> dict[str, Any]:
+def reduce_step(spec: StepSpec) -> StepResult:
     started = time.perf_counter()
     frames = [pl.concat([pl.read_parquet(p) for p in files], how="vertical_relaxed") if files else pl.DataFrame() for files in spec.inputs]
     if not any(frame.height for frame in frames):  # nothing in, nothing out: fn is not called
-        return {"files": {}, "counters": {}, "rows": 0, "stages": {spec.stage: {"seconds": time.perf_counter() - started}}}
+        return StepResult({}, {}, 0, {spec.stage: {"seconds": time.perf_counter() - started}})
     try:
         out = spec.fn(*frames)
     except Exception as err:
@@ -495,7 +649,7 @@ def reduce_step(spec: StepSpec) -> dict[str, Any]:
         if spec.publish:
             public = spec.layout.staged(spec.publish) / f"{spec.stage}-{spec.step}-p{spec.partition:05d}.parquet"
             write_public(out, public)
-    return {"files": files, "counters": counters, "rows": out.height, "stages": {spec.stage: {"seconds": time.perf_counter() - started}}}
+    return StepResult(files, counters, out.height, {spec.stage: {"seconds": time.perf_counter() - started}})
 
 
 # ---------------------------------------------------------------- verification
@@ -508,9 +662,10 @@ class VerifySpec:
     removed: bool
 
 
-def verify_files(spec: VerifySpec) -> dict[str, Any]:
+def verify_files(spec: VerifySpec) -> VerifyResult:
     """Rows, id fingerprint and (for removed/) counts by stage and reason, read back from the files."""
-    rows, fingerprint, by_reason = 0, ledger.EMPTY, {}
+    rows, fingerprint = 0, ledger.EMPTY
+    by_reason: dict[str, int] = {}
     for path in spec.paths:
         columns = [spec.id_field, STAGE, REASON] if spec.removed else [spec.id_field]
         frame = pl.read_parquet(path, columns=columns)
@@ -520,7 +675,7 @@ def verify_files(spec: VerifySpec) -> dict[str, Any]:
             for stage, reason, count in frame.group_by(STAGE, REASON).len().iter_rows():
                 key = f"{stage}\t{reason}"
                 by_reason[key] = by_reason.get(key, 0) + count
-    return {"rows": rows, "ids": list(fingerprint), "by_reason": by_reason}
+    return VerifyResult(rows, fingerprint, by_reason)
 
 
 @dataclass
@@ -529,7 +684,7 @@ class ConformSpec:
     schema: Any  # pyarrow.Schema
 
 
-def conform_files(spec: ConformSpec) -> dict[str, Any]:
+def conform_files(spec: ConformSpec) -> ConformResult:
     """Each file rewritten with the folder's common schema (missing columns null), unless it has it
     already (a resumed run's earlier attempt did it): standard readers then read the folder whole."""
     rows = 0
@@ -539,7 +694,7 @@ def conform_files(spec: ConformSpec) -> dict[str, Any]:
         table = pq.read_table(path)
         write_public(table, path, spec.schema)
         rows += table.num_rows
-    return {"rows": rows}
+    return ConformResult(rows)
 
 
 # ---------------------------------------------------------------- helpers
@@ -570,9 +725,9 @@ __all__ = [
     "DecisionSet",
     "IdCheckSpec",
     "IngestSpec",
-    "StepSpec",
     "SegmentSpec",
     "ServiceBatchSpec",
+    "StepSpec",
     "VerifySpec",
     "check_ids",
     "conform_files",

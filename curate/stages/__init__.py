@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-
 from collections.abc import Iterator, Mapping
 
 from curate.stages.base import ExportStage, GroupStage, MapStage, ServiceStage, Stage, StageParams

@@ -20,6 +20,8 @@ Two kinds:
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import polars as pl
@@ -35,12 +37,15 @@ class StageParams(BaseModel):
 
 
 class Stage:
-    use: ClassVar[str] = ""
+    use: str = ""
+    """The `use:` name that loads this type (built-in name, or module:Class)."""
     Params: ClassVar[type[StageParams]] = StageParams
 
     def __init__(self, name: str, params: StageParams | None = None, **kwargs: Any):
         self.name = name
         self.params = params if params is not None else self.Params(**kwargs)
+        if not _loadable(type(self).use):  # a stage of your own: the manifest records a `use:` that loads it again
+            self.use = f"{type(self).__module__}:{type(self).__qualname__}"
 
     def reads(self) -> tuple[str, ...]:
         """Fields the stage reads; each must come from the input or an earlier stage."""
@@ -55,7 +60,18 @@ class Stage:
         return ()
 
     def reasons(self) -> tuple[str, ...]:
-        """The reasons the stage can give, for documentation and `curate stats`."""
+        """Every reason the stage can remove a record for; `<...>` stands for any text (`language:<code>`).
+        Enforced: a removal for another reason fails the run, naming the stage. `curate stats --stage`
+        lists them, with the records each removed."""
+        return ()
+
+    def provides(self) -> dict[str, Any]:
+        """What later stages may take from this one, by parameter name: an export inherits each group
+        it does not set (generate's prompt and system prompt; verify's reference field)."""
+        return {}
+
+    def needs(self) -> tuple[str, ...]:
+        """Keys of `provides()` some earlier stage must offer (an SFT export needs verify's verdicts)."""
         return ()
 
     def check_schema(self, schema: dict[str, pl.DataType]) -> None:
@@ -78,6 +94,28 @@ class Stage:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, {self.params!r})"
+
+
+def _loadable(use: str) -> bool:
+    from curate.stages import BUILTIN
+
+    return ":" in use or use in BUILTIN
+
+
+def undeclared_reasons(stage: Stage, reasons: Iterable[str]) -> list[str]:
+    """The reasons among `reasons` that `stage.reasons()` does not declare."""
+    patterns = [re.compile("".join(".+" if part.startswith("<") else re.escape(part) for part in re.split(r"(<[^>]*>)", declared) if part) + r"\Z") for declared in stage.reasons()]
+    return sorted(r for r in set(reasons) if not any(p.match(r) for p in patterns))
+
+
+def check_reasons(stage: Stage, reasons: Iterable[str]) -> None:
+    """A removal for a reason the stage does not declare fails here, naming the stage."""
+    from curate.errors import StageError
+
+    unknown = undeclared_reasons(stage, reasons)
+    if unknown:
+        declared = ", ".join(stage.reasons()) or "none"
+        raise StageError(f"stage {stage.name!r} ({stage.use}) removed records for reason {unknown[0]!r}, which its reasons() does not declare (declared: {declared})")
 
 
 class MapStage(Stage):
@@ -135,6 +173,7 @@ class ExportStage(Stage):
         raise NotImplementedError
 
     def needs_traces(self) -> bool:
+        """Whether the export reads traces/ (the verified samples) besides the records."""
         return False
 
     def split(self) -> tuple[float, int]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import polars as pl
 from pydantic import Field
 
-from curate import fasttext_models
 from curate.columns import DROP
 from curate.stages.base import MapStage, StageParams
+from curate.text import fasttext_models
 
 
 class ClassifierParams(StageParams):

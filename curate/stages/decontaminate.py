@@ -25,10 +25,10 @@ import polars as pl
 from pydantic import Field, field_validator
 
 from curate.columns import DROP
-from curate.ngrams import ItemIndex, words_of
-from curate.tables import read_table
-from curate.text import NUMBER
 from curate.stages.base import MapStage, StageParams
+from curate.tables import read_table
+from curate.text.ngrams import ItemIndex, words_of
+from curate.text.normalize import NUMBER
 
 REASON_PREFIX = "contaminated:"
 SHOWN_NGRAMS = 5

@@ -9,14 +9,14 @@ pseudo-label when its share reaches `majority_threshold`, and samples are scored
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Literal
+from typing import Literal
 
 import polars as pl
 from pydantic import Field
 
+from curate.answers.verifier import normalise
 from curate.columns import DROP, TRACES
 from curate.stages.base import MapStage, StageParams
-from curate.verifier import normalise
 
 
 class DifficultyParams(StageParams):

@@ -6,7 +6,7 @@ import polars as pl
 
 from curate.columns import DROP, DROP_DUPLICATE_OF, ID, KEY, ORDER
 from curate.stages.base import GroupStage, StageParams
-from curate.text import Normalize, normalized
+from curate.text.normalize import Normalize, normalized
 
 _SECOND_HASH = "hash2"
 # Two independently seeded 64-bit hashes: a false duplicate needs both to collide (~n^2 / 2^129).

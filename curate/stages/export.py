@@ -24,7 +24,7 @@ import polars as pl
 from pydantic import Field, field_validator, model_validator
 
 from curate.columns import TRACES
-from curate.prompts import DEFAULT_PROMPT, messages_column, template_fields
+from curate.llm.prompts import DEFAULT_PROMPT, messages_column, template_fields
 from curate.stages.base import ExportStage, StageParams
 
 FORMATS = ("verl", "openrlhf", "trl", "sft")
@@ -104,6 +104,9 @@ class Export(ExportStage):
 
     def needs_traces(self) -> bool:
         return self.params.format == "sft"
+
+    def needs(self) -> tuple[str, ...]:
+        return ("verdicts",) if self.needs_traces() else ()  # an SFT export takes verified samples only
 
     def split(self) -> tuple[float, int]:
         return self.params.validation, self.params.split_seed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import polars as pl
 from pydantic import field_validator
@@ -20,9 +21,9 @@ _ACROSS_RECORDS = re.compile(
     r"|\b(?:len|int_range|cov|corr)\("
 )
 # Values for the check that an expression looks at one record at a time (see Filter.check_schema).
-_SAMPLES = {
-    pl.String: ["", "a", "bb ccc", "Ünïcode 12", "x" * 40, "  padded ", "7", "zz top"],
-    pl.Boolean: [True, False, True, True, False, None, False, True],
+_SAMPLES: dict[pl.DataType, list[Any]] = {
+    pl.String(): ["", "a", "bb ccc", "Ünïcode 12", "x" * 40, "  padded ", "7", "zz top"],
+    pl.Boolean(): [True, False, True, True, False, None, False, True],
 }
 
 

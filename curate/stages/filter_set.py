@@ -15,10 +15,10 @@ from typing import Any
 import polars as pl
 from pydantic import field_validator, model_validator
 
-from curate import filter_sets
+from curate.answers.verifier import reference_answer
 from curate.columns import DROP, FAILED
 from curate.rules import REWRITES, SCORES
-from curate.verifier import reference_answer
+from curate.rules import sets as filter_sets
 from curate.stages.base import MapStage, StageParams
 
 
@@ -69,7 +69,10 @@ class FilterSet(MapStage):
 
     def _field(self, rule: filter_sets.Rule) -> str:
         if rule.field == "answer":
-            return _EXTRACTED if self.params.answer_extract else self.params.answer_field  # type: ignore[return-value]
+            if self.params.answer_extract:
+                return _EXTRACTED
+            assert self.params.answer_field is not None  # rules on the answer are kept only with an answer field
+            return self.params.answer_field
         return self.params.field
 
     def text_fields(self) -> tuple[str, ...]:
@@ -91,10 +94,10 @@ class FilterSet(MapStage):
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "rules": [r.model_dump(exclude_none=True) for r in self.rules]}
 
-    def apply(self, df: pl.DataFrame) -> pl.DataFrame:
-        extracted = self.params.answer_extract and self.params.answer_field and any(r.field == "answer" for r in self.rules)
-        if extracted:
-            solutions = df[self.params.answer_field].cast(pl.String).to_list()  # type: ignore[index]
+    def apply(self, df: pl.DataFrame) -> pl.DataFrame | tuple[pl.DataFrame, dict[str, Any]]:
+        solution_field = self.params.answer_field if self.params.answer_extract and any(r.field == "answer" for r in self.rules) else None
+        if solution_field:
+            solutions = df[solution_field].cast(pl.String).to_list()
             df = df.with_columns(pl.Series(_EXTRACTED, [reference_answer(s) for s in solutions], dtype=pl.String))
         scores = {}
         for rule in self.rules:
@@ -117,6 +120,7 @@ class FilterSet(MapStage):
         )
         counters: dict[str, Any] = {}
         if self.params.rewrite:
+            assert self.set.rewrite is not None  # FilterSetParams refuses `rewrite` for a set without one
             field, share = self.params.field, f"{self.name}_rewrite_kept"
             decided = decided.with_columns(REWRITES[self.set.rewrite](pl.col(field)).alias(_REWRITTEN))
             before, after = pl.col(field).str.len_chars(), pl.col(_REWRITTEN).str.len_chars()
@@ -131,7 +135,7 @@ class FilterSet(MapStage):
             counters = {"rewrite": {k: int(v or 0) for k, v in kept.row(0, named=True).items()}}
             decided = decided.with_columns(pl.when(pl.col(DROP).is_null()).then(pl.col(_REWRITTEN)).otherwise(pl.col(field)).alias(field)).drop(_REWRITTEN)
         out = decided.collect()
-        out = out.drop(_EXTRACTED) if extracted else out
+        out = out.drop(_EXTRACTED) if solution_field else out
         return (out, counters) if counters else out
 
 
@@ -150,6 +154,7 @@ def _edges(rule: filter_sets.Rule) -> list[float]:
     if rule.min is not None and rule.max is None:
         low, high = 0.0, rule.min * 2 if rule.min > 0 else 1.0
     elif rule.min is None:
+        assert rule.max is not None  # a rule has min, max or both
         low, high = 0.0, rule.max * 2 if rule.max > 0 else 1.0
     step = (high - low) / 10
     return [round(low + i * step, 6) for i in range(11)]

@@ -21,15 +21,15 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import polars as pl
 from pydantic import Field, field_validator
 
 from curate.columns import DROP, TRACES
-from curate.endpoint import Endpoint, RetryPolicy, Sample
-from curate.prompts import DEFAULT_PROMPT, render_messages, template_fields
-from curate.sample_cache import SampleCache
+from curate.llm.endpoint import Endpoint, RetryPolicy, Sample
+from curate.llm.prompts import DEFAULT_PROMPT, render_messages, template_fields
+from curate.llm.sample_cache import SampleCache
 from curate.stages.base import ServiceStage, StageParams
 
 log = logging.getLogger("curate")
@@ -121,7 +121,7 @@ class SamplingState:
 
 class Generate(ServiceStage):
     use = "generate"
-    Params = GenerateParams
+    Params: ClassVar[type[GenerateParams]] = GenerateParams
     params: GenerateParams
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -141,6 +141,9 @@ class Generate(ServiceStage):
 
     def reasons(self) -> tuple[str, ...]:
         return ("empty_prompt",)
+
+    def provides(self) -> dict[str, Any]:
+        return {"prompt": self.params.prompt, "system": self.params.system}
 
     def prepare(self) -> None:
         p = self.params
@@ -185,7 +188,7 @@ class Generate(ServiceStage):
         out = df.with_columns(
             pl.Series(TRACES, traces, dtype=TRACE_TYPE),
             pl.Series("samples_ok", ok, dtype=pl.Int32),
-            pl.Series("samples_failed", [None if t is None else len(t) - o for t, o in zip(traces, ok)], dtype=pl.Int32),
+            pl.Series("samples_failed", [None if t is None or o is None else len(t) - o for t, o in zip(traces, ok)], dtype=pl.Int32),
             pl.Series(DROP, [None if m is not None else "empty_prompt" for m in conversations], dtype=pl.String),
         )
         return out, counters
@@ -201,7 +204,8 @@ class Generate(ServiceStage):
 
         async def one(messages: list[dict[str, str]], sample: int, key: str) -> Sample:
             if key in cached:
-                return Sample(**{f: cached[key].get(f) for f in _CACHED})
+                fields: dict[str, Any] = {f: cached[key].get(f) for f in _CACHED}  # JSON as this stage stored it
+                return Sample(**fields)
             result = await state.endpoint.complete(self._request(messages, sample), {"X-Curate-Keys": key}, self._token_estimate(messages))
             if result.error is None and state.cache is not None:
                 state.cache.put(key, {f: getattr(result, f) for f in _CACHED})
@@ -291,4 +295,4 @@ def _counters(requested: list[Sample]) -> dict[str, Any]:
     return counters
 
 
-__all__ = ["DEFAULT_PROMPT", "Generate", "GenerateParams", "SAMPLE_FIELDS", "TRACE_TYPE"]
+__all__ = ["DEFAULT_PROMPT", "SAMPLE_FIELDS", "TRACE_TYPE", "Generate", "GenerateParams"]

@@ -21,11 +21,10 @@ from typing import Any
 import polars as pl
 from pydantic import Field
 
+from curate.answers.verifier import CORRECT, NO_ANSWER, VerifierPool
 from curate.columns import DROP
-from curate.stages.base import StageParams
 from curate.stages.generate import Generate, GenerateParams, SamplingState
 from curate.stages.verify import AnswerCheckParams, reference_answers
-from curate.verifier import CORRECT, NO_ANSWER, VerifierPool
 
 GUESS_PROMPT = "{{problem}}\n\nGive only the final answer within \\boxed{}. Do not explain or show any reasoning."
 
@@ -44,16 +43,16 @@ class HackCheckParams(GenerateParams, AnswerCheckParams):
 
 
 @dataclass
-class _GuessState:
-    sampling: SamplingState
+class _GuessState(SamplingState):
+    """Generate's client state, extended with the actor's verifier."""
+
     verifier: VerifierPool
     lock: asyncio.Lock  # one verifier per actor; its batches in flight take turns
 
 
-
 class HackCheck(Generate):
     use = "hack_check"
-    Params: type[StageParams] = HackCheckParams
+    Params = HackCheckParams
     params: HackCheckParams
 
     def reads(self) -> tuple[str, ...]:
@@ -65,15 +64,20 @@ class HackCheck(Generate):
     def reasons(self) -> tuple[str, ...]:
         return ("guessable", "empty_prompt")
 
+    def provides(self) -> dict[str, Any]:
+        return {}  # its prompt asks for a guess: no export should train on it
+
     def histograms(self) -> dict[str, list[float]]:
         return {"guessed": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]}
 
     async def open(self, actor: dict[str, Any], run_dir: str) -> _GuessState:
-        return _GuessState(await super().open(actor, run_dir), VerifierPool(self.params.check_timeout), asyncio.Lock())
+        sampling = await super().open(actor, run_dir)
+        return _GuessState(sampling.endpoint, sampling.cache, sampling.started_cpu, VerifierPool(self.params.check_timeout), asyncio.Lock())
 
-    async def apply_async(self, state: _GuessState, df: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:  # type: ignore[override]
+    async def apply_async(self, state: SamplingState, df: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
+        assert isinstance(state, _GuessState)  # this stage's `open` made it
         p = self.params
-        conversations, samples, counters = await self._sample_all(state.sampling, df)
+        conversations, samples, counters = await self._sample_all(state, df)
         references = reference_answers(df, p)
         guesses: list[list[str | None] | None] = []
         pending: list[tuple[int, int]] = []
@@ -94,7 +98,9 @@ class HackCheck(Generate):
         correct = [0] * df.height
         checked = [0] * df.height
         for (r, g), (answer, verdict) in zip(pending, found):
-            guesses[r][g] = answer  # type: ignore[index]
+            row = guesses[r]
+            assert row is not None  # pending holds only records with samples
+            row[g] = answer
             if verdict not in (None, NO_ANSWER):
                 correct[r] += verdict == CORRECT
                 checked[r] += 1
@@ -118,9 +124,10 @@ class HackCheck(Generate):
         )
         return out, counters
 
-    async def close(self, state: _GuessState) -> dict[str, Any]:  # type: ignore[override]
+    async def close(self, state: SamplingState) -> dict[str, Any]:
+        assert isinstance(state, _GuessState)
         state.verifier.close()
-        return await super().close(state.sampling)
+        return await super().close(state)
 
 
 __all__ = ["GUESS_PROMPT", "HackCheck", "HackCheckParams"]

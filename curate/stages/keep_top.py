@@ -62,7 +62,8 @@ class KeepTop(GroupStage):
         if scored == 0 or keep >= records:
             cut = -math.inf if keep >= records and scored == records else None
         else:
-            low, high = float(totals["low"].min()), float(totals["high"].max())
+            low, high = totals["low"].min(), totals["high"].max()
+            assert isinstance(low, float) and isinstance(high, float)  # Float64 columns, and some record is scored
             histogram, _ = engine.reduce("histogram", [scores], partial(bin_counts, low=low, high=high), partitions=1, by="one")
             counts = engine.collect(histogram).group_by("bin").agg(pl.col("n").sum())
             dense = np.zeros(_BINS, dtype=np.int64)

@@ -17,10 +17,10 @@ import numpy as np
 import polars as pl
 from pydantic import Field, field_validator
 
-from curate import fasttext_models
 from curate.columns import DROP
 from curate.stages.base import MapStage, StageParams
-from curate.text import CJK_CHARACTER
+from curate.text import fasttext_models
+from curate.text.normalize import CJK_CHARACTER
 
 _ENVIRONMENTS = "tabular|array|align\\*?|eqnarray\\*?|equation\\*?|gather\\*?|matrix|pmatrix|bmatrix|vmatrix|cases"
 _MATH = (

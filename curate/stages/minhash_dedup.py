@@ -17,13 +17,13 @@ import numpy as np
 import polars as pl
 from pydantic import Field, field_validator, model_validator
 
+from curate.answers.verifier import normalise
 from curate.columns import DROP, DROP_DUPLICATE_OF, ID, KEY, ORDER
 from curate.engine import Dataset, Engine
 from curate.graph import EDGE_SCHEMA, both_ways, connected_components
-from curate.minhash import MinHasher, band_keys, optimal_bands_rows
 from curate.stages.base import GroupStage, StageParams
-from curate.text import NUMBER, Normalize
-from curate.verifier import normalise
+from curate.text.minhash import MinHasher, band_keys, optimal_bands_rows
+from curate.text.normalize import NUMBER, Normalize
 
 REASON = "near_duplicate"
 _PRIORITY = "__curate_priority"
@@ -69,7 +69,7 @@ class MinHashDedupParams(StageParams):
     def _bands_and_rows(self) -> MinHashDedupParams:
         if (self.bands is None) != (self.rows is None):
             raise ValueError("give both bands and rows, or neither")
-        if self.bands is not None and self.bands * self.rows > self.num_perm:
+        if self.bands is not None and self.rows is not None and self.bands * self.rows > self.num_perm:
             raise ValueError(f"bands x rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
         return self
 
@@ -86,7 +86,7 @@ class MinHashDedup(GroupStage):
 
     @property
     def bands_rows(self) -> tuple[int, int]:
-        if self.params.bands is not None:
+        if self.params.bands is not None and self.params.rows is not None:
             return self.params.bands, self.params.rows
         return optimal_bands_rows(self.params.threshold, self.params.num_perm)
 

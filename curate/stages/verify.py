@@ -14,9 +14,9 @@ from typing import Any
 import polars as pl
 from pydantic import Field, field_validator
 
+from curate.answers.verifier import CORRECT, EXTRACTORS, NO_ANSWER, TRUNCATED, known_extractors, reference_answer, shared_checkers
 from curate.columns import TRACES
 from curate.stages.base import MapStage, StageParams
-from curate.verifier import CORRECT, EXTRACTORS, NO_ANSWER, TRUNCATED, known_extractors, reference_answer, shared_checkers
 
 VERDICT_FIELDS = {"extracted_answer": pl.String, "correct": pl.Boolean, "verdict": pl.String}
 
@@ -66,6 +66,9 @@ class Verify(MapStage):
     def writes(self) -> tuple[str, ...]:
         return (TRACES,) if self.params.response_field else ()
 
+    def provides(self) -> dict[str, Any]:
+        return {"answer_field": self.params.reference_field, "verdicts": True}
+
     def check_schema(self, schema: dict[str, pl.DataType]) -> None:
         field = self.params.response_field
         if field and schema.get(field) not in (pl.String, pl.List(pl.String), pl.Null):
@@ -104,7 +107,9 @@ class Verify(MapStage):
             restarts = pool.restarts - restarts
         checked = 0
         for (r, s), (answer, verdict) in zip(pending, found):
-            sample = verdicts[r][s]  # type: ignore[index]
+            row = verdicts[r]
+            assert row is not None  # pending holds only records with samples
+            sample = row[s]
             sample["extracted_answer"] = answer
             if sample["verdict"] != TRUNCATED:
                 # no reference: an answer but no verdict; no answer: no_answer whatever the reference
@@ -115,7 +120,9 @@ class Verify(MapStage):
             for sample in samples or []:
                 sample["correct"] = None if sample["verdict"] is None else sample["verdict"] == CORRECT
                 counted[sample["verdict"] or "none"] += 1
-        dtype = pl.List(pl.Struct({**dict(traces.dtype.inner.to_schema()), **VERDICT_FIELDS}))  # type: ignore[union-attr]
+        listed = traces.dtype
+        assert isinstance(listed, pl.List) and isinstance(listed.inner, pl.Struct)  # samples: generate's TRACE_TYPE, or _samples_of's
+        dtype = pl.List(pl.Struct({**dict(listed.inner.to_schema()), **VERDICT_FIELDS}))
         counters = {"verdicts": dict(counted), "checked": checked, "worker_restarts": restarts}
         return df.with_columns(pl.Series(TRACES, verdicts, dtype=dtype)), counters
 

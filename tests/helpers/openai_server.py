@@ -133,7 +133,7 @@ def _choice(text: str, reasoning: str, truncated: bool) -> tuple[bytes, int]:
     elif reasoning == "think":
         message["content"] = f"<think>{thought}" if truncated else f"<think>{thought}</think>\n\n{answer}"
     finish = "length" if truncated else "stop"
-    body = '"message":%s,"logprobs":null,"finish_reason":"%s"' % (json.dumps(message), finish)
+    body = f'"message":{json.dumps(message)},"logprobs":null,"finish_reason":"{finish}"'
     return body.encode(), len(text) // 4 + 1
 
 
@@ -388,10 +388,8 @@ class ChatServer:
         prompt_tokens = sum(len(_text_of(m.get("content"))) for m in messages if isinstance(m, dict)) // 4 + 1
         self._ids += 1
         model = request.get("model") if isinstance(request.get("model"), str) else config["model"]
-        head = '{"id":"chatcmpl-mock%x","object":"chat.completion","created":%d,"model":%s,"choices":[' % (
-            self._ids, time.time(), json.dumps(model))
-        usage = ('],"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}}'
-                 % (prompt_tokens, completion_tokens, prompt_tokens + completion_tokens))
+        head = f'{{"id":"chatcmpl-mock{self._ids:x}","object":"chat.completion","created":{int(time.time())},"model":{json.dumps(model)},"choices":['
+        usage = f'],"usage":{{"prompt_tokens":{prompt_tokens},"completion_tokens":{completion_tokens},"total_tokens":{prompt_tokens + completion_tokens}}}}}'
         return head.encode() + b",".join(choices) + usage.encode()
 
 

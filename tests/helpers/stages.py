@@ -7,8 +7,8 @@ import time
 
 import polars as pl
 
-from curate.columns import DROP, ORDER
-from curate.stages.base import MapStage, StageParams
+from curate.columns import DROP, DROP_DUPLICATE_OF, ID, KEY, ORDER
+from curate.stages.base import GroupStage, MapStage, StageParams
 
 
 class SlowParams(StageParams):
@@ -37,6 +37,9 @@ class Shout(MapStage):
 
     def writes(self) -> tuple[str, ...]:
         return ("shout",)
+
+    def reasons(self) -> tuple[str, ...]:
+        return ("has_drop",)
 
     def apply(self, df: pl.DataFrame) -> pl.DataFrame:
         return df.with_columns(
@@ -68,3 +71,36 @@ class WordCount(MapStage):
 
     def apply(self, df: pl.DataFrame) -> pl.DataFrame:
         return df.with_columns(pl.col("text").str.count_matches(r"\S+").cast(pl.Int64).alias("n_words"))
+
+
+class OnePerAnswer(GroupStage):
+    """The README's group-stage example: keep the first record (in input order) of each answer."""
+
+    def reads(self) -> tuple[str, ...]:
+        return ("answer",)
+
+    def reasons(self) -> tuple[str, ...]:
+        return ("same_answer",)
+
+    def keys(self, df: pl.DataFrame) -> pl.DataFrame:
+        return df.select(pl.col("answer").hash().alias(KEY), ORDER, ID)
+
+    def reduce(self, keys: pl.DataFrame) -> pl.DataFrame:
+        ranked = keys.sort(ORDER).with_columns(pl.col(ID).first().over(KEY).alias(DROP_DUPLICATE_OF), pl.int_range(pl.len()).over(KEY).alias("rank"))
+        later = ranked.filter(pl.col("rank") > 0)
+        return later.select(ORDER, pl.lit("same_answer").alias(DROP), DROP_DUPLICATE_OF)
+
+
+class ForgetsReason(OnePerAnswer):
+    """Returns decisions without DROP: the run must say so, naming the stage, where decide returns."""
+
+    def reduce(self, keys: pl.DataFrame) -> pl.DataFrame:
+        return super().reduce(keys).drop(DROP)
+
+
+class UndeclaredReason(MapStage):
+    def reasons(self) -> tuple[str, ...]:
+        return ("too_long",)
+
+    def apply(self, df: pl.DataFrame) -> pl.DataFrame:
+        return df.with_columns(pl.lit("too_short").alias(DROP))

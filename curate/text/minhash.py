@@ -8,8 +8,8 @@ two records share a band key with probability 1 - (1 - s^rows)^bands for Jaccard
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
 from typing import Literal
 
 import numpy as np
@@ -17,10 +17,10 @@ import polars as pl
 import pyarrow as pa
 
 from curate.kernels import minhash as kernel
-from curate.text import Normalize, arrow_buffers, fold_non_ascii
+from curate.text.normalize import Normalize, arrow_buffers, fold_non_ascii
 
 
-@lru_cache(maxsize=None)
+@cache
 def optimal_bands_rows(threshold: float, num_perm: int, false_positive_weight: float = 0.5, false_negative_weight: float = 0.5) -> tuple[int, int]:
     """bands x rows minimising the weighted areas of false positives (below the threshold) and false
     negatives (above it) under the S-curve: datasketch's `_optimal_param`, integrated with numpy (same
@@ -32,7 +32,7 @@ def optimal_bands_rows(threshold: float, num_perm: int, false_positive_weight: f
         for rows in range(1, num_perm // bands + 1):
             false_positive = np.trapezoid(1 - (1 - low**rows) ** bands, low)
             false_negative = np.trapezoid((1 - high**rows) ** bands, high)
-            error = false_positive * false_positive_weight + false_negative * false_negative_weight
+            error = float(false_positive * false_positive_weight + false_negative * false_negative_weight)
             if error < best:
                 best, choice = error, (bands, rows)
     return choice
@@ -47,7 +47,7 @@ def candidate_probability(jaccard: float | np.ndarray, bands: int, rows: int) ->
 class MinHasher:
     tokenize: Literal["words", "chars"] = "words"
     ngram: int = 5
-    normalize: Normalize = Normalize()
+    normalize: Normalize = field(default_factory=Normalize)
     num_perm: int = 128
     seed: int = 1
 

@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from curate.kernels import ngrams as kernel
-from curate.text import CJK_CHARACTER, arrow_buffers, non_ascii_rows
+from curate.text.normalize import CJK_CHARACTER, arrow_buffers, non_ascii_rows
 
 _CJK = CJK_CHARACTER
 

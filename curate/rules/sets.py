@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from curate import safe_yaml
 from curate.rules import REWRITES, SCORES
 
-FILTERS_DIR = Path(__file__).resolve().parents[1] / "filters"
+FILTERS_DIR = Path(__file__).resolve().parents[2] / "filters"
 """The project's own sets, found by name (`path: gopher-quality`) from a source checkout."""
 
 

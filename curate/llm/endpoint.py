@@ -137,7 +137,9 @@ class Endpoint:
 
     async def complete(self, request: dict[str, Any], headers: dict[str, str], token_estimate: int) -> Sample:
         """One sample, retried until it succeeds or its retries run out; the failure is returned, not raised."""
-        attempt, retries, cut = 0, Counter(), 0.0
+        attempt, cut = 0, 0.0
+        retries: Counter[str] = Counter()
+        retry_after: float | None
         while True:
             attempt += 1
             wait = self.paused_until - time.monotonic()
@@ -167,6 +169,7 @@ class Endpoint:
                     self.in_flight -= 1
                 latency = time.perf_counter() - started
             if kind is None:
+                assert sample is not None  # no error kind: the response had a choice
                 if self.tokens:
                     self.tokens.give_back(max(0, token_estimate - (sample.prompt_tokens or 0) - (sample.completion_tokens or 0)))
                 sample.latency, sample.attempts, sample.retries, sample.retry_after_cut = latency, attempt, retries, cut

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -278,7 +278,7 @@ def environment_problem() -> str | None:
 
 
 def _serve() -> None:
-    """A worker (`python -m curate.verifier --serve`): says `ready` once math-verify is imported, then
+    """A worker (`python -m curate.answers.verifier --serve`): says `ready` once math-verify is imported, then
     takes one JSON batch per line ({timeout, extract, items: [[reference, text, mode], ...]}) and
     answers one JSON [answer, verdict] line per item as each is done."""
     signal.signal(signal.SIGALRM, _on_timer)
@@ -322,17 +322,17 @@ class VerifierPool:
             raise ValueError("timeout must be positive")
         self.timeout = float(timeout)
         self.deadline = self.timeout + grace
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
         self.buffer = b""
         self.restarts = 0
         self._stderr: Any = None
 
-    def check(self, items: list[tuple[str, str]]) -> list[str]:
+    def check(self, items: Sequence[tuple[str, str]]) -> list[str]:
         """Verdicts for (reference, answer) pairs whose answers are already extracted."""
         return [verdict or NO_ANSWER for _, verdict in self.check_responses(items, mode="answer")]
 
     def check_responses(
-        self, items: list[tuple[str | None, str | None]], methods: Iterable[str] = EXTRACTORS, mode: str = "response"
+        self, items: Sequence[tuple[str | None, str | None]], methods: Iterable[str] = EXTRACTORS, mode: str = "response"
     ) -> list[tuple[str | None, str | None]]:
         """(answer, verdict) for (reference, response) pairs: the answer found in the response (`guess`
         mode: or a short bare reply), checked against the reference; no reference, no verdict."""
@@ -357,7 +357,9 @@ class VerifierPool:
                 sent.append((reference, answer, "answer"))
         for i, result in zip(remote, self._in_worker(sent, methods)):
             results[i] = result
-        return results  # type: ignore[return-value]
+        done = [result for result in results if result is not None]
+        assert len(done) == len(items)  # every item answered, here or by the worker
+        return done
 
     def _in_worker(self, items: list[tuple[str | None, str | None, str]], methods: list[str]) -> list[tuple[str | None, str | None]]:
         results: list[tuple[str | None, str | None]] = []
@@ -367,6 +369,7 @@ class VerifierPool:
                     self._kill()
                     self.restarts += 1
                 self._start()
+            assert self.process is not None and self.process.stdin is not None  # _start raises otherwise
             pending = items[len(results) :]
             batch = {"timeout": self.timeout, "extract": methods, "items": pending}
             try:
@@ -389,6 +392,7 @@ class VerifierPool:
 
     def _line(self, limit: float) -> str | None:
         ends = time.monotonic() + limit
+        assert self.process is not None and self.process.stdout is not None
         fd = self.process.stdout.fileno()
         while b"\n" not in self.buffer:
             remaining = ends - time.monotonic()
@@ -406,9 +410,9 @@ class VerifierPool:
         self._stderr = tempfile.TemporaryFile()
         # the worker needs none of Ray's credentials that a Ray worker's environment holds
         env = {k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_TOKEN", "OPENAI_API_KEY")}
-        env["PYTHONPATH"] = os.pathsep.join(p for p in [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")] if p)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")] if p)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "curate.verifier", "--serve"],
+            [sys.executable, "-m", "curate.answers.verifier", "--serve"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
@@ -430,7 +434,8 @@ class VerifierPool:
             self.process.wait()
             for stream in (self.process.stdin, self.process.stdout):
                 try:
-                    stream.close()
+                    if stream is not None:
+                        stream.close()
                 except OSError:
                     pass
         if self._stderr is not None:
@@ -472,11 +477,11 @@ class Checkers:
                 self._idle.append(pool)
                 self._free.notify()
 
-    def check_responses(self, items: list[tuple[str | None, str | None]], methods: Iterable[str] = EXTRACTORS, mode: str = "response") -> list[tuple[str | None, str | None]]:
+    def check_responses(self, items: Sequence[tuple[str | None, str | None]], methods: Iterable[str] = EXTRACTORS, mode: str = "response") -> list[tuple[str | None, str | None]]:
         with self.checkout() as pool:
             return pool.check_responses(items, methods, mode)
 
-    async def acheck_responses(self, items: list[tuple[str | None, str | None]], methods: Iterable[str] = EXTRACTORS, mode: str = "response") -> list[tuple[str | None, str | None]]:
+    async def acheck_responses(self, items: Sequence[tuple[str | None, str | None]], methods: Iterable[str] = EXTRACTORS, mode: str = "response") -> list[tuple[str | None, str | None]]:
         import asyncio
 
         return await asyncio.to_thread(self.check_responses, items, list(methods), mode)
@@ -519,8 +524,22 @@ os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 __all__ = [
-    "CORRECT", "EXTRACTORS", "NO_ANSWER", "TIMEOUT", "TRUNCATED", "UNPARSABLE", "WRONG", "VerifierError", "VerifierPool",
-    "Checkers", "as_latex", "extract_answer", "guess_answer", "known_extractors", "normalise", "shared_checkers",
+    "CORRECT",
+    "EXTRACTORS",
+    "NO_ANSWER",
+    "TIMEOUT",
+    "TRUNCATED",
+    "UNPARSABLE",
+    "WRONG",
+    "Checkers",
+    "VerifierError",
+    "VerifierPool",
+    "as_latex",
+    "extract_answer",
+    "guess_answer",
+    "known_extractors",
+    "normalise",
+    "shared_checkers",
 ]
 
 

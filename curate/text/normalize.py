@@ -9,7 +9,7 @@ import polars as pl
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
-from curate._casefold import CASEFOLD_AFTER_LOWER
+from curate.text._casefold import CASEFOLD_AFTER_LOWER
 
 CJK_CHARACTER = r"([\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}])"
 """One Chinese, Japanese or Korean character (a word of its own: those scripts have no spaces)."""
