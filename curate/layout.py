@@ -11,7 +11,7 @@
                                             directories that hold it
     OUT/_work/                              the run in progress: plan, done-markers, staged files;
                                             deleted when the run completes and its ledger balances
-    OUT/_clearing.json, OUT/_trash/         an --overwrite in progress (see curate/rundir.py)
+    OUT/_clearing.json, OUT/_trash/         an --overwrite in progress (see curate/runner/rundir.py)
 """
 
 from __future__ import annotations
@@ -86,5 +86,5 @@ class RunLayout:
         return path.stem
 
     def is_run(self) -> bool:
-        """A directory curate made its own (see curate/rundir.py), whatever state a kill left it in."""
+        """A directory curate made its own (see curate/runner/rundir.py), whatever state a kill left it in."""
         return self.marker.is_file()

@@ -3,7 +3,7 @@ rule its pass rates were measured with (verl's default math reward compares norm
 `0.5` against `\\frac{1}{2}` scores 0 there and 1 here).
 
 The answer is extracted as `verify` does (last `\\boxed{}`, "final answer is", `#### x`, `A: x`) and
-checked with math-verify in the killable worker processes of `curate/verifier.py`, bounded per item
+checked with math-verify in the killable worker processes of `curate/answers/verifier.py`, bounded per item
 whatever the model wrote. Safe from any number of threads (each call takes a worker no other thread is
 using: verl's reward managers and OpenRLHF call from threads), from forked processes (a child starts
 its own workers) and from asyncio (the `a...` functions). Each worker checks at start that this

@@ -1,6 +1,8 @@
 """minhash_dedup end to end on the session's Ray."""
 
 import random
+import subprocess
+import sys
 
 import polars as pl
 import pytest
@@ -9,7 +11,7 @@ import curate
 import curate.text.minhash
 from curate.config import build_pipeline
 from curate.errors import ConfigError
-from tests.conftest import pipeline, write_jsonl
+from tests.conftest import pipeline, subprocess_env, write_jsonl
 
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau upsilon phi chi psi omega".split()
 
@@ -147,6 +149,39 @@ def test_near_dedup_pipeline_ships(tmp_path, ray_address):
 def test_parameter_errors(params, message):
     with pytest.raises(ConfigError, match=message):
         build_pipeline({"name": "x", "input": "a.jsonl", "output": "o", "stages": near(**params)})
+
+
+# In a fresh process: which kernels (and argument types) a stage's tasks use, against what its
+# warm-up (run on the driver) compiled or loaded. Batches as a task reads them: from Parquet, with
+# ASCII, non-ASCII and empty texts, and a batch of empty texts only.
+_WARM_UP_CHILD = """
+import sys
+import numba
+import polars as pl
+from curate.columns import ID, ORDER
+from curate.kernels import minhash, text
+from curate.stages.minhash_dedup import MinHashDedup
+
+def loaded():
+    return {f"{m.__name__}.{name}": sorted(map(str, f.overloads)) for m in (minhash, text) for name, f in vars(m).items() if isinstance(f, numba.core.registry.CPUDispatcher)}
+
+stage = MinHashDedup("near", **eval(sys.argv[1]))
+stage.warm_up()
+warmed = loaded()
+assert warmed["curate.kernels.minhash.signatures"], warmed
+for i, texts in enumerate([["Alpha beta gamma delta", "ÉCOLE  d'été\u00a0x", "", "ab"], ["", ""]]):
+    path = f"{sys.argv[2]}/batch{i}.parquet"
+    pl.DataFrame({"text": texts, ORDER: range(len(texts)), ID: [str(n) for n in range(len(texts))]}).write_parquet(path)
+    stage.keys(pl.read_parquet(path))
+after = loaded()
+assert after == warmed, {k: v for k, v in after.items() if warmed[k] != v}
+"""
+
+
+@pytest.mark.parametrize("params", [{}, {"tokenize": "chars", "verify_jaccard": True}])
+def test_warm_up_leaves_nothing_for_the_tasks_to_compile(tmp_path, params):
+    done = subprocess.run([sys.executable, "-c", _WARM_UP_CHILD, repr(params), str(tmp_path)], capture_output=True, text=True, env=subprocess_env(), timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
 
 
 @pytest.mark.slow

@@ -1,7 +1,13 @@
 """MinHash semantics are datasketch's: same shingles + hash function + seed -> the same signatures."""
 
+import os
 import random
 import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -12,6 +18,7 @@ from datasketch.lsh import _optimal_param
 from curate.kernels.minhash import combine_tokens, token_hash
 from curate.text.minhash import MinHasher, candidate_probability, optimal_bands_rows
 from curate.text.normalize import Normalize, normalized
+from tests.conftest import ROOT, subprocess_env
 
 ALPHABET = list("abcdefghij ABCDE  ") + ["é", "É", "ß", "Σ", "ς", "ﬁ", "Ⓐ", "ǅ", "中", "文", "\u00a0", "\u2003", "\u2028", "\u0085", "\t", "\n", ".", ",", "😀"]
 
@@ -89,3 +96,36 @@ def test_signatures_are_the_same_on_every_machine():
 
 
 PINNED = [441417912, 490258669, 1156727321, 318246988, 1420581169, 823686856, 572156501, 1033076645]
+
+
+_READ_ONLY_CHILD = """
+import numba, numpy as np
+from curate.kernels.text import any_high_byte
+out = np.zeros(1, np.bool_)
+any_high_byte(np.frombuffer(b"\\xc3\\xa9", np.uint8), np.array([0, 2]), out)
+print(out[0], any_high_byte._cache._cache_path)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0 or not shutil.which("setpriv"), reason="runs a child as user nobody: needs root and setpriv")
+def test_kernels_work_from_a_read_only_install_without_a_home():
+    """Where numba can write neither beside the kernels nor in ~/.cache, the kernels still import,
+    run and are cached, in a private directory of the user's in the temporary directory."""
+    top = Path(tempfile.mkdtemp(prefix="curate-read-only-"))  # not under pytest's 0700 tmp_path: nobody reads it
+    try:
+        top.chmod(0o755)
+        shutil.copytree(ROOT / "curate", top / "curate", ignore=shutil.ignore_patterns("__pycache__"))
+        (top / "tmp").mkdir()
+        os.chown(top / "tmp", 65534, 65534)
+        env = {k: v for k, v in subprocess_env().items() if not k.startswith("NUMBA_")}
+        env.update(PYTHONPATH=str(top), HOME="/nonexistent", TMPDIR=str(top / "tmp"))
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", _READ_ONLY_CHILD]
+        done = subprocess.run(command, env=env, cwd=top, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        found, cache = done.stdout.split()
+        assert found == "True"
+        assert Path(cache).parent == top / "tmp" / "curate-numba-65534"
+        assert list(Path(cache).glob("text.any_high_byte-*.nbi"))
+        assert not (top / "curate" / "kernels" / "__pycache__").exists()
+    finally:
+        shutil.rmtree(top)

@@ -1,6 +1,8 @@
 """Pipelines end to end on the session's Ray: the run directory contract and the ledger."""
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import polars as pl
@@ -310,6 +312,38 @@ def test_filter_on_a_score_an_earlier_stage_writes(tmp_path, ray_address):
     result = run(tmp_path, [WordCount("count"), {"name": "enough", "use": "filter", "keep": "n_words >= 2", "reason": "few_words"}], ray_address=ray_address)
     assert result.kept().collect()["n_words"].to_list() == [2, 3]
     assert result.removed().collect().select("id", "n_words", "reason").rows() == [("1", 1, "few_words")]
+
+
+def test_stages_warm_up_on_the_driver_before_any_task_runs_them(tmp_path, ray_address, monkeypatch):
+    """Each stage's warm_up (its kernels compiled once, on the driver) runs in a thread while Ray starts
+    and the input is read, and the first stage task waits for it; here it is still going when the
+    reads and the id check are done."""
+    from curate.runner.runner import Runner
+
+    events, read = [], threading.Event()
+    check_ids, run_segments = Runner._check_ids, Runner._run_segments
+
+    def warm_up(self):
+        read.wait(timeout=60)
+        time.sleep(0.5)
+        events.append(("warmed", threading.current_thread().name))
+
+    def after_check_ids(self, *args, **kwargs):
+        try:
+            return check_ids(self, *args, **kwargs)
+        finally:
+            read.set()
+
+    def segments(self, *args, **kwargs):
+        events.append(("segments", threading.current_thread().name))
+        return run_segments(self, *args, **kwargs)
+
+    monkeypatch.setattr(Shout, "warm_up", warm_up)
+    monkeypatch.setattr(Runner, "_check_ids", after_check_ids)
+    monkeypatch.setattr(Runner, "_run_segments", segments)
+    write_jsonl(tmp_path / "in" / "a.jsonl", corpus(20))
+    assert run(tmp_path, [Shout("s")], ray_address=ray_address).stats["kept"] == 20
+    assert events == [("warmed", "curate-warm-up"), ("segments", "MainThread")]
 
 
 def test_a_completed_run_whose_cleanup_was_interrupted_is_complete(tmp_path, ray_address):

@@ -71,7 +71,8 @@ _LENGTH[0xF0:0x100] = 4
 def _push(out, count, value):
     if count >= out.shape[0]:
         grown = np.empty(out.shape[0] * 2, np.uint64)
-        grown[:count] = out[:count]
+        for j in range(count):  # a loop: see curate/kernels/__init__.py
+            grown[j] = out[j]
         out = grown
     out[count] = value
     return out
@@ -183,9 +184,11 @@ def shingle_sets(data, offsets, chars, n, fold_ascii, collapse_space, set_offset
         hashes = np.unique(hashes)
         if filled + hashes.shape[0] > values.shape[0]:
             grown = np.empty(max(values.shape[0] * 2, filled + hashes.shape[0]), np.uint32)
-            grown[:filled] = values[:filled]
+            for j in range(filled):  # a loop: see curate/kernels/__init__.py
+                grown[j] = values[j]
             values = grown
-        values[filled : filled + hashes.shape[0]] = hashes
+        for j in range(hashes.shape[0]):  # a loop: see curate/kernels/__init__.py
+            values[filled + j] = hashes[j]
         filled += hashes.shape[0]
         set_offsets[d + 1] = filled
     return values[:filled]

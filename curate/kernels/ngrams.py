@@ -1,6 +1,6 @@
 """Word n-gram hashes and look-ups in a sorted n-gram index, compiled with numba (decontamination).
 
-Texts come as Arrow string buffers, their non-ASCII part normalised (curate/ngrams.py); words are
+Texts come as Arrow string buffers, their non-ASCII part normalised (curate/text/ngrams.py); words are
 the maximal runs of ASCII letters and digits and non-ASCII bytes, ASCII lowercased here. An n-gram's hash is 64 bits
 (a 32-bit hash would give one false match in a few thousand records against a large benchmark index).
 """
@@ -16,7 +16,7 @@ _NGRAM_SEED = np.uint64(0x2545F4914F6CDD1D)
 
 
 # Word separators: every ASCII byte that is not a letter or digit (non-ASCII punctuation is turned
-# into spaces before, in curate/ngrams.py); bytes >= 0x80 belong to words.
+# into spaces before, in curate/text/ngrams.py); bytes >= 0x80 belong to words.
 _SEPARATOR = np.ones(256, dtype=np.bool_)
 _SEPARATOR[0x80:] = False
 _SEPARATOR[ord("0") : ord("9") + 1] = False
@@ -74,7 +74,8 @@ def ngram_hashes(data, offsets, n, whole_below, counts):
             total, width = 0, 0
         if filled + total > out.shape[0]:
             grown = np.empty(max(out.shape[0] * 2, filled + total), np.uint64)
-            grown[:filled] = out[:filled]
+            for j in range(filled):  # a loop: see curate/kernels/__init__.py
+                grown[j] = out[j]
             out = grown
         for s in range(total):
             out[filled + s] = _window_hash(prefix, powers, s, width)
@@ -112,7 +113,8 @@ def item_hashes(data, offsets, n, whole_below, counts):
     start = 0
     for d in range(counts.shape[0]):
         part = np.unique(hashes[start : start + counts[d]])
-        out[filled : filled + part.shape[0]] = part
+        for j in range(part.shape[0]):  # a loop: see curate/kernels/__init__.py
+            out[filled + j] = part[j]
         start += counts[d]
         counts[d] = part.shape[0]
         filled += part.shape[0]

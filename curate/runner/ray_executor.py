@@ -134,7 +134,7 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     token authentication is on with a fresh random token that lives in the environment of this
     process's Ray processes and nowhere else (never ~/.ray, never the run directory), so no other
     process, local or remote, can submit work to it. No usage statistics, no dashboard, and a watchdog
-    (`curate/watchdog.py`) that removes all of it within a second when this process dies. A cluster
+    (`curate/runner/watchdog.py`) that removes all of it within a second when this process dies. A cluster
     you join keeps its own settings.
     """
     if ray.is_initialized():

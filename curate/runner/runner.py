@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -115,12 +116,17 @@ class Runner:
                         started_at = datetime.fromisoformat(json.loads(self.layout.plan.read_text())["started"])
                     else:
                         cio.write_json({"fingerprint": fingerprint, "started": started_at.isoformat(), "chunks": len(chunks)}, self.layout.plan)
+                    warming = self._warm_up()
                     executor = self._executor(files)
-                    executor.start()
                     try:
-                        return self._execute(executor, files, chunks, fingerprint, started_at, started)
-                    finally:
-                        executor.stop()
+                        executor.start()
+                        try:
+                            return self._execute(executor, files, chunks, fingerprint, started_at, started, warming)
+                        finally:
+                            executor.stop()
+                    except Exception:
+                        warming.join()  # a run that fails early leaves no thread in a stage's code (an interrupt does not wait)
+                        raise
                 except (InputError, ConfigError):
                     # the input or the pipeline must change before a re-run, which then cannot resume: keep
                     # nothing. Still under the lock, and after every task of this run has stopped.
@@ -129,7 +135,9 @@ class Runner:
         finally:
             self.progress.close()
 
-    def _execute(self, executor: Executor, files: list[cio.InputFile], chunks: list[cio.Chunk], fingerprint: str, started_at: datetime, started: float) -> dict[str, Any]:
+    def _execute(
+        self, executor: Executor, files: list[cio.InputFile], chunks: list[cio.Chunk], fingerprint: str, started_at: datetime, started: float, warming: threading.Thread
+    ) -> dict[str, Any]:
         config = self.config
         self.phases = Phases(self.layout, executor, self.progress)
         book = ledger.Ledger([(INPUT_STAGE, "read")] + [(s.name, s.use) for s in self.stages], {s.name: s.reasons() for s in self.stages})
@@ -159,6 +167,7 @@ class Runner:
         ]
         schema = checks.unified_schema([s.base for s in shards], config.stages)
         id_decisions, ids_delta = self._check_ids(chunks, results, options, id_partitions, book)
+        warming.join()  # before the first task that runs a stage
         kept_rows = self._run_segments(shards, schema, id_decisions, options, book)
         self._conform_outputs()
         self._check_ledger(book, total_input, kept_rows, ledger.add(input_ids, ids_delta), options.id_field)
@@ -376,7 +385,10 @@ class Runner:
         choice = self.executor_choice
         if choice == "auto":
             small = IN_PROCESS_MAX_BYTES_SERVICE if any(isinstance(s, ServiceStage) for s in self.stages) else IN_PROCESS_MAX_BYTES
-            choice = "in-process" if not self.ray_address and not _ray_connected() and sum(f.size for f in files) <= small else "ray"
+            size = sum(f.size for f in files)
+            choice = "in-process" if not self.ray_address and not _ray_connected() and size <= small else "ray"
+            if choice == "in-process":
+                log.info("running in this process: the input (%s bytes) is at most %s bytes (--executor ray to use Ray)", f"{size:,}", f"{small:,}")
         if choice == "in-process":
             return InProcessExecutor()
         from curate.runner.ray_executor import RayExecutor
@@ -390,6 +402,25 @@ class Runner:
                 stage.prepare()
             except (ValueError, OSError) as err:
                 raise ConfigError(f"stage {stage.name!r} ({stage.use}): {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+
+    def _warm_up(self) -> threading.Thread:
+        """Compile the stages' numba kernels here, in a thread overlapping Ray's start-up, the reads and
+        the id check, and before any task runs a stage: each kernel is then compiled once per machine
+        (numba caches it on disk, beside the module or in NUMBA_CACHE_DIR, which Ray's workers on this
+        node share), not once per worker: on a first run after an install, every worker would compile
+        the same kernels at once (about 6 s of CPU each for near-dedup's). With the cache filled this
+        only loads them. A failure here is left to the task that meets it."""
+
+        def warm() -> None:
+            for stage in self.stages:
+                try:
+                    stage.warm_up()
+                except Exception as err:
+                    log.debug("stage %r: warm-up failed: %s", stage.name, err)
+
+        thread = threading.Thread(target=warm, name="curate-warm-up", daemon=True)
+        thread.start()
+        return thread
 
     def _export_progress(self, label: str, total: int) -> Any:
         handle = self.progress.phase(label, total, 0, True)

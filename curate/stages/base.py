@@ -29,6 +29,10 @@ from pydantic import BaseModel, ConfigDict
 
 from curate.engine import Dataset, Engine
 
+WARM_UP_TEXTS = ("Warm up the kernels.\nA second line.", "réchauffer")
+"""What `Stage.warm_up` runs the kernels on: one ASCII text and one not, so both paths of the text
+preparation run."""
+
 
 class StageParams(BaseModel):
     """A stage's typed parameters: unknown keys and bad values fail before any work."""
@@ -82,6 +86,12 @@ class Stage:
         """One-off work on the driver before the run (load or build a model, an index), kept on `self`:
         the runner ships the stage to the workers once per phase. Raise ValueError or OSError for a
         configuration error."""
+
+    def warm_up(self) -> None:
+        """Run, on the driver, the compiled (numba) kernels the stage's tasks will call, on a tiny input
+        through the same code path (so with the same argument types): the runner does it in a thread
+        while Ray starts, and the workers then load the kernels from numba's on-disk cache instead of
+        each compiling them (3-10 s per process the first time after an install)."""
 
     def histograms(self) -> dict[str, list[float]]:
         """Score column -> bin edges. The runner counts every record the stage sees into fixed bins

@@ -25,7 +25,7 @@ import polars as pl
 from pydantic import Field, field_validator
 
 from curate.columns import DROP
-from curate.stages.base import MapStage, StageParams
+from curate.stages.base import WARM_UP_TEXTS, MapStage, StageParams
 from curate.tables import read_table
 from curate.text.ngrams import ItemIndex, words_of
 from curate.text.normalize import NUMBER
@@ -125,6 +125,10 @@ class Decontaminate(MapStage):
         self.index = ItemIndex.build(pl.Series(texts, dtype=pl.String), self.params.n, self.params.min_words, self.params.common_items)
         self.item_source = np.asarray(sources, dtype=np.int32)
         self.item_ids, self.item_texts = ids, texts
+
+    def warm_up(self) -> None:
+        if self.index is not None:
+            self.index.overlap(pl.Series(WARM_UP_TEXTS))
 
     def apply(self, df: pl.DataFrame) -> pl.DataFrame:
         if self.index is None:

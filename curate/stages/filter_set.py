@@ -19,7 +19,7 @@ from curate.answers.verifier import reference_answer
 from curate.columns import DROP, FAILED
 from curate.rules import REWRITES, SCORES
 from curate.rules import sets as filter_sets
-from curate.stages.base import MapStage, StageParams
+from curate.stages.base import WARM_UP_TEXTS, MapStage, StageParams
 
 
 class FilterSetParams(StageParams):
@@ -93,6 +93,10 @@ class FilterSet(MapStage):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "rules": [r.model_dump(exclude_none=True) for r in self.rules]}
+
+    def warm_up(self) -> None:
+        answers = {self.params.answer_field: ["1", "2"]} if self.params.answer_field else {}
+        self.apply(pl.DataFrame({self.params.field: list(WARM_UP_TEXTS)} | answers))
 
     def apply(self, df: pl.DataFrame) -> pl.DataFrame | tuple[pl.DataFrame, dict[str, Any]]:
         solution_field = self.params.answer_field if self.params.answer_extract and any(r.field == "answer" for r in self.rules) else None

@@ -21,7 +21,7 @@ from curate.answers.verifier import normalise
 from curate.columns import DROP, DROP_DUPLICATE_OF, ID, KEY, ORDER
 from curate.engine import Dataset, Engine
 from curate.graph import EDGE_SCHEMA, both_ways, connected_components
-from curate.stages.base import GroupStage, StageParams
+from curate.stages.base import WARM_UP_TEXTS, GroupStage, StageParams
 from curate.text.minhash import MinHasher, band_keys, optimal_bands_rows
 from curate.text.normalize import NUMBER, Normalize
 
@@ -110,6 +110,13 @@ class MinHashDedup(GroupStage):
             column = self.params.keep[4:]
             if column in schema and not schema[column].is_numeric():
                 raise ValueError(f"keep: max:{column} needs a numeric column, not {schema[column]}")
+
+    def warm_up(self) -> None:
+        texts = pl.Series(WARM_UP_TEXTS)
+        signatures, _ = self.hasher.signatures(texts)
+        band_keys(signatures, *self.bands_rows)
+        if self.params.verify_jaccard:
+            self.hasher.shingle_sets(texts)
 
     # ------------------------------------------------------------ per shard
 

@@ -3,7 +3,7 @@
 Verdicts go on the samples themselves (`extracted_answer`, `correct`, `verdict`), in traces/, so that
 `difficulty` and the exports read them and a user can re-score without re-verifying. A truncated
 sample is `truncated` and not correct, whatever it wrote before the cut; a sample whose generation
-failed has no verdict. The checks run in a killable worker process (`curate/verifier.py`).
+failed has no verdict. The checks run in a killable worker process (`curate/answers/verifier.py`).
 """
 
 from __future__ import annotations

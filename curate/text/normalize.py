@@ -93,6 +93,9 @@ def arrow_buffers(text: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     buffers = array.buffers()
     offsets = np.frombuffer(buffers[1], dtype=np.int64)[array.offset : array.offset + len(array) + 1]
     data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(1, dtype=np.uint8)
+    # Read-only whatever the buffers' origin (Arrow's own allocations are mutable, polars' are not): a
+    # numba kernel is compiled once per argument types, and read-only and writable arrays are two types.
+    data.flags.writeable = offsets.flags.writeable = False
     return data, offsets
 
 
