@@ -90,3 +90,22 @@ def test_every_pipeline_the_same_in_process_and_on_ray(tmp_path, ray_address, mo
     assert sorted(local_files) == sorted(ray_files)
     for relative in ray_files:
         assert local_files[relative] == ray_files[relative], f"{relative} differs"
+
+
+def test_an_in_process_run_imports_no_ray(tmp_path):
+    """The in-process executor is Ray-free: a small run pays neither Ray's import nor its start-up."""
+    import subprocess
+    import sys
+
+    from tests.conftest import subprocess_env
+
+    write_jsonl(tmp_path / "in.jsonl", [{"id": f"r{i}", "text": f"record {i % 7}"} for i in range(30)])
+    script = (
+        "import sys, curate\n"
+        f"run = curate.run({{'name': 'p', 'input': {str(tmp_path / 'in.jsonl')!r}, 'output': {str(tmp_path / 'out')!r}, "
+        "'stages': [{'name': 'exact', 'use': 'exact_dedup', 'field': 'text'}]})\n"
+        "print(run.manifest['executor']['executor'], run.stats['kept'], 'ray' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], env=subprocess_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["in-process", "7", "False"]

@@ -7,7 +7,8 @@
     executor.py      the Executor interface; InProcessExecutor (no Ray)
     ray_executor.py  RayExecutor, connect/disconnect: the only module that imports Ray
     watchdog.py      reaps a local Ray however its driver ends
-    tasks.py         the task bodies: plain functions over files, typed specs and results
+    tasks.py         the task bodies: plain functions over files, with typed specs
+    task_results.py  what each task reports: typed results, whose JSON is the task's done-marker
     ledger.py        every record counted: the tasks' reports, then the files read back
     rundir.py        the run directory: lock, prepare, fingerprint, manifest, publish, clear
     layout.py        where each file of a run directory lives

@@ -13,7 +13,7 @@ from curate.columns import DROP, DROP_DUPLICATE_OF, ORDER, RESERVED_FIELDS, TRAC
 from curate.engine import Dataset
 from curate.errors import ConfigError, InputError, StageError
 from curate.io import Chunk, InputFile, union_schema
-from curate.runner.tasks import IngestResult
+from curate.runner.task_results import IngestResult
 from curate.stages.base import GroupStage, Stage, check_reasons
 
 log = logging.getLogger("curate")

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from curate.errors import CurateError, StageError
 from curate.io import write_json
 from curate.runner import tasks
-from curate.runner.tasks import TaskResult
+from curate.runner.task_results import TaskResult
 from curate.stages.base import MapStage, ServiceStage
 
 SERVICE_BATCHES_IN_FLIGHT = 3

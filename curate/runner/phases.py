@@ -17,7 +17,7 @@ from curate import faults
 from curate.errors import StageError
 from curate.layout import RunLayout
 from curate.runner.executor import TASK_VERSIONS, Executor, Finished, Task
-from curate.runner.tasks import ServiceBatchResult, TaskResult
+from curate.runner.task_results import ServiceBatchResult, TaskResult
 from curate.stages.base import MapStage, ServiceStage
 
 log = logging.getLogger("curate")

@@ -46,7 +46,7 @@ from curate.config import PipelineConfig
 from curate.engine import Dataset
 from curate.errors import ConfigError, InputError, StageError
 from curate.layout import RunLayout
-from curate.runner import checks, exports, ledger, planning, rundir, tasks
+from curate.runner import checks, exports, ledger, planning, rundir, task_results, tasks
 from curate.runner.executor import TASK_VERSIONS, Executor, InProcessExecutor
 from curate.runner.phases import NoProgress, Phases, Progress
 from curate.runner.planning import Shard
@@ -196,7 +196,7 @@ class Runner:
 
     def _ingest(
         self, files: list[cio.InputFile], chunks: list[cio.Chunk], options: cio.ReadOptions, id_partitions: int, book: ledger.Ledger
-    ) -> tuple[list[tasks.IngestResult], dict[str, tasks.DigestResult]]:
+    ) -> tuple[list[task_results.IngestResult], dict[str, task_results.DigestResult]]:
         """Every chunk read and validated before any stage runs; and each file's digest, for the manifest."""
         work: list[tuple[str, Any, Any]] = [(str(c.index), tasks.ingest, tasks.IngestSpec(c, options, self.layout, id_partitions)) for c in chunks]
         spans: dict[str, dict[int, tuple[int, int]]] = {f.path: {} for f in files}
@@ -216,7 +216,7 @@ class Runner:
         return results, digests
 
     def _check_ids(
-        self, chunks: list[cio.Chunk], results: list[tasks.IngestResult], options: cio.ReadOptions, id_partitions: int, book: ledger.Ledger
+        self, chunks: list[cio.Chunk], results: list[task_results.IngestResult], options: cio.ReadOptions, id_partitions: int, book: ledger.Ledger
     ) -> tuple[tasks.DecisionSet, ledger.Fingerprint]:
         """Ids are unique: a shuffle by id hash, a reduce per partition. Returns the decisions (repeats to
         quarantine under their position ids) and the id fingerprint change."""
@@ -314,7 +314,7 @@ class Runner:
                 batches.append((name, tasks.ServiceBatchSpec(name, shard.base, offset, min(size, shard.rows - offset), self.layout, id_field, output)))
         warned = False
 
-        def warn_once(result: tasks.ServiceBatchResult) -> None:
+        def warn_once(result: task_results.ServiceBatchResult) -> None:
             nonlocal warned
             counters = result.stages[stage.name].get("counters") or {}
             if counters.get("retry_after_cut") and not warned:
@@ -365,11 +365,11 @@ class Runner:
         by_reason = {(k.partition("\t")[0], k.partition("\t")[2]): v for k, v in removed.by_reason.items()}
         ledger.check_files(book, input_ids, kept.rows, kept.ids, removed.ids, by_reason)
 
-    def _verify(self, paths: list[str], id_field: str, removed: bool) -> tasks.VerifyResult:
+    def _verify(self, paths: list[str], id_field: str, removed: bool) -> task_results.VerifyResult:
         """The staged files read back: rows, id fingerprint and (removed/) counts by stage and reason."""
         phase = f"verify-{'removed' if removed else 'kept'}"
         work = [(str(i), tasks.verify_files, tasks.VerifySpec(batch, id_field, removed)) for i, batch in enumerate(planning.batches(paths))]
-        total = tasks.VerifyResult(0, ledger.EMPTY, {})
+        total = task_results.VerifyResult(0, ledger.EMPTY, {})
         for result in self.phases.run(phase, f"check {'removed' if removed else 'kept'} files", work).values():
             total.rows += result.rows
             total.ids = ledger.add(total.ids, result.ids)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar, Final
+from typing import Any, Final
 
 import numpy as np
 import polars as pl
@@ -43,158 +43,23 @@ from curate.errors import InputError, StageError
 from curate.io import POSITION_ID_PREFIX, Chunk, ChunkRead, DigestSpec, ReadOptions, chunk_digest, conform, digest_file, read_chunk, rows_as_json, write_parquet, write_public
 from curate.layout import RunLayout, shard_name
 from curate.runner import ledger
+from curate.runner.task_results import (
+    ConformResult,
+    DigestResult,
+    IdCheckResult,
+    IngestResult,
+    InputPart,
+    SegmentResult,
+    ServiceBatchResult,
+    StepResult,
+    VerifyResult,
+)
 from curate.stages.base import GroupStage, MapStage, ServiceStage, Stage, check_reasons
 
 WORK_COMPRESSION: Final = "lz4"
 # Decision columns of the id check; private so that input fields named `error` or `source` cannot clash.
 _ERROR = "__curate_error"
 _SOURCE = "__curate_source"
-
-
-# ---------------------------------------------------------------- results
-
-StageParts = dict[str, dict[str, Any]]
-"""Per stage, this task's counts (in, out, removed by reason, counters, seconds, ...): the ledger's input."""
-
-RESULT_TYPES: dict[str, type[TaskResult]] = {}
-
-
-@dataclass
-class TaskResult:
-    """What a task reports; its JSON form is the task's done-marker."""
-
-    counts_records: ClassVar[bool] = True
-    """Whether `progress` counts records for the progress display."""
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        RESULT_TYPES[cls.__name__] = cls
-
-    @property
-    def progress(self) -> int:
-        return int(getattr(self, "rows", 0))
-
-    def to_json(self) -> dict[str, Any]:
-        return {"type": type(self).__name__, **asdict(self)}
-
-    @staticmethod
-    def from_json(data: dict[str, Any]) -> TaskResult:
-        data = dict(data)
-        cls = RESULT_TYPES[data.pop("type")]
-        return cls._from_fields(data)
-
-    @classmethod
-    def _from_fields(cls, data: dict[str, Any]) -> TaskResult:
-        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
-
-
-@dataclass
-class InputPart:
-    """A shard of the input, as ingest wrote it (or, `virtual`, its schema only: Parquet is read again)."""
-
-    shard: str
-    rows: int
-    lo: int
-    hi: int
-    part: int
-    virtual: bool
-
-
-@dataclass
-class IngestResult(TaskResult):
-    chunk: int
-    parts: list[InputPart]
-    lines: int
-    records: int
-    bad: int
-    errors: dict[str, int]
-    """Bad-input messages and their counts (the first MAX_ERROR_KINDS kinds)."""
-    fields: list[str] | None
-    """The field names of the chunk's records, for error messages."""
-    ids: ledger.Fingerprint
-    shuffle: dict[str, list[str]]
-    """Id-check partition -> this chunk's files of ids."""
-    stages: StageParts
-
-    def __post_init__(self) -> None:
-        self.ids = _fingerprint(self.ids)
-
-    @property
-    def progress(self) -> int:
-        return self.records + self.bad
-
-    @classmethod
-    def _from_fields(cls, data: dict[str, Any]) -> TaskResult:
-        return cls(**{**data, "parts": [InputPart(**p) for p in data["parts"]]})
-
-
-@dataclass
-class DigestResult(TaskResult):
-    counts_records: ClassVar[bool] = False
-    sha256: str
-    chunks: dict[str, str]
-    """Per Parquet chunk index, the SHA-256 of its row groups."""
-
-
-@dataclass
-class IdCheckResult(TaskResult):
-    counts_records: ClassVar[bool] = False
-    decisions: list[str]
-    ids_delta: ledger.Fingerprint
-    seconds: float
-
-    def __post_init__(self) -> None:
-        self.ids_delta = _fingerprint(self.ids_delta)
-
-
-@dataclass
-class SegmentResult(TaskResult):
-    shard: str
-    rows: int
-    stages: StageParts
-    shuffle: dict[str, dict[str, str]] | None = None
-    """Key set name -> partition -> file, when the segment ends at a group stage."""
-    output: str | None = None
-
-
-@dataclass
-class ServiceBatchResult(TaskResult):
-    shard: str
-    rows: int
-    lo: int
-    hi: int
-    output: str | None
-    stages: StageParts
-
-
-@dataclass
-class StepResult(TaskResult):
-    files: dict[str, str]
-    counters: dict[str, float]
-    rows: int
-    stages: StageParts
-
-
-@dataclass
-class VerifyResult(TaskResult):
-    rows: int
-    ids: ledger.Fingerprint
-    by_reason: dict[str, int]
-    """"stage\treason" -> removed records, read back from removed/."""
-
-    def __post_init__(self) -> None:
-        self.ids = _fingerprint(self.ids)
-
-
-@dataclass
-class ConformResult(TaskResult):
-    rows: int
-
-
-def _fingerprint(value: Any) -> ledger.Fingerprint:
-    """An id fingerprint as a tuple again (JSON gives it back as a list)."""
-    count, first, second = value
-    return (int(count), int(first), int(second))
 
 
 def digest(spec: DigestSpec) -> DigestResult:
