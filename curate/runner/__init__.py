@@ -11,6 +11,5 @@
     task_results.py  what each task reports: typed results, whose JSON is the task's done-marker
     ledger.py        every record counted: the tasks' reports, then the files read back
     rundir.py        the run directory: lock, prepare, fingerprint, manifest, publish, clear
-    layout.py        where each file of a run directory lives
     exports.py       export stages after the ledger balances
 """
