@@ -154,6 +154,11 @@ def startup(repeats: int, tiny: Path) -> dict[str, list[float]]:
     finally:
         os.killpg(head.pid, signal.SIGTERM)
         head.wait(timeout=60)
+        # `ray start` leaves this pointing at the head just stopped: a later ray.init(num_cpus=...)
+        # without an address would try to join it and fail (a second `make bench` did)
+        current = Path("/tmp/ray/ray_current_cluster")
+        if current.exists() and current.read_text().strip().endswith(":6390"):
+            current.unlink()
     return times
 
 
@@ -189,7 +194,7 @@ def main() -> None:
     print(f"\n## Runner overhead: {args.records:,} short records, 2 CPUs, median of {args.repeats}\n")
     print("| pipeline | seconds | records/s | peak RSS, all processes | vs Ray Data |")
     print("|---|---:|---:|---:|---:|")
-    ray_data = statistics.median(r["seconds"] for r in results[cases[2][0]])
+    ray_data = statistics.median(r["seconds"] for name, mode, _ in cases if mode == "raydata" for r in results[name])
     for name, _, source in cases:
         count = (4 if source == paths["parquet4"] else 1) * args.records
         seconds = statistics.median(r["seconds"] for r in results[name])
