@@ -361,13 +361,14 @@ def _check_exports(stages: list[Stage], source: str, stages_raw: list[Any]) -> N
         for name in getattr(stage.params, "include_removed", []):
             if name not in {s.name for s in earlier}:
                 raise ConfigError(f"{_where(source, _line(item, 'include_removed'))}: stage {stage.name!r}: include_removed names {name!r}, which is not an earlier stage")
-    for stage in stages:
-        provided = [s.provides() for s in stages[: stages.index(stage)]]
+    provided: list[dict[str, Any]] = []  # what the stages before this one offer it
+    for stage, item in zip(stages, stages_raw):
         for need in stage.needs():
             if not any(need in offer for offer in provided):
-                raise ConfigError(f"{_where(source, _line(stages_raw[stages.index(stage)]))}: stage {stage.name!r} ({stage.use}) needs {need} from an earlier stage, and none before it provides them (verify provides verdicts)")
+                raise ConfigError(f"{_where(source, _line(item))}: stage {stage.name!r} ({stage.use}) needs {need} from an earlier stage, and none before it provides them (verify provides verdicts)")
         if isinstance(stage, ExportStage):
             stage.params = stage.params.model_copy(update=inherited_defaults(stage.params, provided))
+        provided.append(stage.provides())
 
 
 def inherited_defaults(params: Any, provided: list[dict[str, Any]]) -> dict[str, Any]:

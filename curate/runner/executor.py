@@ -14,11 +14,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import socket
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
-from pathlib import Path
 from typing import Any, Protocol
 
 from curate.errors import CurateError, StageError
@@ -105,10 +103,7 @@ def task_failure(err: BaseException) -> CurateError:
     """A task's exception as the run reports it: a curate error as it is, anything else in one line."""
     if isinstance(err, CurateError):
         return err
-    message = str(err).strip().splitlines()
-    frames = traceback.extract_tb(err.__traceback__)
-    at = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
-    return StageError(f"a task failed: {type(err).__name__}: {message[0] if message else ''}{at}")
+    return StageError(f"a task failed: {tasks.one_line(err)}")
 
 
 class InProcessExecutor:

@@ -341,7 +341,7 @@ def _apply_map_stage(stage: MapStage, frame: pl.DataFrame, spec: SegmentSpec, co
     try:
         out = stage.apply(frame)
     except Exception as err:
-        raise StageError(f"stage {stage.name!r} ({stage.use}) failed on shard {spec.shard}: {_one_line(err)}") from err
+        raise StageError(f"stage {stage.name!r} ({stage.use}) failed on shard {spec.shard}: {one_line(err)}") from err
     frame, counts[stage.name] = _settle(stage, frame, out, spec.layout, spec.shard, spec.id_field)
     counts[stage.name]["seconds"] = time.perf_counter() - started
     return frame
@@ -413,7 +413,7 @@ def _group_keys(stage: GroupStage, frame: pl.DataFrame, spec: SegmentSpec) -> di
     try:
         keys = stage.keys(frame.with_columns(pl.col(spec.id_field).cast(pl.String).alias(ID)))
     except Exception as err:
-        raise StageError(f"{where} failed on shard {spec.shard}: {_one_line(err)}") from err
+        raise StageError(f"{where} failed on shard {spec.shard}: {one_line(err)}") from err
     written = {}
     for name, keyed in (keys if isinstance(keys, dict) else {"keys": keys}).items():
         if KEY not in keyed.columns or keyed[KEY].dtype != pl.UInt64:
@@ -458,7 +458,7 @@ async def run_service_batch(spec: ServiceBatchSpec, stage: ServiceStage, state: 
     except StageError:
         raise
     except Exception as err:
-        raise StageError(f"stage {stage.name!r} ({stage.use}) failed on batch {spec.name}: {_one_line(err)}") from err
+        raise StageError(f"stage {stage.name!r} ({stage.use}) failed on batch {spec.name}: {one_line(err)}") from err
     kept, count = _settle(stage, frame, result, spec.layout, spec.name, spec.id_field)
     if kept.height:
         write_parquet(kept, spec.output, compression=WORK_COMPRESSION)
@@ -494,7 +494,7 @@ def reduce_step(spec: StepSpec) -> StepResult:
     try:
         out = spec.fn(*frames)
     except Exception as err:
-        raise StageError(f"stage {spec.stage!r} ({spec.use}) failed in step {spec.step!r}, partition {spec.partition}: {_one_line(err)}") from err
+        raise StageError(f"stage {spec.stage!r} ({spec.use}) failed in step {spec.step!r}, partition {spec.partition}: {one_line(err)}") from err
     counters: dict[str, float] = {}
     if isinstance(out, tuple):
         out, counters = out
@@ -578,7 +578,8 @@ def _public(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select([c for c in frame.columns if not is_private(c)])
 
 
-def _one_line(err: BaseException) -> str:
+def one_line(err: BaseException) -> str:
+    """An exception as one line: its type, first line and where it was raised."""
     message = str(err).strip().splitlines()[0] if str(err).strip() else ""
     frames = traceback.extract_tb(err.__traceback__)
     at = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
