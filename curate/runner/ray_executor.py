@@ -58,14 +58,12 @@ class RayExecutor:
     def run_tasks(self, tasks: list[Task], done: Done, stages: list[MapStage] | None = None) -> None:
         shared = ray.put(stages) if stages and tasks else None
         window = max(4, 2 * self._cpus)
-        in_flight = [0]
 
         def submit(task: Task) -> tuple[Any, Callable[[], None]]:
-            in_flight[0] += 1
             ref = _task.remote(task, shared)  # type: ignore[call-arg]  # ray types remote() of a decorated function by arity 0
-            return ref, lambda: in_flight.__setitem__(0, in_flight[0] - 1)
+            return ref, lambda: None
 
-        self._pump(tasks, submit, lambda: in_flight[0] < window, done, actor_tasks=False)
+        self._pump(tasks, submit, lambda in_flight: in_flight < window, done, actor_tasks=False)
 
     def run_service(self, stage: ServiceStage, batches: list[Task], run_dir: str, done: Done) -> list[dict[str, Any]]:
         if not batches:
@@ -81,7 +79,7 @@ class RayExecutor:
             return actors[target].run.remote(batch), lambda: load.__setitem__(target, load[target] - 1)
 
         try:
-            self._pump(batches, submit, lambda: min(load) < SERVICE_BATCHES_IN_FLIGHT, done, actor_tasks=True)
+            self._pump(batches, submit, lambda _: min(load) < SERVICE_BATCHES_IN_FLIGHT, done, actor_tasks=True)
             return [_get(ref) for ref in [actor.close.remote() for actor in actors]]
         finally:
             for actor in actors:
@@ -91,18 +89,19 @@ class RayExecutor:
         self,
         items: Iterable[Task],
         submit: Callable[[Task], tuple[Any, Callable[[], None]]],
-        has_room: Callable[[], bool],
+        has_room: Callable[[int], bool],
         done: Done,
         *,
         actor_tasks: bool,
     ) -> None:
-        """Submit while there is room, report results as they land; on a failure, cancel what is in flight."""
+        """Submit while there is room (`has_room` gets the number in flight), report results as they land;
+        on a failure, cancel what is in flight."""
         todo = list(items)
         in_flight: dict[Any, tuple[str, Callable[[], None]]] = {}
         position = 0
         try:
             while position < len(todo) or in_flight:
-                while position < len(todo) and has_room():
+                while position < len(todo) and has_room(len(in_flight)):
                     ref, release = submit(todo[position])
                     in_flight[ref] = (todo[position].key, release)
                     position += 1
