@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint test-clients bench clean
+.PHONY: demo test lint chromium test-clients bench clean screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,12 +18,21 @@ demo: $(STAMP)
 	$(BIN)/curate run pipelines/math-rl.yaml --input 'demo/data/problems-*' --output demo/math-rl --set 'decontaminate.against=[demo/data/benchmark.jsonl]' --set decontaminate.n=13 $(if $(OPENAI_BASE_URL),,--set generate.enabled=false --set verify.response_field=solutions) --overwrite
 	$(BIN)/curate run pipelines/web-quality.yaml --input 'demo/data/web-*' --output demo/web-quality --overwrite
 
-test: lint
+test: lint chromium
 	$(BIN)/python -m pytest -q
+
+# Debian's chromium for the report's browser tests (tests/test_report_browser.py): installed when missing
+# and we are root with apt-get (about a minute); otherwise those tests skip, saying why.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the report's browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	  else echo "chromium is missing and cannot be installed here (not root, or no apt-get): the report's browser tests will skip"; fi; }
 
 # zero findings, or make test fails (configuration in pyproject.toml)
 lint: $(STAMP)
-	$(BIN)/ruff check curate tests tests_clients benchmarks
+	$(BIN)/ruff check curate tests tests_clients benchmarks docs
 	$(BIN)/mypy
 
 # The trainers' own code over curate's outputs, in a separate environment like a trainer's machine:
@@ -45,6 +54,10 @@ $(CLIENTS)/.installed: tests_clients/requirements.txt pyproject.toml
 test-clients: $(STAMP) $(CLIENTS)/.installed
 	CURATE_BIN=$(abspath $(BIN)) $(CLIENTS)/bin/python -m pytest -q -p no:cacheprovider tests_clients
 
+# docs/report/*.png, the README's screenshots of `curate report`
+screenshots: $(STAMP) chromium
+	$(BIN)/python docs/report_screenshots.py
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/runner_overhead.py
 	$(BIN)/python benchmarks/near_dedup_speed.py
@@ -57,6 +70,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/export_throughput.py
 	$(BIN)/python benchmarks/reward_throughput.py
 	$(BIN)/python benchmarks/output_files.py
+	$(BIN)/python benchmarks/report_scale.py
 
 clean:
 	rm -rf $(CLIENTS) demo/run demo/math-rl demo/web-quality demo/data .pytest_cache

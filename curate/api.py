@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,14 +64,23 @@ class Pipeline:
         overwrite: bool = False,
         progress: Progress | None = None,
         executor: str = "auto",
+        report: bool = True,
     ) -> Run:
         """`executor`: "ray" (local, or the cluster at `ray_address`), "in-process" (no Ray: small inputs,
         and stepping through a stage in a debugger), or "auto" (in-process for a small input when no
-        Ray is named or connected)."""
+        Ray is named or connected). `report`: write OUTPUT/report.html (see `curate.report`)."""
         from curate.runner.runner import Runner
 
         Runner(self.config, ray_address=ray_address, num_cpus=num_cpus, overwrite=overwrite, progress=progress, executor=executor).run()
-        return Run(self.config.output)
+        result = Run(self.config.output)
+        if report:
+            from curate.report import write_report
+
+            try:
+                write_report(result)
+            except Exception as err:  # the run is published and sound; only its page is missing
+                logging.getLogger("curate").warning(f"{result.path}: report.html not written ({type(err).__name__}: {err}); `curate report {result.path}` tries again")
+        return result
 
     def __repr__(self) -> str:
         stages = ", ".join(f"{s.name}:{s.use}" for s in self.config.stages)
@@ -88,6 +98,7 @@ def run(
     overwrite: bool = False,
     progress: Progress | None = None,
     executor: str = "auto",
+    report: bool = True,
 ) -> Run:
     """Run a pipeline (a YAML path, a dict or a `Pipeline`) and return its run directory."""
     if isinstance(pipeline, Pipeline):
@@ -98,7 +109,7 @@ def run(
         pipeline = Pipeline.from_config(build_pipeline(pipeline, overrides=set, input=input, output=None if output is None else str(output)))
     else:
         pipeline = Pipeline.from_yaml(pipeline, set=set, input=input, output=output)
-    return pipeline.run(ray_address=ray_address, num_cpus=num_cpus, overwrite=overwrite, progress=progress, executor=executor)
+    return pipeline.run(ray_address=ray_address, num_cpus=num_cpus, overwrite=overwrite, progress=progress, executor=executor, report=report)
 
 
 def train_classifier(

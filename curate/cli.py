@@ -97,6 +97,7 @@ def run(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a run directory that holds a different (or finished) run."),
     executor: str = typer.Option("auto", "--executor", metavar="KIND", help="ray, in-process (no Ray: small inputs, a debugger) or auto (in-process for an input of at most 4 MB when no Ray is named)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display and no stats table."),
+    no_report: bool = typer.Option(False, "--no-report", help="Do not write RUN_DIR/report.html at the end."),
 ) -> None:
     """Run a pipeline. Re-running the same command after a crash resumes where it stopped."""
     from curate.api import Pipeline
@@ -105,11 +106,33 @@ def run(
     with _errors():
         pipe = Pipeline.from_yaml(pipeline, set=set, input=input or None, output=output)
         progress = None if quiet or not err.is_terminal else RichProgress(err)
-        result = pipe.run(ray_address=ray_address, num_cpus=num_cpus, overwrite=overwrite, progress=progress, executor=executor)
+        result = pipe.run(ray_address=ray_address, num_cpus=num_cpus, overwrite=overwrite, progress=progress, executor=executor, report=not no_report)
         if not quiet:
             _stats_table(result.stats)
             out.print(f"kept/ and removed/ are in [bold]{result.path}[/]; `curate explain {result.path} ID` tells what happened to a record.")
             _exports(result.stats)
+            if not no_report and result.layout.report.exists():
+                out.print(f"report: [bold]{result.layout.report}[/] (open it in a browser)")
+
+
+@app.command()
+def report(
+    run_dir: str = typer.Argument(..., metavar="RUN_DIR", help="A completed run directory."),
+    output: str | None = typer.Option(None, "--output", "-o", metavar="FILE", help="Where to write the page (default RUN_DIR/report.html, or RUN_DIR/report-against-NAME.html)."),
+    against: str | None = typer.Option(None, "--against", metavar="OTHER_RUN", help="Compare with another run of the same input: records kept in one and removed in the other."),
+    samples: int = typer.Option(5, "--samples", "-n", min=0, max=100, metavar="N", help="Removed records shown per reason."),
+    seed: int = typer.Option(0, "--seed", metavar="S", help="Seed of the random samples (the same seed shows the same records)."),
+) -> None:
+    """Write one self-contained HTML page of a run: the funnel, each score's kept-vs-removed histogram with
+    what other thresholds would keep, samples of every reason, reasoning data, input files, run facts."""
+    import time
+
+    from curate.report import write_report
+
+    with _errors():
+        started = time.perf_counter()
+        path = write_report(run_dir, output, against=against, samples=samples, seed=seed)
+        out.print(f"wrote [bold]{path}[/] ({path.stat().st_size / 1e6:.2f} MB in {time.perf_counter() - started:.1f} s)")
 
 
 @app.command()
@@ -117,8 +140,9 @@ def stats(
     run_dir: str = typer.Argument(..., metavar="RUN_DIR", help="A run directory."),
     as_json: bool = typer.Option(False, "--json", help="Print stats.json as it is (or the stage's entry, with --stage)."),
     stage: str | None = typer.Option(None, "--stage", metavar="NAME", help="One stage in detail: every rule's failures and each score's histogram."),
-    samples: str | None = typer.Option(None, "--samples", metavar="REASON", help="Print a few records removed for REASON."),
+    samples: str | None = typer.Option(None, "--samples", metavar="REASON", help="Print random records removed for REASON (with a duplicate's kept partner)."),
     count: int = typer.Option(5, "--count", "-n", min=1, metavar="N", help="How many samples."),
+    seed: int = typer.Option(0, "--seed", metavar="S", help="Seed of the random samples."),
 ) -> None:
     """Per stage: records in, out, removed by reason, and seconds."""
     from curate.results import open_run
@@ -126,10 +150,10 @@ def stats(
     with _errors():
         result = open_run(run_dir)
         if samples is not None:
-            _samples(result, samples, count, stage)
+            _samples(result, samples, count, stage, seed, as_json)
         elif stage is not None:
             entry = result.stage_stats(stage)
-            print(json.dumps(entry, indent=2)) if as_json else _stage_detail(entry)
+            print(json.dumps(entry, indent=2)) if as_json else _stage_detail(result, entry)
         elif as_json:
             print(json.dumps(result.stats, indent=2))
         else:
@@ -277,10 +301,21 @@ def _exports(stats: dict[str, Any]) -> None:
         out.print(f"export [bold]{name}[/] ({summary['format']}): {summary['to']}: {files}")
 
 
-def _stage_detail(stage: dict[str, Any]) -> None:
-    """Rules: records failing each (a record can fail several) beside those removed under it (the first
-    it failed); then each score's histogram."""
+def _stage_detail(result: Any, stage: dict[str, Any]) -> None:
+    """The stage's own figures (verdicts, pairs, counters); its rules: records failing each (a record can
+    fail several) beside those removed under it (the first it failed); each score's histogram, the
+    records it kept apart from those it removed."""
+    from curate.report import views
+
     out.print(f"[bold]{stage['name']}[/] ({stage['use']}): {stage['in']:,} in, {stage['out']:,} out, {sum(stage['removed'].values()):,} removed")
+    figures = views.funnel({"stages": [stage]})[0].figures
+    if figures:
+        table = Table(title="what it counted", title_justify="left", show_header=False)
+        table.add_column()
+        table.add_column(justify="right")
+        for key, value in _flatten(figures):
+            table.add_row(key, f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value))
+        out.print(table)
     failed = stage.get("failed")
     declared = stage.get("reasons") or []
     if declared:
@@ -297,32 +332,62 @@ def _stage_detail(stage: dict[str, Any]) -> None:
             share = (fails if fails is not None else removed) / stage["in"] if stage["in"] else 0.0
             table.add_row(reason, f"{fails:,}" if fails is not None else "—", f"{removed:,}", f"{share:.1%}")
         out.print(table)
-    for column, histogram in (stage.get("histograms") or {}).items():
-        edges, counts = histogram["edges"], histogram["counts"]
-        total = max(1, sum(counts) + histogram["null"])
-        table = Table(title=column, title_justify="left", box=None, padding=(0, 1))
-        bins: _Columns = (("bin", "left"), ("records", "right"), ("", "left"))
+    scores = views.stage_scores(result, stage["name"], bins=12)
+    for view in scores.views:
+        histogram = view.histogram
+        total = max(1, max((k + r for k, r in zip(histogram.kept, histogram.removed)), default=1))
+        bounds = "; ".join(f"{b.reason}: {b.describe()}" for b in view.bounds)
+        table = Table(title=f"{view.column}" + (f"  ({bounds})" if bounds else ""), title_justify="left", box=None, padding=(0, 1))
+        bins: _Columns = (("bin", "left"), ("kept", "right"), ("removed", "right"), ("", "left"))
         for name, justify in bins:
             table.add_column(name, justify=justify)
-        for i, n in enumerate(counts):
-            low = "-inf" if i == 0 else f"{edges[i]:g}"
-            high = "+inf" if i == len(counts) - 1 else f"{edges[i + 1]:g}"
-            table.add_row(f"[{low}, {high})", f"{n:,}", "█" * round(40 * n / total))
-        if histogram["null"]:
-            table.add_row("null", f"{histogram['null']:,}", "")
+        edges = histogram.edges
+        for i, (kept, removed) in enumerate(zip(histogram.kept, histogram.removed)):
+            if histogram.integer and edges[i + 1] - edges[i] == 1:
+                label = f"{edges[i] + 0.5:g}"
+            elif histogram.integer:
+                label = f"{edges[i] + 0.5:g} to {edges[i + 1] - 0.5:g}"
+            else:
+                label = f"[{edges[i]:.4g}, {edges[i + 1]:.4g})"
+            bar = "[blue]" + "█" * round(30 * kept / total) + "[/][red]" + "█" * round(30 * removed / total) + "[/]"
+            table.add_row(label, f"{kept:,}", f"{removed:,}", bar)
+        if histogram.null_kept or histogram.null_removed:
+            table.add_row("no score", f"{histogram.null_kept:,}", f"{histogram.null_removed:,}", "")
         out.print(table)
+    if scores.views:
+        out.print(f"`curate report {result.path}` shows what other thresholds would keep")
 
 
-def _samples(result: Any, reason: str, count: int, stage: str | None) -> None:
-    import polars as pl
+def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(value, dict):
+        return [pair for k, v in value.items() for pair in _flatten(v, f"{prefix}.{k}" if prefix else str(k))]
+    return [(prefix, value)]
 
-    frame = result.removed(stage=stage).filter(pl.col("reason") == reason).head(count).collect()
-    if not frame.height:
+
+def _samples(result: Any, reason: str, count: int, stage: str | None, seed: int, as_json: bool) -> None:
+    from dataclasses import asdict
+
+    from curate.report.samples import draw
+
+    drawn = {key: group for key, group in draw(result, stage=stage, reason=reason, n=count, seed=seed).items() if group}
+    if not drawn:
         known = sorted(result.stats.get("removed_by_reason", {}))
         raise ConfigError(f"no records removed for reason {reason!r}" + (f" by stage {stage!r}" if stage else "") + f" (reasons in this run: {', '.join(known) or 'none'})")
-    for number, record in enumerate(frame.iter_rows(named=True), 1):
-        out.print(f"[bold]{number}.[/] {record.get(result.id_field)}  stage [bold]{record['stage']}[/], reason [bold]{record['reason']}[/]")
-        _record({k: v for k, v in record.items() if k not in ("stage", "reason")})
+    picked = [s for group in drawn.values() for s in group][:count] if stage is None and len(drawn) > 1 else [s for group in drawn.values() for s in group]
+    if as_json:
+        print(json.dumps([asdict(s) for s in picked], indent=2, default=str))
+        return
+    for number, sample in enumerate(picked, 1):
+        out.print(f"[bold]{number}.[/] {sample.id}  stage [bold]{sample.stage}[/], reason [bold]{sample.reason}[/]")
+        for score in sample.scores:
+            if score.bound:
+                out.print(f"  [red]{score.column} = {score.value:g}[/] ({score.bound})")
+        more = f"… ({sample.chars:,} characters)" if sample.chars > len(sample.text) else ""
+        _record({sample.field: sample.text + more, **sample.fields})
+        if sample.partner is not None:
+            similarity = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sample.partner.similarity.items())
+            out.print(f"  duplicate of [bold]{sample.partner.id}[/], which was {sample.partner.status}" + (f" ({similarity})" if similarity else ""))
+            _record({sample.field: sample.partner.text})
 
 
 def _explain(answer: dict[str, Any]) -> None:

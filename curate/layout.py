@@ -7,6 +7,8 @@
     OUT/clusters/STAGE-....parquet          near-duplicate clusters, when a stage is asked to write them
     OUT/exports/STAGE/                      an export stage's train/validation files and export.json (unless `to`)
     OUT/stats.json, OUT/manifest.json
+    OUT/report.html                         `curate report`'s page (written by `curate run` too);
+                                            OUT/report-against-NAME.html compares with another run
     OUT/.curate-run                         the marker: curate writes into (and --overwrite clears) only
                                             directories that hold it
     OUT/_work/                              the run in progress: plan, done-markers, staged files;
@@ -40,6 +42,7 @@ class RunLayout:
         self.staged_kept = self.staged("kept")
         self.staged_removed = self.staged("removed")
         self.exports = self.root / "exports"
+        self.report = self.root / "report.html"
 
     def done(self, phase: str, key: str) -> Path:
         return self.work / "done" / phase / f"{key}.json"

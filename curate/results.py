@@ -42,6 +42,86 @@ class Run:
         """Surviving records, in input order."""
         return _scan(sorted(self.layout.kept.glob("*.parquet")))
 
+    def traces(self, status: str | None = None) -> pl.LazyFrame:
+        """Generated (or verified) samples, one row per (id, sample): response, extracted answer, verdict,
+        and `status` (kept, or the stage that removed the record). `status="kept"` gives only those of
+        kept records (what an SFT export reads)."""
+        import polars as pl
+
+        files = sorted((self.layout.root / "traces").glob("*.parquet"))
+        if status == "kept":
+            files = [p for p in files if p.name.startswith("part-")]
+        elif status is not None:
+            files = [p for p in files if not p.name.startswith("part-") and RunLayout.removed_stage(p) == status]
+        if not files:
+            return pl.LazyFrame()
+        return pl.concat(
+            [pl.scan_parquet(p).with_columns(pl.lit("kept" if p.name.startswith("part-") else RunLayout.removed_stage(p)).alias("status")) for p in files],
+            how="diagonal_relaxed",
+        )
+
+    def clusters(self, stage: str | None = None) -> pl.LazyFrame:
+        """Near-duplicate clusters of a `minhash_dedup` stage run with `write_clusters: true`: one row per
+        record in a cluster, with the cluster's representative."""
+        import polars as pl
+
+        files = sorted((self.layout.root / "clusters").glob(f"{stage}-*.parquet" if stage else "*.parquet"))
+        if not files:
+            written = [s["name"] for s in self.manifest["pipeline"]["stages"] if s.get("write_clusters")]
+            raise CurateError(f"{self.path}: no clusters/ " + (f"of stage {stage!r} " if stage else "") + (
+                f"(stages that write them: {', '.join(written)})" if written else "(set write_clusters: true on a minhash_dedup stage)"))
+        return pl.concat([pl.scan_parquet(p) for p in files], how="diagonal_relaxed")
+
+    def samples(self, stage: str | None = None, reason: str | None = None, n: int = 5, seed: int = 0) -> pl.DataFrame:
+        """Random records removed by `stage` for `reason` (either may be None: all), up to n per (stage,
+        reason), seeded: the records `curate report` and `curate stats --samples` show, one row each,
+        with the score that removed it (`failed_score`, `bound`) and a duplicate's partner (`partner_id`,
+        `partner_status`, `partner_text`)."""
+        import polars as pl
+
+        from curate.report.samples import draw
+
+        if stage is not None:
+            self.stage_stats(stage)  # an unknown stage: a clear error
+        rows = []
+        for (stage_name, reason_name), group in draw(self, stage=stage, reason=reason, n=n, seed=seed).items():
+            for s in group:
+                failed = next((x for x in s.scores if x.bound), None)
+                rows.append({"id": s.id, "stage": stage_name, "reason": reason_name, "field": s.field, "text": s.text, "chars": s.chars,
+                             "failed_score": failed.column if failed else None, "score": failed.value if failed else None, "bound": failed.bound if failed else None,
+                             "partner_id": s.partner.id if s.partner else None, "partner_status": s.partner.status if s.partner else None,
+                             "partner_text": s.partner.text if s.partner else None,
+                             "benchmark_item": s.contamination.item_text if s.contamination else None})
+        schema = {"id": pl.String, "stage": pl.String, "reason": pl.String, "field": pl.String, "text": pl.String, "chars": pl.Int64,
+                  "failed_score": pl.String, "score": pl.Float64, "bound": pl.String, "partner_id": pl.String, "partner_status": pl.String,
+                  "partner_text": pl.String, "benchmark_item": pl.String}
+        return pl.DataFrame(rows, schema=schema)
+
+    def scores(self, stage: str) -> Any:
+        """One stage's scores as `curate report` shows them (`curate.report.views.StageScores`): per score,
+        a histogram of the records it kept vs those it removed, and what-if grids (records kept were a
+        bound moved, from the stored scores); per rule, records failing it alone and together."""
+        from curate.report.views import stage_scores
+
+        self.stage_stats(stage)
+        return stage_scores(self, stage)
+
+    def report(self, out: str | Path | None = None, *, against: str | Path | Run | None = None, samples: int = 5, seed: int = 0) -> Path:
+        """Write the run's HTML report (see `curate report`); returns its path."""
+        from curate.report import write_report
+
+        return write_report(self, out, against=against, samples=samples, seed=seed)
+
+    def __repr__(self) -> str:
+        s = self.stats
+        removing = [st for st in s["stages"] if st["removed"]]
+        reasons = ", ".join(f"{r} {n:,}" for r, n in sorted(s.get("removed_by_reason", {}).items(), key=lambda kv: -kv[1])[:6])
+        more = len(s.get("removed_by_reason", {})) - 6
+        folders = [f for f in ("kept", "removed", "traces", "clusters", "exports") if (self.path / f).exists()]
+        return (f"Run({str(self.path)!r}: {s.get('pipeline') or 'pipeline'}, {s['input']:,} in, {s['kept']:,} kept, {s['removed']:,} removed "
+                f"by {len(removing)} of {len(s['stages'])} stages" + (f" ({reasons}{f', +{more} more reasons' if more > 0 else ''})" if reasons else "")
+                + f"; {', '.join(folders)}/)")
+
     def stage_stats(self, name: str) -> dict[str, Any]:
         """One stage's entry in stats.json, with its rules (reasons) from the manifest where it lists them."""
         for entry in self.stats["stages"]:

@@ -81,3 +81,11 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([CURATE, *args], capture_output=True, text=True, env=subprocess_env(**(env or {})), cwd=cwd, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def report_runs(tmp_path_factory) -> dict[str, Any]:
+    """The demo's pipelines and threshold-moved re-runs (tests/helpers/report_runs.py), once per session."""
+    from tests.helpers.report_runs import build_report_runs
+
+    return build_report_runs(tmp_path_factory.mktemp("report"))

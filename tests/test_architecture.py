@@ -15,7 +15,7 @@ PACKAGE = ROOT / "curate"
 # module (dotted, without `curate.`) or package prefix ending in "." -> floor
 FLOORS = {
     "cli": 5, "__main__": 5,
-    "api": 4, "results": 4, "testing": 4, "training": 4, "demo": 4,
+    "api": 4, "results": 4, "testing": 4, "training": 4, "demo": 4, "report.": 4,
     "runner.": 3, "config": 3,
     "stages.": 2, "exporting": 2, "graph": 2, "rewards": 2,
     "io.": 1, "llm.": 1, "answers.": 1, "text.": 1, "rules.": 1, "kernels.": 1, "tables": 1,

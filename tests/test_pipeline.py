@@ -38,7 +38,7 @@ def test_run_directory_contract(tmp_path, ray_address):
     ]
     result = run(tmp_path, stages, ray_address=ray_address)
     out = tmp_path / "out"
-    assert sorted(p.name for p in out.iterdir()) == [".curate-run", ".lock", "kept", "manifest.json", "removed", "stats.json"]
+    assert sorted(p.name for p in out.iterdir()) == [".curate-run", ".lock", "kept", "manifest.json", "removed", "report.html", "stats.json"]
 
     stats = json.loads((out / "stats.json").read_text())
     assert stats["input"] == 200 and stats["kept"] + stats["removed"] == 200
@@ -153,7 +153,12 @@ def test_rerun_is_a_no_op_and_a_changed_config_needs_overwrite(tmp_path, ray_add
     changed = [{"name": "exact", "use": "exact_dedup", "field": "text", "normalize": {"casefold": False}}]
     with pytest.raises(RunDirError, match="completed run of a different pipeline"):
         run(tmp_path, changed, ray_address=ray_address)
+    # --overwrite clears the old run's reports with it (a comparison page too), keeps other files
+    (tmp_path / "out" / "report-against-other.html").write_text("old")
+    (tmp_path / "out" / "notes-report.html").write_text("mine")
     assert run(tmp_path, changed, ray_address=ray_address, overwrite=True).stats["removed"] < first.stats["removed"]
+    assert not (tmp_path / "out" / "report-against-other.html").exists() and (tmp_path / "out" / "notes-report.html").read_text() == "mine"
+    assert "casefold: false" in (tmp_path / "out" / "report.html").read_text()
 
 
 def test_refuses_a_foreign_directory(tmp_path, ray_address):

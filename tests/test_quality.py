@@ -55,11 +55,27 @@ def test_filter_set_counts_every_failing_rule_and_removes_under_the_first(tmp_pa
     [
         ({"path": "no-such-set"}, "no filter set 'no-such-set'"),
         ({"path": "math-problems", "skip": ["nope"]}, "skip: no rule nope"),
+        ({"path": "c4", "thresholds": {"nope": {"min": 1}}}, "thresholds: no rule nope in c4"),
+        ({"path": "c4", "thresholds": {"too_few_sentences": {"low": 1}}}, "only min and max can be set"),
+        ({"path": "c4", "thresholds": {"too_few_sentences": {"min": None}}}, "needs min, max or both"),
     ],
 )
 def test_filter_set_errors_name_the_stage(params, message):
     with pytest.raises(ConfigError, match=message):
         build_pipeline({"name": "x", "input": "a.jsonl", "output": "o", "stages": [{"name": "q", "use": "filter_set", **params}]})
+
+
+def test_filter_set_thresholds_move_a_rule_for_one_run():
+    """`thresholds` moves a rule's bound (score first, threshold later: the scores are the same) and the
+    manifest's thresholds say so, for `curate report`."""
+    from curate.testing import run_stage
+
+    rows = [{"text": "One. Two. Three."}, {"text": "One. Two. Three. Four. Five. Six."}, {"text": "no sentence at all"}]
+    default = run_stage({"name": "c4", "use": "filter_set", "path": "c4", "skip": ["curly_bracket", "lorem_ipsum"]}, rows)
+    moved = run_stage({"name": "c4", "use": "filter_set", "path": "c4", "skip": ["curly_bracket", "lorem_ipsum"],
+                       "thresholds": {"too_few_sentences": {"min": 3}}}, rows)
+    assert default.removed["id"].to_list() == ["r0", "r2"] and moved.removed["id"].to_list() == ["r2"]
+    assert default.kept["c4_c4_sentences"].to_list() == [6.0] and sorted(moved.kept["c4_c4_sentences"].to_list()) == [3.0, 6.0]
 
 
 def test_a_broken_filter_set_names_its_file_and_rule(tmp_path):

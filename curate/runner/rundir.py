@@ -50,6 +50,12 @@ if TYPE_CHECKING:
 _TEMPORARY = re.compile(r"^\..+\.\d+\.tmp$")
 # What a run writes, in the order --overwrite removes it: the completion mark first.
 _RUN_ENTRIES = ("manifest.json", "stats.json", "kept", "removed", "traces", "clusters", "exports", "_work")
+_REPORTS = re.compile(r"^report(-against-.+)?\.html$")
+"""`curate report`'s files in the run directory: cleared with the run they describe."""
+
+
+def _owned(name: str) -> bool:
+    return name in _RUN_ENTRIES or bool(_REPORTS.match(name))
 
 
 class RunDirectory:
@@ -184,6 +190,7 @@ class RunDirectory:
         """Remove the previous run's outputs (--overwrite); journalled (see the module's note)."""
         root = self.layout.root
         entries = [name for name in _RUN_ENTRIES if (root / name).exists()]
+        entries += sorted(p.name for p in root.glob("report*.html") if _REPORTS.match(p.name))
         if not entries:
             return
         write_json({"move": entries}, self.layout.clearing)
@@ -192,7 +199,7 @@ class RunDirectory:
 
     def _finish_clear(self) -> None:
         layout = self.layout
-        entries = [name for name in json.loads(layout.clearing.read_text()).get("move", []) if name in _RUN_ENTRIES]
+        entries = [name for name in json.loads(layout.clearing.read_text()).get("move", []) if _owned(name)]
         layout.trash.mkdir(exist_ok=True)
         for name in entries:
             source = layout.root / name
@@ -226,7 +233,8 @@ def fingerprint(config: PipelineConfig, files: list[InputFile], task_versions: l
 
 
 def manifest(
-    config: PipelineConfig, files: list[InputFile], sha256: list[str], fingerprint: str, started_at: datetime, executor: dict[str, Any]
+    config: PipelineConfig, files: list[InputFile], sha256: list[str], fingerprint: str, started_at: datetime, executor: dict[str, Any],
+    chunk_files: list[int] | None = None,
 ) -> dict[str, Any]:
     """How the run was made: the pipeline as run, the command, the input files with their digests,
     versions, and where it ran. Written last: its presence marks a complete run."""
@@ -245,6 +253,11 @@ def manifest(
         "executor": executor,
         # what each stage offers later ones (Stage.provides): `curate export` inherits from it
         "provides": {s.name: s.provides() for s in config.stages if not isinstance(s, ExportStage)},
+        # for `curate report`: each stage's score bounds and histogrammed scores, and which input file
+        # each chunk (the CCCCCC of kept/ and removed/ file names) was read from
+        "thresholds": {s.name: [t.to_json() for t in s.thresholds()] for s in config.stages if s.thresholds()},
+        "scores": {s.name: list(s.histograms()) for s in config.stages if s.histograms()},
+        **({"chunk_files": chunk_files} if chunk_files is not None else {}),
     }
 
 

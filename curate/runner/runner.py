@@ -189,7 +189,9 @@ class Runner:
             stats["exports"] = {s.name: exports.export(s, self.layout, config.input.id_field, config.name, True, self._export_progress) for s in self.exports}
         where = {**executor.describe(), "nodes_used": sorted(self.phases.nodes)}
         sha256 = [digests[str(i)].sha256 for i in range(len(files))]
-        self.rundir.publish(stats, rundir.manifest(config, files, sha256, fingerprint, started_at, where))
+        by_file = {f.path: i for i, f in enumerate(files)}
+        chunk_files = [by_file[c.file.path] for c in sorted(chunks, key=lambda c: c.index)]
+        self.rundir.publish(stats, rundir.manifest(config, files, sha256, fingerprint, started_at, where, chunk_files))
         return stats
 
     # ------------------------------------------------------------ phases

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import polars as pl
@@ -32,6 +33,32 @@ from curate.engine import Dataset, Engine
 WARM_UP_TEXTS = ("Warm up the kernels.\nA second line.", "réchauffer")
 """What `Stage.warm_up` runs the kernels on: one ASCII text and one not, so both paths of the text
 preparation run."""
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A bound on a score column beyond which the stage removes a record (score first, threshold later).
+    Declared by the stage (`Stage.thresholds`) and recorded in the manifest, so that `curate report`
+    draws it on the column's kept-vs-removed histogram and counts, from the stored scores alone, what
+    other bounds would keep. A null or NaN score never fails."""
+
+    column: str
+    reason: str
+    """What a record failing it is removed for (`<...>` stands for any text, as in `Stage.reasons`)."""
+    min: float | None = None
+    """Removed below it (at it too when `strict`)."""
+    max: float | None = None
+    """Removed above it (at it too when `strict`)."""
+    strict: bool = False
+    when: str | None = None
+    """A polars SQL condition over the record's columns that must also hold for it to be removed
+    (decontaminate's other conditions, language's score bound only where the language was determined)."""
+    setting: str | None = None
+    """The parameter that moves the bound, for `--set STAGE.<setting>=VALUE` ("{side}" stands for min
+    or max): what `curate report` tells a user to run after picking a value."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None and v is not False}
 
 
 class StageParams(BaseModel):
@@ -98,6 +125,11 @@ class Stage:
         (values below the first edge in the first bin, above the last in the last; nulls and NaN apart)
         and stores the sums in stats.json."""
         return {}
+
+    def thresholds(self) -> list[Threshold]:
+        """The score bounds the stage removes records by, for `curate report`'s histograms and what-if
+        tables; stages whose removals are not bounds on a score (dedup, an expression filter) have none."""
+        return []
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "use": self.use or type(self).__qualname__, **self.params.model_dump(mode="json")}

@@ -10,7 +10,7 @@ import polars as pl
 from pydantic import Field
 
 from curate.columns import DROP
-from curate.stages.base import MapStage, StageParams
+from curate.stages.base import MapStage, StageParams, Threshold
 from curate.text import fasttext_models
 
 
@@ -44,6 +44,10 @@ class Classifier(MapStage):
 
     def reasons(self) -> tuple[str, ...]:
         return (self.params.reason,) if self.params.threshold is not None else ()
+
+    def thresholds(self) -> list[Threshold]:
+        threshold = self.params.threshold
+        return [Threshold(f"{self.name}_score", self.params.reason, min=threshold, setting="threshold")] if threshold is not None else []
 
     def histograms(self) -> dict[str, list[float]]:
         return {f"{self.name}_score": [round(0.1 * i, 1) for i in range(11)]}

@@ -25,7 +25,7 @@ import polars as pl
 from pydantic import Field, field_validator
 
 from curate.columns import DROP
-from curate.stages.base import WARM_UP_TEXTS, MapStage, StageParams
+from curate.stages.base import WARM_UP_TEXTS, MapStage, StageParams, Threshold
 from curate.tables import read_table
 from curate.text.ngrams import ItemIndex, words_of
 from curate.text.normalize import NUMBER
@@ -87,6 +87,11 @@ class Decontaminate(MapStage):
 
     def reasons(self) -> tuple[str, ...]:
         return tuple(REASON_PREFIX + s["name"] for s in self.sources) or (REASON_PREFIX + "<benchmark file>",)
+
+    def thresholds(self) -> list[Threshold]:
+        p, name = self.params, self.name
+        also = f"{name}_matches >= {p.min_matches} AND {name}_numbers >= {p.min_numbers} AND {name}_source IS NOT NULL"
+        return [Threshold(f"{name}_overlap", REASON_PREFIX + "<benchmark>", max=p.min_overlap, strict=True, when=also, setting="min_overlap")]
 
     def histograms(self) -> dict[str, list[float]]:
         return {f"{self.name}_overlap": [0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0]}

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from curate.answers.verifier import normalise
 from curate.columns import DROP, TRACES
-from curate.stages.base import MapStage, StageParams
+from curate.stages.base import MapStage, StageParams, Threshold
 
 
 class DifficultyParams(StageParams):
@@ -44,6 +44,19 @@ class Difficulty(MapStage):
 
     def reasons(self) -> tuple[str, ...]:
         return ("too_easy", "too_hard", "unsolved", "no_verified_samples", "no_majority")
+
+    def thresholds(self) -> list[Threshold]:
+        p = self.params
+        bounds = []
+        if not p.keep_unsolved:
+            bounds.append(Threshold("pass_rate", "unsolved", min=0, strict=True))
+        if not p.keep_solved:
+            bounds.append(Threshold("pass_rate", "too_easy", max=1.0, strict=True))
+        if p.min_pass_rate is not None:
+            bounds.append(Threshold("pass_rate", "too_hard", min=p.min_pass_rate, setting="min_pass_rate"))
+        if p.max_pass_rate is not None:
+            bounds.append(Threshold("pass_rate", "too_easy", max=p.max_pass_rate, setting="max_pass_rate"))
+        return bounds
 
     def histograms(self) -> dict[str, list[float]]:
         return {"pass_rate": [0.0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0, 1.0001]}

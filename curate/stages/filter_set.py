@@ -19,7 +19,7 @@ from curate.answers.verifier import reference_answer
 from curate.columns import DROP, FAILED
 from curate.rules import REWRITES, SCORES
 from curate.rules import sets as filter_sets
-from curate.stages.base import WARM_UP_TEXTS, MapStage, StageParams
+from curate.stages.base import WARM_UP_TEXTS, MapStage, StageParams, Threshold
 
 
 class FilterSetParams(StageParams):
@@ -33,6 +33,10 @@ class FilterSetParams(StageParams):
     the final answer found in it, extracted as verify's `reference_extract` does (`####` first)."""
     skip: list[str] = []
     """Reasons of rules not to apply."""
+    thresholds: dict[str, dict[str, float | None]] = {}
+    """A rule's bounds for this run, by reason: `{too_few_sentences: {min: 3}}` (on the command line,
+    `--set c4.thresholds.too_few_sentences.min=3`); null removes a bound. `curate report` shows what
+    each value would keep, from the scores of an earlier run."""
     rewrite: bool = False
     """Write the set's rewritten text (its `rewrite:`) into `field` for the records it keeps, as the
     original filter does (C4 passes on only the lines it keeps). Removed records keep their text."""
@@ -49,6 +53,15 @@ class FilterSetParams(StageParams):
         unknown = sorted(set(self.skip) - {r.reason for r in loaded.rules})
         if unknown:
             raise ValueError(f"skip: no rule {', '.join(unknown)} in {self.path}")
+        unknown = sorted(set(self.thresholds) - {r.reason for r in loaded.rules})
+        if unknown:
+            raise ValueError(f"thresholds: no rule {', '.join(unknown)} in {self.path} (rules: {', '.join(r.reason for r in loaded.rules)})")
+        for reason, bounds in self.thresholds.items():
+            rule = next(r for r in loaded.rules if r.reason == reason)
+            if set(bounds) - {"min", "max"}:
+                raise ValueError(f"thresholds.{reason}: only min and max can be set (got {', '.join(sorted(set(bounds) - {'min', 'max'}))})")
+            if {**rule.model_dump(include={"min", "max"}), **bounds} == {"min": None, "max": None}:
+                raise ValueError(f"thresholds.{reason}: a rule needs min, max or both")
         if self.rewrite and loaded.rewrite is None:
             raise ValueError(f"rewrite: {self.path} names no rewrite (only sets that remove parts of texts, like c4, do)")
         return self
@@ -62,7 +75,10 @@ class FilterSet(MapStage):
     def __init__(self, name: str, params: StageParams | None = None, **kwargs: Any):
         super().__init__(name, params, **kwargs)
         self.set = filter_sets.load(self.params.path)
-        self.rules = [r for r in self.set.rules if r.reason not in self.params.skip and (r.field == "text" or self.params.answer_field)]
+        self.rules = [
+            r.model_copy(update=self.params.thresholds.get(r.reason, {}))
+            for r in self.set.rules if r.reason not in self.params.skip and (r.field == "text" or self.params.answer_field)
+        ]
 
     def _column(self, rule: filter_sets.Rule) -> str:
         return f"{self.name}_{rule.column_suffix}"
@@ -90,6 +106,9 @@ class FilterSet(MapStage):
 
     def histograms(self) -> dict[str, list[float]]:
         return {self._column(r): _edges(r) for r in self.rules}
+
+    def thresholds(self) -> list[Threshold]:
+        return [Threshold(self._column(r), r.reason, min=r.min, max=r.max, setting=f"thresholds.{r.reason}.{{side}}") for r in self.rules]
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "rules": [r.model_dump(exclude_none=True) for r in self.rules]}

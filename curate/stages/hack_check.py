@@ -23,6 +23,7 @@ from pydantic import Field
 
 from curate.answers.verifier import CORRECT, NO_ANSWER, VerifierPool
 from curate.columns import DROP
+from curate.stages.base import Threshold
 from curate.stages.generate import Generate, GenerateParams, SamplingState
 from curate.stages.verify import AnswerCheckParams, reference_answers
 
@@ -66,6 +67,9 @@ class HackCheck(Generate):
 
     def provides(self) -> dict[str, Any]:
         return {}  # its prompt asks for a guess: no export should train on it
+
+    def thresholds(self) -> list[Threshold]:
+        return [Threshold("guessed", "guessable", max=self.params.max_guessed, setting="max_guessed")]
 
     def histograms(self) -> dict[str, list[float]]:
         return {"guessed": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]}

@@ -18,7 +18,7 @@ import polars as pl
 from pydantic import Field, field_validator
 
 from curate.columns import DROP
-from curate.stages.base import MapStage, StageParams
+from curate.stages.base import MapStage, StageParams, Threshold
 from curate.text import fasttext_models
 from curate.text.normalize import CJK_CHARACTER
 
@@ -72,6 +72,11 @@ class Language(MapStage):
 
     def reasons(self) -> tuple[str, ...]:
         return ("language:<code>", "language_score_low")
+
+    def thresholds(self) -> list[Threshold]:
+        allowed = ", ".join("'" + code.replace("'", "''") + "'" for code in self.params.languages)
+        return [Threshold(f"{self.name}_score", "language_score_low", min=self.params.min_score, setting="min_score",
+                          when=f"{self.name}_determined AND {self.name}_language IN ({allowed})")]
 
     def histograms(self) -> dict[str, list[float]]:
         return {f"{self.name}_score": [round(0.1 * i, 1) for i in range(11)]}

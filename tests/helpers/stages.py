@@ -104,3 +104,20 @@ class UndeclaredReason(MapStage):
 
     def apply(self, df: pl.DataFrame) -> pl.DataFrame:
         return df.with_columns(pl.lit("too_short").alias(DROP))
+
+
+class ManyReasons(MapStage):
+    """Removes every record for a reason of its own (`bucket:<n>`), and scores it: a report's worst case."""
+
+    def writes(self) -> tuple[str, ...]:
+        return ("many_score",)
+
+    def reasons(self) -> tuple[str, ...]:
+        return ("bucket:<n>",)
+
+    def histograms(self) -> dict[str, list[float]]:
+        return {"many_score": [0.0, 0.5, 1.0]}
+
+    def apply(self, df: pl.DataFrame) -> pl.DataFrame:
+        order = pl.col(ORDER).cast(pl.Int64)
+        return df.with_columns((order % 997 / 997).alias("many_score"), (pl.lit("bucket:") + (order % 3000).cast(pl.String)).alias(DROP))
