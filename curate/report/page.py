@@ -95,11 +95,15 @@ def _overview(stats: dict[str, Any], rows: list[views.StageRow]) -> str:
              '<p class="note">Records through each stage, in order: each bar is as long as the records the stage received; '
              'the coloured end is what it removed, by reason (hover for counts). Every record of the input is kept or removed by exactly one stage: the ledger balanced.</p>',
              svg.funnel(funnel_rows, stats["input"])]
+    parts.append('<p class="note">By reason: the records removed under each (the first rule a record failed); where more records '
+                 "failed the rule, counted alone, that count follows (a rule set scores every rule on every record).</p>")
     table = ['<table class="sortable stages"><thead><tr><th>stage</th><th>use</th><th class="n">in</th><th class="n">out</th>'
              '<th class="n">removed</th><th class="n">% of in</th><th>by reason</th><th class="n">seconds</th></tr></thead><tbody>']
     for r in rows:
         top, more, held = _top(r.removed)
-        reasons = "<br>".join(f"{escape(k)} {v:,}" for k, v in top) + (f"<br>{more:,} more reasons: {held:,}" if more else "")
+        failed = r.failed or {}
+        reasons = "<br>".join(f"{escape(k)} {v:,}" + (f' <span class="legend">(failing it: {failed[k]:,})</span>' if failed.get(k, v) != v else "") for k, v in top)
+        reasons += f"<br>{more:,} more reasons: {held:,}" if more else ""
         share = r.removed_total / r.into if r.into else 0.0
         table.append(f'<tr data-stage="{escape(r.name)}"><td><a href="#{page_id(r.name)}">{escape(r.name)}</a></td><td>{escape(r.use)}</td>'
                      f'{_num(r.into)}{_num(r.out)}{_num(r.removed_total)}<td class="n" data-v="{share}">{share:.1%}</td><td>{reasons}</td>'
