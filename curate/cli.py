@@ -332,27 +332,24 @@ def _stage_detail(result: Any, stage: dict[str, Any]) -> None:
             share = (fails if fails is not None else removed) / stage["in"] if stage["in"] else 0.0
             table.add_row(reason, f"{fails:,}" if fails is not None else "—", f"{removed:,}", f"{share:.1%}")
         out.print(table)
+    from curate.report.svg import bin_label
+
     scores = views.stage_scores(result, stage["name"], bins=12)
     for view in scores.views:
         histogram = view.histogram
-        total = max(1, max((k + r for k, r in zip(histogram.kept, histogram.removed)), default=1))
+        total = max(1, max((k + r + o for k, r, o in zip(histogram.kept, histogram.removed, histogram.other)), default=1))
         bounds = "; ".join(f"{b.reason}: {b.describe()}" for b in view.bounds)
         table = Table(title=f"{view.column}" + (f"  ({bounds})" if bounds else ""), title_justify="left", box=None, padding=(0, 1))
-        bins: _Columns = (("bin", "left"), ("kept", "right"), ("removed", "right"), ("", "left"))
+        bins: _Columns = (("bin", "left"), ("kept", "right"), ("removed by it", "right"), ("by other rules", "right"), ("", "left"))
         for name, justify in bins:
             table.add_column(name, justify=justify)
-        edges = histogram.edges
-        for i, (kept, removed) in enumerate(zip(histogram.kept, histogram.removed)):
-            if histogram.integer and edges[i + 1] - edges[i] == 1:
-                label = f"{edges[i] + 0.5:g}"
-            elif histogram.integer:
-                label = f"{edges[i] + 0.5:g} to {edges[i + 1] - 0.5:g}"
-            else:
-                label = f"[{edges[i]:.4g}, {edges[i + 1]:.4g})"
-            bar = "[blue]" + "█" * round(30 * kept / total) + "[/][red]" + "█" * round(30 * removed / total) + "[/]"
-            table.add_row(label, f"{kept:,}", f"{removed:,}", bar)
-        if histogram.null_kept or histogram.null_removed:
-            table.add_row("no score", f"{histogram.null_kept:,}", f"{histogram.null_removed:,}", "")
+        for i, (kept, removed, other) in enumerate(zip(histogram.kept, histogram.removed, histogram.other)):
+            bar = "[blue]" + "█" * round(30 * kept / total) + "[/][red]" + "█" * round(30 * removed / total) + "[/][yellow]" + "█" * round(30 * other / total) + "[/]"
+            table.add_row(bin_label(histogram.edges, i, histogram.integer, histogram.centred), f"{kept:,}", f"{removed:,}", f"{other:,}", bar)
+        if histogram.null_kept or histogram.null_removed or histogram.null_other:
+            table.add_row("no score", f"{histogram.null_kept:,}", f"{histogram.null_removed:,}", f"{histogram.null_other:,}", "")
+        if histogram.beyond:
+            table.add_row("", "", "", "", "bounds beyond the data: " + ", ".join(f"{v:g}" for v in histogram.beyond))
         out.print(table)
     if scores.views:
         out.print(f"`curate report {result.path}` shows what other thresholds would keep")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from curate.columns import DUPLICATE_OF, REASON, STAGE, is_private
-from curate.errors import ConfigError, CurateError
+from curate.errors import ConfigError, CurateError, RunDirError
 from curate.layout import RunLayout
 
 if TYPE_CHECKING:
@@ -27,9 +27,11 @@ class Run:
 
     def __init__(self, path: str | Path):
         self.layout = RunLayout(path)
+        if not self.layout.root.is_dir():
+            raise RunDirError(f"{path}: no such directory")
         if not self.layout.stats.exists() or not self.layout.manifest.exists():
             unfinished = " (unfinished: run the same command again to resume)" if self.layout.plan.exists() else ""
-            raise CurateError(f"{path}: not a completed curate run directory{unfinished}")
+            raise RunDirError(f"{path}: not a completed curate run directory{unfinished}")
         self.stats: dict[str, Any] = json.loads(self.layout.stats.read_text())
         self.manifest: dict[str, Any] = json.loads(self.layout.manifest.read_text())
         self.id_field: str = self.manifest["pipeline"]["input"]["id_field"]
@@ -49,6 +51,8 @@ class Run:
         import polars as pl
 
         files = sorted((self.layout.root / "traces").glob("*.parquet"))
+        if not files:
+            raise CurateError(f"{self.path}: no traces/ (a run writes them with generate, or verify with response_field)")
         if status == "kept":
             files = [p for p in files if p.name.startswith("part-")]
         elif status is not None:
@@ -129,7 +133,7 @@ class Run:
                 described: dict[str, Any] = next((s for s in self.manifest["pipeline"]["stages"] if s.get("name") == name), {})
                 rules = [r["reason"] for r in described.get("rules", [])]
                 return {**entry, **({"rules": rules} if rules else {})}
-        raise CurateError(f"{self.path}: no stage {name!r} (stages: {', '.join(s['name'] for s in self.stats['stages'])})")
+        raise ConfigError(f"{self.path}: no stage {name!r} (stages: {', '.join(s['name'] for s in self.stats['stages'])})")
 
     def removed(self, stage: str | None = None) -> pl.LazyFrame:
         """Removed records with `stage`, `reason` and `duplicate_of` (and every column of the run)."""

@@ -114,7 +114,7 @@ def test_missing_input_and_missing_pipeline(tmp_path):
     pipeline = setup(tmp_path)
     assert "no files match" in one_line_error(run_cli("run", str(pipeline), "--input", str(tmp_path / "none" / "*.jsonl")))
     assert "no such pipeline file" in one_line_error(run_cli("run", str(tmp_path / "nope.yaml")))
-    assert "not a completed curate run directory" in one_line_error(run_cli("stats", str(tmp_path)), code=1)
+    assert "not a completed curate run directory" in one_line_error(run_cli("stats", str(tmp_path)), code=2)
 
 
 def test_help_is_complete():

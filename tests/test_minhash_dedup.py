@@ -221,3 +221,12 @@ def test_problems_with_other_numbers_or_answers_are_kept_apart(tmp_path, ray_add
     apart = run(tmp_path, near(tokenize="chars", ngram=5, threshold=0.75, verify_jaccard=True, apart_numbers=True, apart_field="answer"), ray_address=ray_address, name="apart")
     removed = apart.removed().collect()
     assert removed["id"].to_list() == ["reworded"] and removed["duplicate_of"].to_list() == ["p"]
+
+
+def test_verify_jaccard_with_no_candidate_pairs():
+    """No two records share a band: the verification steps get an empty partition (no columns) and keep everything."""
+    from curate.testing import run_stage
+
+    rows = [{"text": f"problem number {i}: {' '.join(chr(97 + (i * 7 + j) % 26) * 3 for j in range(12))}"} for i in range(30)]
+    result = run_stage({"name": "near", "use": "minhash_dedup", "field": "text", "verify_jaccard": True, "threshold": 0.9}, rows)
+    assert result.removed.height == 0 and result.kept.height == 30 and result.stats["candidate_pairs"] == 0

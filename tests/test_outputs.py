@@ -127,3 +127,18 @@ def test_common_schema_fills_and_promotes():
 def test_common_schema_names_a_column_files_disagree_on():
     with pytest.raises(TypeError, match="score"):
         cio.common_schema([pa.schema([("score", pa.string())]), pa.schema([("score", pa.struct([("a", pa.int8())]))])])
+
+
+def test_an_all_null_list_field_survives_the_conform_rewrite(tmp_path):
+    """A list field whose items are all null (a grader's unused `report`) is list<null> in Parquet;
+    pyarrow 26 corrupts such a column cast to its own type, which the conform step used to do."""
+    rows = [{"id": f"r{i}", "text": f"record {i}", "n": i, "report": [None] * (i % 4 + 1)} for i in range(40)]
+    write_jsonl(tmp_path / "in" / "a.jsonl", rows)
+    spec = pipeline(tmp_path, [{"name": "odd", "use": "filter", "keep": "n % 3 <> 0", "reason": "multiple_of_3"},
+                               {"name": "shout", "use": "tests.helpers.stages:Shout"}])
+    run = curate.run(spec, executor="in-process", report=False)
+    for folder in ("kept", "removed"):
+        table = pq.read_table(run.path / folder)
+        table.validate(full=True)
+        assert table.column("report").to_pylist() == [[None] * (int(i[1:]) % 4 + 1) for i in table.column("id").to_pylist()]
+    assert run.stats["removed_by_reason"]["multiple_of_3"] == 14

@@ -54,8 +54,7 @@ def test_what_if_predicts_a_re_run_with_that_threshold(runs):
     contamination = views.stage_scores(runs["math"], "decontaminate")
     overlap = contamination.views[0].what_if[0]
     assert overlap.setting == "min_overlap" and overlap.kept[overlap.values.index(0.5)] == _stage(runs["math"], "decontaminate")["out"]
-    at = min(overlap.values, key=lambda v: abs(v - 0.1))
-    assert at == pytest.approx(0.1, abs=1e-6)
+    at = min(v for v in overlap.values if v >= 0.1)  # kept = overlap < x: the same for every x up to the next value the score takes
     assert overlap.kept[overlap.values.index(at)] == _stage(runs["math_b"], "decontaminate")["out"]
 
 
@@ -75,7 +74,10 @@ def test_rule_counts_and_histograms_agree_with_the_records(runs):
     assert scores.records == reached + removed_later == stage["in"]
     for view in scores.views:
         h = view.histogram
-        assert sum(h.kept) + h.null_kept == stage["out"] and sum(h.removed) + h.null_removed == sum(stage["removed"].values())
+        assert sum(h.kept) + h.null_kept == stage["out"]
+        assert sum(h.removed) + sum(h.other) + h.null_removed + h.null_other == sum(stage["removed"].values())
+        own = [r for r in stage["removed"] if any(b.matches(r) for b in view.bounds)]
+        assert sum(h.removed) + h.null_removed == sum(stage["removed"][r] for r in own)  # red: removed under this score's own rule
 
 
 def test_integer_scores_get_integer_bins(runs):
@@ -224,8 +226,18 @@ def test_cli_report_stats_and_samples(runs, tmp_path):
     assert [p["id"] for p in picked] == [p["id"] for p in again] != [p["id"] for p in other]
     text = run_cli("stats", str(run.path), "--samples", "near_duplicate", "-n", "1")
     assert "duplicate of" in text.stdout
+    # bad input: one line each, exit 2, nothing left behind
     missing = run_cli("report", str(tmp_path / "nothing"))
-    assert missing.returncode == 1 and "not a completed curate run directory" in missing.stderr and "Traceback" not in missing.stderr
+    assert missing.returncode == 2 and missing.stderr == f"error: {tmp_path / 'nothing'}: no such directory\n"
+    foreign = run_cli("report", str(tmp_path))
+    assert foreign.returncode == 2 and "not a completed curate run directory" in foreign.stderr and foreign.stderr.count("\n") == 1
+    into_directory = run_cli("report", str(run.path), "-o", str(tmp_path))
+    assert into_directory.returncode == 2 and "is a directory" in into_directory.stderr
+    unwritable = run_cli("report", str(run.path), "-o", "/proc/curate-report.html")
+    assert unwritable.returncode == 2 and "cannot write the report" in unwritable.stderr and "Traceback" not in unwritable.stderr
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    unknown = run_cli("stats", str(run.path), "--stage", "nope")
+    assert unknown.returncode == 2 and "no stage 'nope'" in unknown.stderr
 
 
 def test_run_notebook_views(runs):
@@ -239,6 +251,8 @@ def test_run_notebook_views(runs):
     assert run.samples("math", "proof", n=50).height == run.stats["removed_by_reason"]["proof"]
     with pytest.raises(curate.CurateError, match="write_clusters"):
         run.clusters()
+    with pytest.raises(curate.CurateError, match="no traces/"):
+        runs["web"].traces()
     assert run.scores("difficulty").views[0].column == "pass_rate"
 
 

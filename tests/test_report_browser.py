@@ -10,6 +10,7 @@ import json
 import pytest
 
 from curate.report import views, write_report
+from curate.report.page import is_idle
 from curate.report.samples import draw
 from tests.helpers.chromium import Page, chromium_path
 
@@ -47,7 +48,9 @@ def test_the_report_opens_offline_with_every_stage_reason_and_chart(report_runs,
         for stage in shown:
             scores = views.stage_scores(run, stage)
             charts = page.evaluate(f"Array.from(document.querySelectorAll('#stage-{stage} .score-view')).map(v => [v.dataset.column, v.querySelectorAll('svg.histogram .bin').length])")
-            assert charts == [[v.column, len(v.histogram.kept)] for v in scores.views]
+            assert charts == [[v.column, len(v.histogram.kept)] for v in scores.views if not is_idle(v)]
+            idle = page.evaluate(f"Array.from(document.querySelectorAll('#stage-{stage} .idle code')).map(c => c.dataset.column)")
+            assert idle == [v.column for v in scores.views if is_idle(v)]
 
 
 def test_samples_on_the_page_are_the_seeded_draw(report_runs):
@@ -75,14 +78,15 @@ def test_what_if_slider_shows_the_exact_counts(report_runs):
     with _open(run.path / "report.html") as page:
         page.click('nav a[href="#stage-c4"]')
         box = f"#stage-c4 .score-view[data-column='{view.column}'] .whatif"
-        for value in (0, 3, 8):
+        for value in (what.values[0], what.values[len(what.values) // 2], what.values[-1]):
             index = what.values.index(value)
             page.evaluate(f"(() => {{ const i = document.querySelector(\"{box} input\"); i.value = {index}; i.dispatchEvent(new Event('input')); }})()")
             text = page.evaluate(f"document.querySelector(\"{box} output\").textContent")
             assert f"keeps {what.kept[index]:,} of {view.records:,}" in text
             rerun = page.evaluate(f"document.querySelector(\"{box} .rerun\").textContent")
-            assert rerun == f"--set c4.thresholds.too_few_sentences.min={value}"
-            assert page.evaluate(f"document.querySelector(\"#stage-c4 .score-view[data-column='{view.column}'] .whatif-line\").getAttribute('visibility')") == "visible"
+            assert rerun == ("" if value == what.current else f"--set c4.thresholds.too_few_sentences.min={value:g}")
+            visibility = page.evaluate(f"document.querySelector(\"#stage-c4 .score-view[data-column='{view.column}'] .whatif-line\").getAttribute('visibility')")
+            assert visibility == ("hidden" if value == what.current else "visible")
         # the table beside it: the same numbers, the run's own value marked "as run"
         rows = page.evaluate(f"Array.from(document.querySelectorAll(\"#stage-c4 .score-view[data-column='{view.column}'] .whatif-table tbody tr\")).map(r => [+r.dataset.value, +r.dataset.kept])")
         assert rows and all(what.kept[what.values.index(v)] == k for v, k in rows)

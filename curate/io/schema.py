@@ -25,10 +25,16 @@ def conform_table(table: pa.Table, schema: pa.Schema) -> pa.Table:
     if table.schema == schema:
         return table
     columns = [
-        table.column(field.name).cast(field.type) if field.name in table.column_names else pa.nulls(table.num_rows, field.type)
+        _cast(table.column(field.name), field.type) if field.name in table.column_names else pa.nulls(table.num_rows, field.type)
         for field in schema
     ]
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _cast(column: pa.ChunkedArray, to: pa.DataType) -> pa.ChunkedArray:
+    """Cast only when the type differs: pyarrow 26 corrupts a list-of-null column cast to its own type
+    (its offsets then overrun the values), which an all-null list field of the input has."""
+    return column if column.type == to else column.cast(to)
 
 
 def common_schema(schemas: list[pa.Schema], last: tuple[str, ...] = ()) -> pa.Schema:

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from curate.errors import ConfigError
 from curate.layout import RunLayout
 
 if TYPE_CHECKING:
@@ -47,10 +48,16 @@ def write_report(run_dir: str | Path | Run, out: str | Path | None = None, *, ag
     if out is None:
         out = RunLayout(run.path).report if other is None else run.path / f"report-against-{_slug(other.path)}.html"
     target = Path(out)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_dir():
+        raise ConfigError(f"{target}: is a directory; give the report's file name (-o {target / 'report.html'})")
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    temporary.write_text(html, encoding="utf-8")
-    os.replace(temporary, target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(html, encoding="utf-8")
+        os.replace(temporary, target)
+    except OSError as err:
+        temporary.unlink(missing_ok=True)
+        raise ConfigError(f"{target}: cannot write the report ({err.strerror or type(err).__name__})") from None
     return target
 
 

@@ -126,7 +126,7 @@ def _parameters(here: Run, there: Run) -> list[tuple[str, str, Any, Any]]:
 def _leaves(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
     """Nested parameters as dotted paths to plain values; list items named by their `reason` or `name`
     (a rule set's rules), so that one moved bound shows as `rules[too_few_sentences].min`."""
-    if isinstance(value, dict) and value:
+    if isinstance(value, dict):  # an empty mapping is no setting: it shows as its absent keys
         return [leaf for k, v in value.items() for leaf in _leaves(v, f"{prefix}.{k}" if prefix else str(k))]
     if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
         keyed = [v.get("reason") or v.get("name") for v in value]

@@ -153,10 +153,15 @@ def _stage_page(run: Run, row: views.StageRow, scores: views.StageScores | None,
         parts.append("</tbody></table>")
     if scores is not None and scores.views:
         parts.append(f'<h3>Scores</h3><p class="note">Per score, the {scores.records:,} records that reached this stage: '
-                     f'<span class="legend"><i style="background:var(--kept)"></i>kept by this stage<i style="background:var(--removed)"></i>removed by it</span>. '
+                     "kept by this stage, removed by the score's own rule, or by another of the stage's rules. "
                      "The dashed line is the bound as run; the slider moves it and counts, from the stored scores, what the stage would then keep "
                      "(its other rules as run): pick a threshold without re-running, then re-run with <code>--set</code>.</p>")
-        parts.append('<div class="grid">' + "".join(_score_view(v) for v in scores.views) + "</div>")
+        busy = [v for v in scores.views if not is_idle(v)]
+        idle = [v for v in scores.views if is_idle(v)]
+        parts.append('<div class="grid">' + "".join(_score_view(v) for v in busy) + "</div>")
+        if idle:
+            listed = ", ".join(f'<code data-column="{escape(v.column)}">{escape(v.column)}</code> ({escape(_only_value(v.histogram))})' for v in idle)
+            parts.append(f'<p class="note idle">Scores with one value on every record, which removed nothing here: {listed}.</p>')
     if drawn:
         parts.append(_samples_block(row.name, drawn, per_reason, seed))
     parts.append("</section>")
@@ -221,39 +226,55 @@ def _score_view(view: views.ScoreView) -> str:
     for b in view.bounds:
         for side in ("min", "max"):
             value = getattr(b, side)
-            if value is not None:
+            if value is not None and value not in h.beyond:
                 marks.append((value, f"{side} {number(value)}"))
-    chart = svg.histogram(h.edges, h.kept, h.removed, marks, integer=h.integer, label=f"{view.column}: kept vs removed")
+    chart = svg.histogram(h.edges, h.kept, h.removed, marks, integer=h.integer, label=f"{view.column}: kept vs removed", other=h.other, centred=h.centred)
     notes = []
+    if h.beyond:
+        notes.append("beyond the data, not drawn: " + ", ".join(number(v) for v in h.beyond))
     if h.clipped:
-        notes.append("values beyond the axis are counted in the first or last bar")
-    if h.null_kept or h.null_removed:
-        notes.append(f"no score: {h.null_kept:,} kept, {h.null_removed:,} removed")
-    if h.integer:
-        notes.append("integer scores: one bar per value" if all(b - a == 1 for a, b in zip(h.edges, h.edges[1:])) else "integer scores: integer-wide bars")
+        notes.append("the rare values beyond the axis are counted in the first or last bar")
+    if h.null_kept or h.null_removed or h.null_other:
+        notes.append(f"no score: {h.null_kept:,} kept, {h.null_removed + h.null_other:,} removed")
+    if h.centred:
+        notes.append("one bar per value the score takes")
+    elif h.integer:
+        notes.append("one bar per value" if all(b - a == 1 for a, b in zip(h.edges, h.edges[1:])) else "integer scores, bars of several values")
     bounds_text = "; ".join(f"{escape(b.reason)}: {escape(b.describe())}" for b in view.bounds) or "no bound: a score to threshold later"
     parts = [f'<div class="card score-view" data-column="{escape(view.column)}"><h4>{escape(view.column)}</h4>',
-             f'<div class="legend">{bounds_text}</div>', chart]
+             f'<div class="legend">{bounds_text}</div>', chart,
+             '<div class="legend"><i style="background:var(--kept)"></i>kept<i style="background:var(--removed)"></i>removed by this score'
+             '<i style="background:var(--other)"></i>removed by another rule of the stage</div>']
     if notes:
         parts.append(f'<div class="legend">{escape("; ".join(notes))}</div>')
     for what in view.what_if:
         current = what.values.index(what.current) if what.current in what.values else 0
         setting = f' data-set="{escape(view.stage)}.{escape(what.setting)}"' if what.setting else ""
-        parts.append(f'<div class="whatif"{setting} data-bound="{what.bound}" data-values="{escape(json.dumps(what.values))}" data-kept="{escape(json.dumps(what.kept))}" '
-                     f'data-current="{current}" data-records="{view.records}"><label>what if {what.bound} were</label>'
-                     f'<input type="range" min="0" max="{len(what.values) - 1}" value="{current}" aria-label="{escape(view.column)} {what.bound}"><output></output>'
+        parts.append(f'<div class="whatif"{setting} data-bound="{escape(what.label)}" data-values="{escape(json.dumps(what.values))}" data-kept="{escape(json.dumps(what.kept))}" '
+                     f'data-current="{current}" data-records="{view.records}"><label>what if {escape(what.label)} were</label>'
+                     f'<input type="range" min="0" max="{len(what.values) - 1}" value="{current}" aria-label="{escape(view.column)} {escape(what.label)}"><output></output>'
                      f'<code class="rerun"></code></div>')
-        picks = sorted(set(round(i * (len(what.values) - 1) / 6) for i in range(7)) | {current})
         rows = []
-        for i in picks:
+        for i in what.rows():
             delta = what.kept[i] - what.kept[current]
             mark = ' style="font-weight:600"' if i == current else ""
             rows.append(f'<tr{mark} data-value="{what.values[i]}" data-kept="{what.kept[i]}"><td class="n">{escape(number(what.values[i]))}</td>{_num(what.kept[i])}'
                         f'{_num(view.records - what.kept[i])}<td class="n">{"as run" if i == current else f"{delta:+,}"}</td></tr>')
-        parts.append(f'<table class="whatif-table"><thead><tr><th class="n">{what.bound}</th><th class="n">kept</th><th class="n">removed by this stage</th>'
+        parts.append(f'<table class="whatif-table"><thead><tr><th class="n">{escape(what.label)}</th><th class="n">kept</th><th class="n">removed by this stage</th>'
                      f'<th class="n">vs the run</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
     parts.append("</div>")
     return "".join(parts)
+
+
+def _only_value(h: views.Histogram) -> str:
+    filled = [i for i, counts in enumerate(zip(h.kept, h.removed, h.other)) if sum(counts)]
+    return svg.bin_label(h.edges, filled[0], h.integer, h.centred) if filled else "no score"
+
+
+def is_idle(view: views.ScoreView) -> bool:
+    """A score with one value on every record, which removed nothing: a rule that never fired here."""
+    h = view.histogram
+    return sum(h.removed) + h.null_removed == 0 and sum(1 for k, r, o in zip(h.kept, h.removed, h.other) if k + r + o) <= 1
 
 
 # ------------------------------------------------------------------ samples
@@ -297,6 +318,12 @@ def _sample(s: Sample) -> str:
                    f'<details><summary>{len(c.ngrams)} matched n-grams shown</summary><ul>{"".join(f"<li>{escape(g)}</li>" for g in c.ngrams)}</ul></details>')
     else:
         content = f'<pre class="text">{escape(s.text)}{more}</pre>'
+    for key, value in s.read.items():
+        failing = any(score.bound and key in score.column for score in s.scores)
+        content += f'<div class="read{" failed" if failing else ""}"><b>{escape(key)}</b>: <span class="chip{" failed" if failing else ""}">{escape(value)}</span></div>'
+    if s.answers:
+        chips = "".join(f'<span class="chip verdict-{escape(v or "none")}" title="{escape(v or "")}">{escape(a if a is not None else "∅")} · {escape(v or "?")}</span> ' for a, v in s.answers)
+        content += f'<div class="answers"><b>reference</b> <span class="chip">{escape(s.reference or "—")}</span> <b>its traces\' answers</b> {chips}</div>'
     extra = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in s.fields.items())
     fields = f'<details><summary>other fields</summary><table>{extra}</table></details>' if extra else ""
     return f'<div class="sample" data-reason="{escape(s.reason)}" data-id="{escape(s.id)}">{head}{content}{fields}</div>'
@@ -332,7 +359,7 @@ def _reasoning(r: views.Reasoning, scores: dict[str, views.StageScores]) -> str:
     if r.length is not None:
         h = r.length
         parts.append('<h3>Response length by correctness</h3><p class="legend"><i style="background:var(--kept)"></i>correct<i style="background:var(--removed)"></i>not correct (characters)</p>')
-        parts.append(svg.histogram(h.edges, h.kept, h.removed, [], integer=False, label="response length: correct vs not"))
+        parts.append(svg.histogram(h.edges, h.kept, h.removed, [], integer=False, label="response length: correct vs not", other=h.other))
     if r.finish_reasons:
         parts.append("<h3>Finish reasons</h3>" + svg.bars(sorted(r.finish_reasons.items(), key=lambda kv: -kv[1]), label="finish reasons"))
     if r.tokens:
@@ -392,4 +419,4 @@ def _facts(f: views.Facts) -> str:
     return "".join(parts)
 
 
-__all__ = ["page_id", "render"]
+__all__ = ["is_idle", "page_id", "render"]

@@ -79,6 +79,12 @@ class Sample:
     contamination: Contamination | None = None
     fields: dict[str, str] = dataclasses.field(default_factory=dict)
     """The record's other fields, each cut short, for context."""
+    read: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Fields the stage's rules read besides `field` (a rule set's answer field), shown beside the text."""
+    reference: str | None = None
+    """The reference answer its traces were checked against (runs with traces)."""
+    answers: list[tuple[str | None, str | None]] = dataclasses.field(default_factory=list)
+    """Its traces' extracted answers and verdicts, in sample order (runs with traces)."""
 
 
 def text_field(run: Run, stage: str) -> str:
@@ -106,7 +112,9 @@ def draw(run: Run, stage: str | None = None, reason: str | None = None, n: int =
     drawn: dict[tuple[str, str], list[Sample]] = {}
     for name in sorted(by_stage, key=lambda s: order.index(s) if s in order else len(order)):
         drawn.update(_draw_stage(run, name, by_stage[name], reason, n, seed))
-    _add_partners(run, [s for group in drawn.values() for s in group])
+    every = [s for group in drawn.values() for s in group]
+    _add_partners(run, every)
+    _add_answers(run, every)
     return drawn
 
 
@@ -151,9 +159,41 @@ def _sample(run: Run, stage: str, reason: str, main: str, scores: list[str], sta
         figures = {k: float(record[f"{prefix}{k}"]) for k in ("overlap", "matches", "longest", "numbers") if record.get(f"{prefix}{k}") is not None}
         sample.contamination = Contamination(record.get(f"{prefix}source"), _text(record.get(f"{prefix}item")) or None,
                                              _text(record.get(f"{prefix}item_text"))[:MAX_CHARS], list(record.get(f"{prefix}ngrams") or []), figures)
-    private = {main, _ROW, STAGE, REASON, run.id_field, *scores}
+    described: dict[str, Any] = next((s for s in run.manifest["pipeline"]["stages"] if s.get("name") == stage), {})
+    read = [described[k] for k in ("answer_field", "reference_field") if isinstance(described.get(k), str) and described[k] != main]
+    sample.read = {k: _short(record.get(k), 600) for k in read if record.get(k) is not None}
+    private = {main, _ROW, STAGE, REASON, run.id_field, *scores, *sample.read}
     sample.fields = {k: _short(v) for k, v in record.items() if k not in private and v is not None and not k.startswith(prefix)}
     return sample
+
+
+def _add_answers(run: Run, samples: list[Sample]) -> None:
+    """Each sampled record's traces (extracted answer, verdict) and the reference they were checked
+    against: why a problem was judged unsolved or too easy, and a checker's false negative, at a glance."""
+    files = sorted((run.layout.root / "traces").glob("*.parquet"))
+    if not files or not samples:
+        return
+    schema = pl.read_parquet_schema(files[0])
+    if "extracted_answer" not in schema or run.id_field not in schema:
+        return
+    ids = list({s.id for s in samples})
+    columns = [c for c in ("sample", "extracted_answer", "verdict") if c in schema]
+    found = (pl.concat([pl.scan_parquet(p).select(pl.col(run.id_field).cast(pl.String), *columns) for p in files])
+             .filter(pl.col(run.id_field).is_in(ids)).collect())
+    if not found.height:
+        return
+    found = found.sort([run.id_field, "sample"]) if "sample" in found.columns else found
+    by_id: dict[str, list[tuple[str | None, str | None]]] = {}
+    for row in found.iter_rows(named=True):
+        by_id.setdefault(row[run.id_field], []).append((row.get("extracted_answer"), row.get("verdict")))
+    reference_field = next((p["answer_field"] for p in (run.manifest.get("provides") or {}).values() if isinstance(p, dict) and p.get("answer_field")), None)
+    references = {}
+    if reference_field:
+        references = {k: _short(v[1].get(reference_field), 200) for k, v in find_records(run, set(by_id), {reference_field}).items()}
+    for sample in samples:
+        if sample.id in by_id:
+            sample.answers = by_id[sample.id]
+            sample.reference = references.get(sample.id)
 
 
 def _fails(bound: Any, value: float | None) -> bool:

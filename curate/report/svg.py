@@ -9,6 +9,7 @@ from html import escape
 
 KEPT_COLOUR = "var(--kept)"
 REMOVED_COLOUR = "var(--removed)"
+OTHER_COLOUR = "var(--other)"
 PALETTE = ("#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#1b9e77", "#666666", "#b2182b", "#2166ac")
 
 
@@ -30,13 +31,15 @@ def number(value: float) -> str:
 
 
 def histogram(edges: list[float], kept: list[int], removed: list[int], marks: list[tuple[float, str]], *, integer: bool,
-              label: str, width: int = 640, height: int = 190) -> str:
-    """Stacked bars per bin, kept below and removed above; a dashed line at each bound; a hidden line the
-    what-if slider moves (`.whatif-line`). `data-x0`/`data-x1`/`data-left`/`data-right` map a score to x."""
+              label: str, other: list[int] | None = None, centred: bool = False, width: int = 640, height: int = 190) -> str:
+    """Stacked bars per bin: kept, removed by this score's bound, removed by another rule; a dashed line
+    at each bound; a hidden line the what-if slider moves (`.whatif-line`). `data-x0`/`data-x1`/
+    `data-left`/`data-right` map a score to x. The last bin holds its right edge."""
+    other = other or [0] * len(kept)
     left, right, top, bottom = 48, width - 12, 12, height - 28
     low, high = edges[0], edges[-1]
     span = (high - low) or 1.0
-    peak = max([k + r for k, r in zip(kept, removed)] or [1]) or 1
+    peak = max([k + r + o for k, r, o in zip(kept, removed, other)] or [1]) or 1
 
     def x(value: float) -> float:
         return left + (min(max(value, low), high) - low) / span * (right - left)
@@ -51,19 +54,16 @@ def histogram(edges: list[float], kept: list[int], removed: list[int], marks: li
         f'<text class="tick" x="{left - 6}" y="{top + 4}" text-anchor="end">{peak:,}</text>',
         f'<text class="tick" x="{left - 6}" y="{bottom}" text-anchor="end">0</text>',
     ]
-    for i, (k, r) in enumerate(zip(kept, removed)):
+    for i, (k, r, o) in enumerate(zip(kept, removed, other)):
         x0, x1 = x(edges[i]), x(edges[i + 1])
         bar = max(x1 - x0 - 1, 1)
-        if integer and edges[i + 1] - edges[i] == 1:
-            title = f"{number(edges[i] + 0.5)}"
-        else:
-            title = f"[{number(edges[i])}, {number(edges[i + 1])})"
-        title = f"{title}: {k:,} kept, {r:,} removed"
-        parts.append(f'<g class="bin" data-kept="{k}" data-removed="{r}"><title>{escape(title)}</title>')
-        if k:
-            parts.append(f'<rect class="kept" x="{_n(x0)}" y="{_n(y(k))}" width="{_n(bar)}" height="{_n(bottom - y(k))}"/>')
-        if r:
-            parts.append(f'<rect class="removed" x="{_n(x0)}" y="{_n(y(k + r))}" width="{_n(bar)}" height="{_n(y(k) - y(k + r))}"/>')
+        title = f"{bin_label(edges, i, integer, centred)}: {k:,} kept, {r:,} removed by this score" + (f", {o:,} by other rules" if o else "")
+        parts.append(f'<g class="bin" data-kept="{k}" data-removed="{r}" data-other="{o}"><title>{escape(title)}</title>')
+        stacked = 0
+        for css, count in (("kept", k), ("removed", r), ("other", o)):
+            if count:
+                parts.append(f'<rect class="{css}" x="{_n(x0)}" y="{_n(y(stacked + count))}" width="{_n(bar)}" height="{_n(y(stacked) - y(stacked + count))}"/>')
+                stacked += count
         parts.append("</g>")
     for value in _ticks(low, high, integer):
         parts.append(f'<text class="tick" x="{_n(x(value))}" y="{bottom + 16}" text-anchor="middle">{escape(number(value))}</text>')
@@ -75,6 +75,18 @@ def histogram(edges: list[float], kept: list[int], removed: list[int], marks: li
     parts.append(f'<line class="whatif-line" x1="0" y1="{top - 4}" x2="0" y2="{bottom}" visibility="hidden"/>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def bin_label(edges: list[float], i: int, integer: bool, centred: bool = False) -> str:
+    """A bin as a reader sees it: its value (integer bins of one, bars centred on a value), its value
+    range, or [a, b) ([a, b] for the last)."""
+    low, high = edges[i], edges[i + 1]
+    if centred:
+        return number(round((low + high) / 2, 6))
+    if integer:
+        first, last = low + 0.5, high - 0.5
+        return number(first) if first == last else f"{number(first)}–{number(last)}"
+    return f"[{number(low)}, {number(high)}{']' if i == len(edges) - 2 else ')'}"
 
 
 def _ticks(low: float, high: float, integer: bool) -> list[float]:
@@ -141,4 +153,4 @@ def bars(items: list[tuple[str, float]], *, unit: str = "", width: int = 640, la
     return "".join(parts)
 
 
-__all__ = ["bars", "colour", "funnel", "histogram", "number"]
+__all__ = ["bars", "bin_label", "colour", "funnel", "histogram", "number"]

@@ -161,11 +161,19 @@ class Histogram:
     edges: list[float]
     kept: list[int]
     removed: list[int]
+    """Removed by this score's bounds (all removed records where the histogram is not a score's)."""
     integer: bool
     null_kept: int = 0
     null_removed: int = 0
     clipped: bool = False
-    """Values beyond the edges are counted in the first or last bin."""
+    """Values beyond the edges are counted in the first or last bin (the last bin holds its right edge)."""
+    other: list[int] = field(default_factory=list)
+    """Removed by the stage for another rule or reason."""
+    null_other: int = 0
+    beyond: list[float] = field(default_factory=list)
+    """Bounds too far from the data to draw on the axis (Gopher's 100,000-word maximum)."""
+    centred: bool = False
+    """Each bar is centred on one of the few values the score takes (pass rates in eighths), as integer bins are."""
 
 
 @dataclass
@@ -179,6 +187,23 @@ class WhatIf:
     current: float
     values: list[float]
     kept: list[int]
+
+    @property
+    def label(self) -> str:
+        """What a user sets: the parameter's last part (min_overlap, min_score), else min or max."""
+        return self.setting.rsplit(".", 1)[-1] if self.setting else self.bound
+
+    def rows(self, most: int = 9) -> list[int]:
+        """Indices worth a table row: the run's value, the nearest values where the count changes on
+        each side, and both ends."""
+        current = self.values.index(self.current) if self.current in self.values else 0
+        changes = [i for i in range(1, len(self.kept)) if self.kept[i] != self.kept[i - 1]]
+        below = [i for i in changes if i < current][-3:] + [i - 1 for i in changes if i <= current][-1:]
+        above = [i for i in changes if i > current][:3]
+        picked = sorted({0, len(self.values) - 1, current, *below, *above})
+        while len(picked) > most:  # drop the changes farthest from the run's value first
+            picked.remove(max((i for i in picked if i not in (0, len(self.values) - 1, current)), key=lambda i: abs(i - current)))
+        return picked
 
 
 @dataclass
@@ -237,7 +262,9 @@ def stage_scores(run: Run, stage: str, bins: int = 40, grid: int = 101) -> Stage
     for column in columns:
         values = frame[column].to_numpy().astype(np.float64)
         column_bounds = [b for b in stage_bounds if b.column == column]
-        view = ScoreView(stage, column, column_bounds, _histogram(values, removed_here, column_bounds, bins), records=frame.height)
+        own = [r for r in explained if any(b.matches(r) for b in column_bounds)]
+        by_this = removed_here & frame[REASON].is_in(own).fill_null(False).to_numpy() if column_bounds else removed_here
+        view = ScoreView(stage, column, column_bounds, _histogram(values, by_this, removed_here & ~by_this, column_bounds, bins), records=frame.height)
         for i, b in enumerate(stage_bounds):
             if b.column != column:
                 continue
@@ -255,8 +282,7 @@ def stage_scores(run: Run, stage: str, bins: int = 40, grid: int = 101) -> Stage
                 if side == "max" and b.min is not None:
                     others = base | frame.select(Bound(b.column, b.reason, min=b.min, strict=b.strict, when=b.when).fails(pl.col(column))).to_series().to_numpy()
                 applies = frame.select(pl.sql_expr(b.when).fill_null(False) if b.when else pl.lit(True)).to_series().to_numpy()
-                span = (view.histogram.edges[0], view.histogram.edges[-1])
-                what = _what_if(values, others, applies, side, current, b.strict, view.histogram.integer, grid, span)
+                what = _what_if(values, others, applies, side, current, b.strict, view.histogram.integer, grid)
                 what.setting = b.setting.replace("{side}", side) if b.setting else None
                 view.what_if.append(what)
         views.append(view)
@@ -277,62 +303,108 @@ def _condition_columns(stage_bounds: list[Bound]) -> list[str]:
 _SQL_WORDS = {"AND", "OR", "NOT", "IN", "IS", "NULL", "TRUE", "FALSE", "BETWEEN", "LIKE"}
 
 
-def _histogram(values: np.ndarray, removed: np.ndarray, column_bounds: list[Bound], bins: int) -> Histogram:
+def _histogram(values: np.ndarray, removed: np.ndarray, other: np.ndarray | None, column_bounds: list[Bound], bins: int) -> Histogram:
+    """Bins over the data (a bound far beyond it is noted, not drawn), with an edge on each bound drawn
+    so that no bar straddles it; integer scores get integer bins, one per value where they fit."""
+    other = np.zeros_like(removed) if other is None else other
     finite = np.isfinite(values)
     shown = values[finite]
-    marks = [v for b in column_bounds for v in (b.min, b.max) if v is not None]
-    integer = bool(shown.size) and bool(np.all(shown == np.round(shown))) and all(float(m).is_integer() for m in marks)
     clipped = False
-    if not shown.size:
-        edges = np.array([0.0, 1.0])
-    elif integer:
-        low, high = float(shown.min()), float(shown.max())
-        if high - low > 4 * bins:  # a long tail of counts: integer bins up to the 99.9th percentile, the rest in the last
-            high = float(np.ceil(np.quantile(shown, 0.999)))
-            clipped = high < shown.max()
-        low, high = min([low, *marks]), max([high, *marks])
-        width = max(1.0, float(math.ceil((high - low + 1) / bins)))
-        edges = np.arange(low - 0.5, high + 0.5 + width, width)
-        edges = edges[: int(np.searchsorted(edges, high + 0.5, side="left")) + 1]
-    else:
+    if shown.size:
         low, high = float(shown.min()), float(shown.max())
         q_low, q_high = (float(np.quantile(shown, q)) for q in (0.001, 0.999))
         if (high - low) > 20 * max(q_high - q_low, 1e-12):  # outliers would squeeze the rest into one bar
             low, high, clipped = q_low, q_high, True
-        low, high = min([low, *marks]), max([high, *marks])
+    else:
+        low, high = 0.0, 1.0
+    span = max(high - low, 1.0 if not shown.size or high == low else 0.0)
+    near: list[float] = []  # bounds drawn on the axis, each on a bin edge
+    beyond: list[float] = []
+    for b in column_bounds:
+        for value in (b.min, b.max):
+            if value is None:
+                continue
+            (near if low - 0.5 * span <= value <= high + 0.5 * span else beyond).append(value)
+    integer = bool(shown.size) and bool(np.all(shown == np.round(shown))) and all(float(v).is_integer() for v in near)
+    if near:
+        low, high = min([low, *near]), max([high, *near])
+    lattice = _lattice(shown, bins) if not integer and not clipped else None
+    if lattice is not None:  # few evenly spaced values (k/8): a bar centred on each
+        edges = np.arange(low - lattice / 2, high + lattice, lattice)
+        edges = edges[: int(np.searchsorted(edges, high + lattice / 2 - 1e-12, side="left")) + 1]
+    elif integer:
+        width = max(1.0, float(math.ceil((high - low + 1) / bins)))
+        start = low - 0.5
+        if near and width > 1:  # a bound's value begins a bin
+            start = _aligned(start, width, near[0] - 0.5)
+        edges = np.arange(start, high + 0.5 + width, width)
+        edges = edges[: int(np.searchsorted(edges, high + 0.5, side="left")) + 1]
+    else:
         if high <= low:
             high = low + 1.0
-        edges = np.linspace(low, high, bins + 1)
+        width = (high - low) / bins
+        start = _aligned(low, width, near[0]) if near else low
+        count = math.ceil((high - start) / width - 1e-9) or 1
+        edges = start + width * np.arange(count + 1)
     inner = edges[1:-1]
     index = np.searchsorted(inner, shown, side="right")
-    removed_shown = removed[finite]
-    count = len(edges) - 1
+    mine, theirs = removed[finite], other[finite]
+    kept = ~mine & ~theirs
+    n = len(edges) - 1
     return Histogram(
-        [float(e) for e in edges],
-        np.bincount(index[~removed_shown], minlength=count).tolist(),
-        np.bincount(index[removed_shown], minlength=count).tolist(),
+        [round(float(e), 10) for e in edges],
+        np.bincount(index[kept], minlength=n).tolist(),
+        np.bincount(index[mine], minlength=n).tolist(),
         integer,
-        int((~finite & ~removed).sum()),
+        int((~finite & ~removed & ~other).sum()),
         int((~finite & removed).sum()),
         clipped,
+        np.bincount(index[theirs], minlength=n).tolist(),
+        int((~finite & other).sum()),
+        beyond,
+        lattice is not None,
     )
 
 
-def _what_if(values: np.ndarray, others: np.ndarray, applies: np.ndarray, side: str, current: float, strict: bool, integer: bool, grid: int,
-             span: tuple[float, float]) -> WhatIf:
+def _lattice(shown: np.ndarray, bins: int) -> float | None:
+    """The step of a score that takes a few evenly spaced values (0, 1/8, ..., 1), else None."""
+    distinct = np.unique(shown)
+    if not 2 <= distinct.size <= bins:
+        return None
+    steps = np.diff(distinct)
+    step = float(steps.min())
+    multiples = steps / step
+    if step <= 0 or not np.allclose(multiples, np.round(multiples), atol=1e-6) or (distinct[-1] - distinct[0]) / step > bins:
+        return None
+    return step
+
+
+def _aligned(start: float, width: float, target: float) -> float:
+    """The bin start at or below `start` from which edges of `width` pass through `target`."""
+    return target - math.ceil((target - start) / width - 1e-9) * width
+
+
+def _what_if(values: np.ndarray, others: np.ndarray, applies: np.ndarray, side: str, current: float, strict: bool, integer: bool, grid: int) -> WhatIf:
     """Records kept with this bound at each grid value: those no other bound removes whose score passes.
-    The grid covers the histogram's range in round steps (0.01 on a 0-1 score), the run's bound included."""
+    The grid is the data's own values where there are few (pass rates in eighths), else round steps over
+    the data's range (0.01 on a 0-1 score); the run's bound is always on it."""
     candidates = ~others
     scored = candidates & applies & np.isfinite(values)
     always = int((candidates & ~(applies & np.isfinite(values))).sum())
     ordered = np.sort(values[scored])
-    low, high = min(span[0], current), max(span[1], current)
-    if integer:
-        width = max(1, math.ceil((high - low + 2) / grid))
-        points = np.arange(math.floor(low + 0.5) - 1, math.ceil(high - 0.5) + 2, width, dtype=np.float64)
+    present = np.unique(values[np.isfinite(values)])
+    if 0 < present.size <= grid:
+        points = present
+    elif present.size:
+        low, high = float(present[0]), float(present[-1])
+        if integer:
+            width = max(1, math.ceil((high - low + 1) / grid))
+            points = np.arange(math.floor(low), math.ceil(high) + 1, width, dtype=np.float64)
+        else:
+            step = _round_step((high - low) / (grid - 1))
+            points = np.round(np.arange(math.floor(low / step) * step, high + step / 2, step), 10)
     else:
-        step = _round_step((high - low) / (grid - 1)) if high > low else 1.0
-        points = np.round(np.arange(math.floor(low / step) * step, high + step / 2, step), 10)
+        points = np.array([], dtype=np.float64)
     points = np.unique(np.append(points, current))
     if side == "min":  # kept: v >= x (v > x when strict)
         kept = ordered.size - np.searchsorted(ordered, points, side="right" if strict else "left")
@@ -466,7 +538,7 @@ def reasoning(run: Run, bins: int = 30) -> Reasoning | None:
     length = None
     if "__chars" in frame.columns:
         correct = frame["correct"].fill_null(False).to_numpy() if "correct" in frame.columns else np.ones(frame.height, dtype=bool)
-        length = _histogram(frame["__chars"].cast(pl.Float64).fill_null(float("nan")).to_numpy(), ~correct, [], bins)
+        length = _histogram(frame["__chars"].cast(pl.Float64).fill_null(float("nan")).to_numpy(), ~correct, None, [], bins)
     return Reasoning(frame.height, frame["__id"].n_unique(), verdicts, finish, length, tokens, generation)
 
 

@@ -209,11 +209,15 @@ def bucket_edges(bands: pl.DataFrame, both: bool) -> tuple[pl.DataFrame, dict[st
 
 def attach_set(edges: pl.DataFrame, sets: pl.DataFrame) -> pl.DataFrame:
     """Partition of u: each edge gets u's shingle set."""
+    if not edges.height:  # no candidate pair landed here (an empty input has no columns)
+        return pl.DataFrame(schema=EDGE_SCHEMA)
     return edges.join(sets.select(pl.col(ORDER).alias("u"), pl.col("shingles").alias("su")), on="u", how="inner")
 
 
 def verified(edges: pl.DataFrame, sets: pl.DataFrame, threshold: float) -> tuple[pl.DataFrame, dict[str, int]]:
     """Partition of v: the true Jaccard of each edge's two sets; the links that reach the threshold, both ways."""
+    if not edges.height:
+        return pl.DataFrame(schema=EDGE_SCHEMA), {"kept": 0, "rejected": 0}
     joined = edges.join(sets.select(pl.col(ORDER).alias("v"), pl.col("shingles").alias("sv")), on="v", how="inner")
     common = pl.col("su").list.set_intersection(pl.col("sv")).list.len()
     union = pl.col("su").list.len() + pl.col("sv").list.len() - common
