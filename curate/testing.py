@@ -58,7 +58,7 @@ def run_stage(
         source = root / "input.parquet"
         frame.write_parquet(source)
         pipeline = Pipeline(name="run_stage", input={"path": str(source), "id_field": id_field}, output=root / "run", stages=[stage])
-        run = pipeline.run(executor="in-process", overwrite=True)
+        run = pipeline.run(executor="in-process", overwrite=True, report=False)
         name = pipeline.config.stages[0].name
         return StageRun(run.kept().collect(), run.removed().collect(), run.stage_stats(name), run.stats)
     finally:

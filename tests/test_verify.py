@@ -241,3 +241,39 @@ def test_reference_extract_takes_gsm8k_marker_first():
 
     df = pl.DataFrame({"answer": ["... the final answer is 15 gallons * 8 pints / gallon = <<15*8=120>>120 pints\n#### 120", "so \\boxed{7}", None]})
     assert reference_answers(df, VerifyParams(reference_field="answer", reference_extract=True)) == ["120", "7", None]
+
+
+def _verdicts(responses: list[str], reference: str = "4", trace_format: str = "auto", tmp_path=None) -> list[tuple[str | None, str]]:
+    from curate.testing import run_stage
+
+    rows = [{"id": f"r{i}", "answer": reference, "response": r} for i, r in enumerate(responses)]
+    result = run_stage({"name": "verify", "use": "verify", "response_field": "response", "trace_format": trace_format}, rows, workdir=tmp_path)
+    assert result.stats["in"] == len(rows)
+    traces = pl.read_parquet(tmp_path / "run" / "traces" / "*.parquet").sort("id")
+    return list(zip(traces["extracted_answer"], traces["verdict"]))
+
+
+def test_verify_takes_the_answer_from_the_solution_part(tmp_path):
+    """A long trace's thinking writes many candidate answers; only its solution states the final one,
+    and a trace cut inside its thought has none (truncated), however many numbers it wrote."""
+    responses = [
+        "<think>\nMaybe \\boxed{5}? No, wait: 2+2 is 4.\n</think>\n\nSo the answer is \\boxed{4}.",  # R1: solution after </think>
+        "Maybe \\boxed{4}... hmm, let me check again, perhaps it is",  # plain, without tags: the whole response
+        "<think>\nSo it is \\boxed{4}, let me double-check that, 2+2=",  # cut inside its thought
+        "<|begin_of_thought|>\n\nIt is \\boxed{5}? No.\n\n<|end_of_thought|>\n\n<|begin_of_solution|>\n\n\\boxed{4}\n\n<|end_of_solution|>",
+        "<|begin_of_thought|>\n\nclearly \\boxed{4} then, unless",  # Sky-T1, cut inside its thought
+    ]
+    assert _verdicts(responses, tmp_path=tmp_path / "auto") == [("4", "correct"), ("4", "correct"), (None, "truncated"), ("4", "correct"), (None, "truncated")]
+    # `plain`: the whole response, as before there were thinking models
+    assert [v for _, v in _verdicts(responses, trace_format="plain", tmp_path=tmp_path / "plain")] == ["correct"] * 5  # the cut ones credited too
+
+
+def test_the_r1_distill_traces_agree_with_their_labels(tmp_path, shared_data):
+    """40 full DeepSeek-R1-Distill traces (`<think>` format), one correct and one wrong per problem and model: 40/40."""
+    rows = [json.loads(line) for line in (shared_data / "math" / "traces" / "long_cot" / "r1_distill_thought_anchors.jsonl").read_text().splitlines()]
+    from curate.testing import run_stage
+
+    frame = pl.DataFrame({"id": [f"r{i:02d}" for i in range(len(rows))], "answer": [str(r["answer"]) for r in rows], "response": [r["response"] for r in rows]})
+    run_stage({"name": "verify", "use": "verify", "response_field": "response"}, frame, workdir=tmp_path)
+    traces = pl.read_parquet(tmp_path / "run" / "traces" / "*.parquet").sort("id")
+    assert traces["correct"].to_list() == [bool(r["score"]) for r in rows]

@@ -307,15 +307,14 @@ def _sample(s: Sample) -> str:
     if s.partner is not None:
         p = s.partner
         similarity = ", ".join(f"{k} {number(v)}" for k, v in p.similarity.items())
-        content = (f'<div class="pair"><div><h4>removed: {escape(s.id)}</h4><pre class="text">{_segments(s.partner.record_segments, "del")}{more}</pre></div>'
-                   f'<div><h4>duplicate of {escape(p.id)} ({escape(p.status)}){" · " + escape(similarity) if similarity else ""}</h4>'
-                   f'<pre class="text">{_segments(p.partner_segments, "ins")}</pre></div></div>')
+        content = _pair(f"removed: {escape(s.id)}", _segments(p.record_segments, "del") + more,
+                        f'duplicate of {escape(p.id)} ({escape(p.status)}){" · " + escape(similarity) if similarity else ""}', _segments(p.partner_segments, "ins"))
     elif s.contamination is not None:
         c = s.contamination
         figures = ", ".join(f"{k} {number(v)}" for k, v in c.figures.items())
-        content = (f'<div class="pair"><div><h4>record (shared n-grams marked)</h4><pre class="text">{_highlight(s.text, c.ngrams)}{more}</pre></div>'
-                   f'<div><h4>{escape(c.source or "benchmark")} item {escape(c.item or "")} · {escape(figures)}</h4><pre class="text">{_highlight(c.item_text, c.ngrams)}</pre></div></div>'
-                   f'<details><summary>{len(c.ngrams)} matched n-grams shown</summary><ul>{"".join(f"<li>{escape(g)}</li>" for g in c.ngrams)}</ul></details>')
+        content = (_pair("record (shared n-grams marked)", _highlight(s.text, c.ngrams) + more,
+                         f'{escape(c.source or "benchmark")} item {escape(c.item or "")} · {escape(figures)}', _highlight(c.item_text, c.ngrams))
+                   + f'<details><summary>{len(c.ngrams)} matched n-grams shown</summary><ul>{"".join(f"<li>{escape(g)}</li>" for g in c.ngrams)}</ul></details>')
     else:
         content = f'<pre class="text">{escape(s.text)}{more}</pre>'
     for key, value in s.read.items():
@@ -327,6 +326,12 @@ def _sample(s: Sample) -> str:
     extra = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in s.fields.items())
     fields = f'<details><summary>other fields</summary><table>{extra}</table></details>' if extra else ""
     return f'<div class="sample" data-reason="{escape(s.reason)}" data-id="{escape(s.id)}">{head}{content}{fields}</div>'
+
+
+def _pair(left_title: str, left: str, right_title: str, right: str) -> str:
+    """Two texts side by side (titles and texts are HTML already)."""
+    return (f'<div class="pair"><div><h4>{left_title}</h4><pre class="text">{left}</pre></div>'
+            f'<div><h4>{right_title}</h4><pre class="text">{right}</pre></div></div>')
 
 
 def _segments(segments: list[Segment], tag: str) -> str:

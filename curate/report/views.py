@@ -19,6 +19,7 @@ import polars as pl
 
 from curate.columns import REASON, STAGE
 from curate.layout import RunLayout
+from curate.stages.base import Threshold
 
 if TYPE_CHECKING:
     from curate.results import Run
@@ -66,16 +67,8 @@ def funnel(stats: dict[str, Any]) -> list[StageRow]:
 
 
 @dataclass(frozen=True)
-class Bound:
-    """A stage's threshold as recorded in the manifest (see `curate.stages.base.Threshold`)."""
-
-    column: str
-    reason: str
-    min: float | None = None
-    max: float | None = None
-    strict: bool = False
-    when: str | None = None
-    setting: str | None = None
+class Bound(Threshold):
+    """A stage's threshold as recorded in the manifest, with what the report asks of it."""
 
     def matches(self, reason: str | None) -> bool:
         return reason is not None and _reason_pattern(self.reason).fullmatch(reason) is not None

@@ -9,7 +9,7 @@ failed has no verdict. The checks run in a killable worker process (`curate/answ
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 from pydantic import Field, field_validator
@@ -17,6 +17,7 @@ from pydantic import Field, field_validator
 from curate.answers.verifier import CORRECT, EXTRACTORS, NO_ANSWER, TRUNCATED, known_extractors, reference_answer, shared_checkers
 from curate.columns import TRACES
 from curate.stages.base import MapStage, StageParams
+from curate.text.reasoning import split_traces
 
 VERDICT_FIELDS = {"extracted_answer": pl.String, "correct": pl.Boolean, "verdict": pl.String}
 
@@ -50,6 +51,10 @@ class VerifyParams(AnswerCheckParams):
     response_field: str | None = None
     """Verify a field of the input (a string, or a list of strings: one sample each) instead of the
     samples of the preceding generate stage."""
+    trace_format: Literal["auto", "think", "sky", "field", "plain"] = "auto"
+    """How a sample's thought is told from its solution (see curate/text/reasoning.py): the answer is
+    taken from the solution, so a long trace cut off inside its thought is `truncated`, whatever numbers
+    its thinking wrote; `plain` checks the whole response, as before there were thinking models."""
     timeout: float = Field(5.0, gt=0)
     """Seconds per sample, finding its answer and checking it: past it the verdict is `timeout`; a
     worker that overruns it by a second is killed and replaced."""
@@ -79,6 +84,10 @@ class Verify(MapStage):
         traces = _samples_of(df, p.response_field) if p.response_field else df[TRACES]
         references = reference_answers(df, p)
         rows = traces.to_list()
+        flat = [sample for samples in rows for sample in samples or []]
+        parts = split_traces(pl.Series([x.get("response") for x in flat], dtype=pl.String),
+                             pl.Series([x.get("reasoning") for x in flat], dtype=pl.String), p.trace_format)
+        solutions = iter(zip(parts["solution"].to_list(), (parts["thought_open"] & ~parts["thought_closed"]).to_list()))
         verdicts: list[list[dict[str, Any]] | None] = []
         pending: list[tuple[int, int]] = []
         items: list[tuple[str | None, str]] = []
@@ -89,9 +98,11 @@ class Verify(MapStage):
             out = []
             for s, sample in enumerate(samples):
                 response = sample.get("response")
+                solution, cut_in_thought = next(solutions)
                 verdict: str | None = None  # never generated (an error): no evidence either way
                 if response:
-                    truncated = sample.get("finish_reason") == "length"
+                    truncated = sample.get("finish_reason") == "length" or cut_in_thought
+                    response = solution  # the whole response where there is no thought block
                     checkable = reference is not None and str(reference).strip() and not truncated
                     pending.append((r, s))
                     # a truncated sample's answer is still shown, but it is never checked
