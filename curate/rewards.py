@@ -2,7 +2,9 @@
 rule its pass rates were measured with (verl's default math reward compares normalised strings, so
 `0.5` against `\\frac{1}{2}` scores 0 there and 1 here).
 
-The answer is extracted as `verify` does (last `\\boxed{}`, "final answer is", `#### x`, `A: x`) and
+The answer is extracted as `verify` does (last `\\boxed{}`, "final answer is", `#### x`, `A: x`, "the answer
+is"), from the whole response: unlike `verify`, a reward does not yet tell a thinking model's thought from
+its solution (curate/text/reasoning.py needs polars), so a rollout cut inside its thought can be paid. It is
 checked with math-verify in the killable worker processes of `curate/answers/verifier.py`, bounded per item
 whatever the model wrote. Safe from any number of threads (each call takes a worker no other thread is
 using: verl's reward managers and OpenRLHF call from threads), from forked processes (a child starts

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import time
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -40,6 +41,14 @@ def pool():
         ("no answer here", None, None),
         ("\\boxed{}", None, None),
         ("\\boxed{1} then A: 2", ["answer_line", "boxed"], "2"),
+        # long chain-of-thought solutions (Sky-T1): headings, lists, prose, bold, a sentence after the answer
+        ("**Final Answer**\n\nThe area is 12.", None, "The area is 12"),
+        ("Thus, the final answers are: 3 and 5", None, "3 and 5"),
+        ("**Final answer for Subproblem 1:** 3 bushels", None, "3 bushels"),
+        ("So the answer is 7.", None, "7"),
+        ("Final answer: **700°C**", None, "700°C"),
+        ("The final answer is 0.5. But in my earlier balancing, the coefficient is 1", None, "0.5"),
+        ("So the answer is 7.", ["boxed", "final_answer", "gsm8k", "answer_line"], None),  # `answer_is` is a method of its own
     ],
 )
 def test_extract_answer(text, methods, expected):
@@ -47,7 +56,7 @@ def test_extract_answer(text, methods, expected):
 
 
 def test_qwen_traces_agree_with_the_grader(pool, shared_data):
-    """800 real responses with the Qwen grader's verdicts: the one disagreement is the grader's error."""
+    """800 real responses with the Qwen grader's verdicts: every disagreement is the grader's error."""
     items, labels = [], []
     for line in (shared_data / QWEN).open():
         record = json.loads(line)
@@ -56,8 +65,10 @@ def test_qwen_traces_agree_with_the_grader(pool, shared_data):
             labels.append(bool(score))
     verdicts = pool.check(items)
     disagreements = [(items[i], labels[i]) for i, v in enumerate(verdicts) if (v == CORRECT) != labels[i]]
-    assert len(items) == 800 and 1 - len(disagreements) / 800 >= 0.995
-    assert disagreements == [(("10{,}000", "10000"), False)]  # the grader is wrong: they are equal
+    assert len(items) == 800 and 1 - len(disagreements) / 800 >= 0.985
+    # the grader is wrong each time: the answers equal the reference (a \\text{} time read as words since issue 17)
+    assert sorted(set(disagreements)) == [(("10{,}000", "10000"), False), (("\\text{4:30 p.m.}", "4:30 \\text{ p.m.}"), False)]
+    assert len(disagreements) == 9
 
 
 def test_gsm8k_solutions_agree_with_their_labels(pool, shared_data):
@@ -224,7 +235,8 @@ def test_verify_and_difficulty_on_shipped_responses(tmp_path, shared_data, ray_a
     assert traces.height == 320 and {"extracted_answer", "correct", "verdict"} <= set(traces.columns)
     labels = {(f"q{r['idx']}", i): bool(s) for r in records for i, s in enumerate(r["score"])}
     agree = sum(labels[(row["id"], row["sample"])] == row["correct"] for row in traces.iter_rows(named=True))
-    assert agree >= 319
+    disagree = {row["id"] for row in traces.iter_rows(named=True) if labels[(row["id"], row["sample"])] != row["correct"]}
+    assert agree >= 311 and {r["answer"] for r in records if f"q{r['idx']}" in disagree} <= {"10{,}000", "\\text{4:30 p.m.}"}  # the grader's errors
     rates = traces.group_by("id").agg(pl.col("correct").mean().alias("rate"))
     expected = {i: ("too_easy" if r == 1 else "unsolved" if r == 0 else None) for i, r in rates.iter_rows()}
     removed = run.removed().collect()
@@ -277,3 +289,38 @@ def test_the_r1_distill_traces_agree_with_their_labels(tmp_path, shared_data):
     run_stage({"name": "verify", "use": "verify", "response_field": "response"}, frame, workdir=tmp_path)
     traces = pl.read_parquet(tmp_path / "run" / "traces" / "*.parquet").sort("id")
     assert traces["correct"].to_list() == [bool(r["score"]) for r in rows]
+
+
+@pytest.mark.parametrize(
+    "reference, answer, verdict",
+    [
+        ("700", "700°C", "correct"), ("3", "3 bushels", "correct"), ("12", "12^{\\mathrm{th}}\\text{ grade}", "correct"),
+        ("12", "12 \\text{cm}", "correct"), ("90", "90^\\circ", "correct"), ("SRMC=LRMC", "\\text{SRMC} = \\text{LRMC}", "correct"),
+        ("-2,-2", "a = -2, b = -2", "correct"),
+        ("5", "5x", "wrong"), ("6630", "6630.65 \\text{ Å}", "wrong"), ("7", "7 \\text{ or } 8", "wrong"),
+    ],
+)
+def test_answers_with_units_words_and_names(pool, reference, answer, verdict):
+    """A number with its unit or an ordinal (`700°C`, `12^{\\text{th}}\\text{ grade}`) is the bare number the reference
+    holds; `\\text{}` words and named values (`a = -2, b = -2`) read as themselves; `5x` is not 5."""
+    assert pool.check([(reference, answer)])[0] == verdict
+
+
+def test_the_sky_t1_traces_agree_but_for_reviewed_label_errors(tmp_path, shared_data):
+    """3,289 Sky-T1 long-CoT responses against the set's evaluator. Every disagreement is in
+    tests/fixtures/long_cot_disagreements.jsonl, read one by one and classified: the evaluator's errors
+    (crediting a trace with no stated final answer through its last number, or a truncated one; missing an
+    equal answer) are excluded, and the rest must agree at 99.5% or better. A disagreement not in the list
+    fails the test: it must be read and classified first."""
+    from curate.testing import run_stage
+
+    rows = [json.loads(line) for line in (shared_data / "math" / "traces" / "long_cot" / "sky_t1_math.jsonl").read_text().splitlines()]
+    reviewed = {r["id"]: r for r in map(json.loads, (Path(__file__).parent / "fixtures" / "long_cot_disagreements.jsonl").read_text().splitlines())}
+    frame = pl.DataFrame({"id": [f"r{i:05d}" for i in range(len(rows))], "answer": [str(r["answer"]) for r in rows], "response": [r["response"] for r in rows]})
+    run_stage({"name": "verify", "use": "verify", "response_field": "response"}, frame, workdir=tmp_path)
+    traces = pl.read_parquet(tmp_path / "run" / "traces" / "*.parquet").sort("id")
+    disagree = {i for i, c, r in zip(traces["id"], traces["correct"].fill_null(False), rows) if c != bool(r["score"])}
+    assert not disagree - set(reviewed), f"unreviewed disagreements: {sorted(disagree - set(reviewed))}"
+    label_errors = {i for i in disagree if reviewed[i]["category"].startswith("label:")}
+    agreement = (len(rows) - len(disagree)) / (len(rows) - len(label_errors))
+    assert agreement >= 0.995, f"{agreement:.2%}"

@@ -37,7 +37,7 @@ from curate import faults
 
 # Verdicts, as the traces' `verdict` column names them.
 CORRECT, WRONG, NO_ANSWER, UNPARSABLE, TIMEOUT, TRUNCATED = "correct", "wrong", "no_answer", "unparsable", "timeout", "truncated"
-EXTRACTORS = ("boxed", "final_answer", "gsm8k", "answer_line")
+EXTRACTORS = ("boxed", "final_answer", "gsm8k", "answer_line", "answer_is")
 SHORT_REPLY = 40
 """Characters: in `guess` mode, a bare reply this short with no marked answer is the answer itself ("42")."""
 START_TIMEOUT = 120.0
@@ -48,7 +48,13 @@ a millisecond at most); a longer one's, in the worker under the sample's deadlin
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _BRACE = re.compile(r"[{}]")
-_FINAL = re.compile(r"final answer\s*(?:is|:)[:\s]*(.+)", re.IGNORECASE)
+_FINAL = re.compile(r"final answers?\**(?:[ \t]+for[^:\n]{0,60}?)?\**[ \t]*(?:is|are|:|\n)[:*\s]*(.+)", re.IGNORECASE)
+"""`The final answer is x`, `Final answer: x`, `**Final Answer**` then x on a later line, `the final answers
+are: ...`, `**Final answer for Subproblem 1:** x`."""
+_ANSWER_IS = re.compile(r"\bthe answer is[:\s]*(.+)", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"\.\s+(?=[A-Z])")
+"""Where the sentence holding an answer ends: `0.5. But in my earlier balancing, ...` gives 0.5."""
+_MARKUP = re.compile(r"^(?:\*+|\$+|\s)+|(?:\*+|\$+|[.,;\s])+$")
 _GSM8K = re.compile(r"^[ \t]*####[ \t]*(.*)$", re.MULTILINE)
 
 
@@ -81,7 +87,9 @@ def extract_answer(text: str | None, methods: Iterable[str] = EXTRACTORS) -> str
     for method in methods:
         found = _EXTRACT[method](text)
         if found:
-            return found
+            found = _MARKUP.sub("", found)  # **700°C** -> 700°C; a trailing full stop
+            if found:
+                return found
     return None
 
 
@@ -121,8 +129,17 @@ def _final_answer(text: str) -> str | None:
     inner = _last_boxed(answer)
     if inner:
         return inner
-    answer = re.sub(r"^\$+|\$+\.?$", "", answer.split("\n")[0]).strip().rstrip(".").strip()
+    answer = re.sub(r"^\$+|\$+\.?$", "", _SENTENCE_END.split(answer.split("\n")[0], maxsplit=1)[0]).strip().rstrip(".").strip()
     return answer or None
+
+
+def _answer_is(text: str) -> str | None:
+    """After the last `the answer is` (prose: "So the answer is 7."), to the end of its line."""
+    matches = _ANSWER_IS.findall(text)
+    if not matches:
+        return None
+    answer = matches[-1].strip()
+    return _last_boxed(answer) or _SENTENCE_END.split(answer.split("\n")[0], maxsplit=1)[0].strip() or None
 
 
 def _gsm8k(text: str) -> str | None:
@@ -141,15 +158,21 @@ def _answer_line(text: str) -> str | None:
     return text[at + 2 :].strip().split("\n")[0].strip() or None
 
 
-_EXTRACT = {"boxed": _last_boxed, "final_answer": _final_answer, "gsm8k": _gsm8k, "answer_line": _answer_line}
+_EXTRACT = {"boxed": _last_boxed, "final_answer": _final_answer, "gsm8k": _gsm8k, "answer_line": _answer_line, "answer_is": _answer_is}
 
-_NOISE = re.compile(r"\\\$|\\left|\\right|\\!|\\,|\\;|\\ |\s|\$|\\displaystyle|\^\{?\\circ\}?|\\text\{\s*\}")
+_NOISE = re.compile(r"\\\$|\\left|\\right|\\!|\\,|\\;|\\ |\s|\$|\\displaystyle|\^\{?\\circ\}?|°|\\text\{\s*\}")
+
+
+_WORDS = re.compile(r"\\(?:text|mathrm|textbf|mbox|operatorname)\{([^{}]*)\}")
+_NAMES = re.compile(r"(?:^|(?<=,))[A-Za-z][A-Za-z0-9_{}]*=(?=-?\d)")
 
 
 def normalise(answer: str) -> str:
-    """For the exact-match fast path only: equal here means equal; different means ask math-verify."""
-    text = _NOISE.sub("", answer).replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
-    return text.rstrip(".")
+    """For the exact-match fast path only: equal here means equal; different means ask math-verify.
+    `\\text{SRMC} = \\text{LRMC}` reads as SRMC=LRMC, and `a = -2, b = -2` as the values -2,-2."""
+    text = _WORDS.sub(r"\1", answer)
+    text = _NOISE.sub("", text).replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    return _NAMES.sub("", text).rstrip(".")
 
 
 def as_latex(answer: str) -> str:
@@ -180,6 +203,25 @@ def _percent_free(text: str) -> str | None:
     return match.group(1) if match and match.group(1) and not match.group(1).endswith("\\") else None
 
 
+_NUMBER = re.compile(r"^\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?)\s*\$?\s*$")
+_WITH_UNIT = re.compile(
+    r"^\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?)\s*"  # the number
+    r"(?:(?:\^\{?\\(?:text|mathrm)\{(?:st|nd|rd|th)\}\}?)?\s*\\(?:text|mathrm|mbox)\{\s*[A-Za-zÅ°][^{}]*\}"  # \text{ cm}, 12^{\mathrm{th}}\text{ grade}
+    r"|(?:\^\{?\\circ\}?|°)\s*[A-Za-z]?"  # 700°C, 90^\circ
+    r"|\s+[A-Za-zÅ]{2,}[A-Za-z .]*)"  # a word after a space: 3 bushels, 4 up quarks (never 5x)
+    r"\s*\$?\s*$"
+)
+
+
+def _unit_free(reference: str, answer: str) -> str | None:
+    """The number of an answer that is a number and a unit or a word (`700°C`, `3 bushels`,
+    `12^{\text{th}}\text{ grade}`) when the reference is a bare number: the unit is the question's."""
+    if not _NUMBER.match(reference):
+        return None
+    match = _WITH_UNIT.match(answer)
+    return match.group(1) if match else None
+
+
 def _compare(reference: str, answer: str, parsed: dict[str, Any]) -> str:
     """The verdict of math-verify, with percentages read the same whatever parser it has.
 
@@ -194,7 +236,9 @@ def _compare(reference: str, answer: str, parsed: dict[str, Any]) -> str:
     if faults.active("verifier:raw-percent"):  # tests: see the environment guard catch the difference
         ref_number = answer_number = None
     if ref_number is None and answer_number is None:
-        return _math_verify(reference, answer, parsed)
+        verdict = _math_verify(reference, answer, parsed)
+        number = _unit_free(reference, answer) if verdict != CORRECT else None
+        return _math_verify(reference, number, parsed) if number is not None else verdict
     verdict = _math_verify(ref_number or reference, answer_number or answer, parsed)
     if verdict == CORRECT or (ref_number is not None and answer_number is not None):
         return verdict
