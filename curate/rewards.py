@@ -3,8 +3,8 @@ rule its pass rates were measured with (verl's default math reward compares norm
 `0.5` against `\\frac{1}{2}` scores 0 there and 1 here).
 
 The answer is extracted as `verify` does (last `\\boxed{}`, "final answer is", `#### x`, `A: x`, "the answer
-is"), from the whole response: unlike `verify`, a reward does not yet tell a thinking model's thought from
-its solution (curate/text/reasoning.py needs polars), so a rollout cut inside its thought can be paid. It is
+is") from the solution part of a thinking model's response (`<think>…</think>`, Sky-T1 tags; see
+curate/text/reasoning.py): a rollout cut inside its thought is paid nothing, as `verify` calls it truncated. It is
 checked with math-verify in the killable worker processes of `curate/answers/verifier.py`, bounded per item
 whatever the model wrote. Safe from any number of threads (each call takes a worker no other thread is
 using: verl's reward managers and OpenRLHF call from threads), from forked processes (a child starts
@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from curate.answers.verifier import CORRECT, EXTRACTORS, shared_checkers
+from curate.text.reasoning import solution_of
 
 TIMEOUT = 5.0  # seconds per check, as verify's default
 
@@ -37,8 +38,9 @@ def score(response: str | None, reference: str | None, timeout: float = TIMEOUT)
 
 def scores(responses: Sequence[str | None], references: Sequence[Any], timeout: float = TIMEOUT) -> list[float]:
     """`score` over a batch: one round trip to one worker for all of them."""
-    todo = [i for i, (r, ref) in enumerate(zip(responses, references)) if r and ref is not None and str(ref).strip()]
-    found = shared_checkers(timeout).check_responses([(str(references[i]), responses[i]) for i in todo], EXTRACTORS) if todo else []
+    parts = [solution_of(r) for r in responses]  # verify's rule: the answer is in the solution; none if cut inside the thought
+    todo = [i for i, (r, ref) in enumerate(zip(responses, references)) if r and ref is not None and str(ref).strip() and not parts[i][1]]
+    found = shared_checkers(timeout).check_responses([(str(references[i]), parts[i][0]) for i in todo], EXTRACTORS) if todo else []
     out = [0.0] * len(responses)
     for i, (_, verdict) in zip(todo, found):
         out[i] = 1.0 if verdict == CORRECT else 0.0

@@ -97,3 +97,13 @@ def test_verl_batch_manager_signature():
 
     got = compute_score_batch(data_sources=["a", "b"], solution_strs=["\\boxed{2}", "\\boxed{3}"], ground_truths=["2", "2"], extra_infos=[None, None])
     assert got == [1.0, 0.0]
+
+
+def test_a_rollout_cut_inside_its_thought_is_paid_nothing():
+    """The reward pays by verify's rule: the answer is in the solution part of a thinking model's
+    response, so a rollout cut inside its thought earns nothing for a right guess written there."""
+    from curate.rewards import scores
+
+    rollouts = ["<think>\nIt is \\boxed{4}? let me check, 2+2", "<think>\nIt is 4.\n</think>\n\\boxed{4}", "Just \\boxed{4}",
+                "<|begin_of_thought|>\n\\boxed{4} maybe", "<|begin_of_thought|>\nok<|end_of_thought|>\n<|begin_of_solution|>\n\\boxed{4}\n<|end_of_solution|>"]
+    assert scores(rollouts, ["4"] * 5) == [0.0, 1.0, 1.0, 0.0, 1.0]

@@ -75,3 +75,16 @@ def test_the_real_sky_t1_traces(shared_data):
     plain = [i for i, f in enumerate(parts["format"]) if f == "plain"]
     assert all(parts["solution"][i] == responses[i] and parts["thought"][i] is None for i in plain)
     assert sum(1 for i in sky if not reached[i]) > 500  # the set's many traces truncated inside their thought
+
+
+def test_the_plain_python_rule_gives_the_same_solutions(shared_data):
+    """`solution_of` (for the rewards, without polars) against `split_traces` on every real trace and the hand-made ones."""
+    from curate.text.reasoning import solution_of
+
+    responses = ["<think>a</think>b", "a</think>b", "<think>a", "<|begin_of_thought|>a", "<|begin_of_thought|>a<|end_of_thought|>", "x", ""]
+    for name in ("sky_t1_math.jsonl", "r1_distill_thought_anchors.jsonl"):
+        path = shared_data / "math" / "traces" / "long_cot" / name
+        responses += [json.loads(line)["response"] for line in path.read_text().splitlines()]
+    parts = split_traces(pl.Series(responses))
+    cut = (parts["thought_open"] & ~parts["thought_closed"]).to_list()
+    assert [solution_of(r) for r in responses] == list(zip(parts["solution"].to_list(), cut))

@@ -13,12 +13,17 @@
 Every trace stage and `verify` read the part they need: an answer is looked for in the solution, so a
 trace cut off inside its thought has none, however many numbers its thinking wrote.
 
-Vectorised over a polars Series (string search and slicing in Rust): no Python per trace.
+`split_traces` is vectorised over a polars Series (no Python per trace), for stages; `solution_of` is
+the same rule for one response in plain Python, for the reward functions, which run in a trainer's
+environment without polars (`tests/test_trace_format.py` holds the two to the same answers).
 """
 
 from __future__ import annotations
 
-import polars as pl
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars as pl
 
 FORMATS = ("auto", "think", "sky", "field", "plain")
 
@@ -27,12 +32,12 @@ SKY_THOUGHT_OPEN, SKY_THOUGHT_CLOSE = "<|begin_of_thought|>", "<|end_of_thought|
 SKY_SOLUTION_OPEN, SKY_SOLUTION_CLOSE = "<|begin_of_solution|>", "<|end_of_solution|>"
 
 SPLIT_SCHEMA = {
-    "format": pl.String,
-    "thought": pl.String,
-    "solution": pl.String,
-    "thought_open": pl.Boolean,
-    "thought_closed": pl.Boolean,
-    "solution_closed": pl.Boolean,
+    "format": "String",
+    "thought": "String",
+    "solution": "String",
+    "thought_open": "Boolean",
+    "thought_closed": "Boolean",
+    "solution_closed": "Boolean",
 }
 """What `split_traces` returns per trace: the format found; the thought (null when the trace has no
 thought block) and the solution (empty when the trace never reached one); whether a thought block was
@@ -43,6 +48,8 @@ formats without one)."""
 def split_traces(responses: pl.Series, reasoning: pl.Series | None = None, format: str = "auto") -> pl.DataFrame:
     """One row per response (same order), with `SPLIT_SCHEMA`'s columns. `reasoning`: the separate
     reasoning field of each response (`format: field`, or where `auto` finds it non-empty)."""
+    import polars as pl
+
     if format not in FORMATS:
         raise ValueError(f"unknown trace format {format!r} (known: {', '.join(FORMATS)})")
     text = pl.col("response").fill_null("")
@@ -79,10 +86,30 @@ def split_traces(responses: pl.Series, reasoning: pl.Series | None = None, forma
             .when(by_format == "sky").then(sky[name])
             .when(by_format == "field").then(field[name])
             .otherwise(plain[name])
-            .cast(SPLIT_SCHEMA[name])
+            .cast(getattr(pl, SPLIT_SCHEMA[name]))
             .alias(name)
         )
     return frame.with_columns(columns).select(list(SPLIT_SCHEMA))
+
+
+def solution_of(response: str | None, reasoning: str | None = None, format: str = "auto") -> tuple[str, bool]:
+    """(the solution part, whether the trace was cut inside its thought) of one response: `split_traces`'
+    rule without polars."""
+    if format not in FORMATS:
+        raise ValueError(f"unknown trace format {format!r} (known: {', '.join(FORMATS)})")
+    text = response or ""
+    if format == "auto":
+        format = ("field" if reasoning else "think" if THINK_OPEN in text or THINK_CLOSE in text
+                  else "sky" if SKY_THOUGHT_OPEN in text or SKY_SOLUTION_OPEN in text else "plain")
+    if format in ("plain", "field"):
+        return text, False
+    if format == "think":
+        if THINK_CLOSE not in text:
+            return "", True
+        return text.split(THINK_CLOSE, 1)[1].strip(), False
+    opened, closed = SKY_THOUGHT_OPEN in text, SKY_THOUGHT_CLOSE in text
+    solution = text.split(SKY_SOLUTION_OPEN, 1)[1].split(SKY_SOLUTION_CLOSE, 1)[0].strip() if SKY_SOLUTION_OPEN in text else ""
+    return solution, opened and not closed
 
 
 def _after(text: pl.Expr, tag: str) -> pl.Expr:
@@ -97,6 +124,8 @@ def _before(text: pl.Expr, tag: str) -> pl.Expr:
 
 
 def _think(text: pl.Expr) -> dict[str, pl.Expr]:
+    import polars as pl
+
     opened_here = text.str.contains(THINK_OPEN, literal=True)
     closed = text.str.contains(THINK_CLOSE, literal=True)
     body = pl.when(opened_here).then(_after(text, THINK_OPEN)).otherwise(text)  # the prompt may have opened it
@@ -110,6 +139,8 @@ def _think(text: pl.Expr) -> dict[str, pl.Expr]:
 
 
 def _sky(text: pl.Expr) -> dict[str, pl.Expr]:
+    import polars as pl
+
     opened = text.str.contains(SKY_THOUGHT_OPEN, literal=True)
     closed = text.str.contains(SKY_THOUGHT_CLOSE, literal=True)
     has_solution = text.str.contains(SKY_SOLUTION_OPEN, literal=True)
@@ -125,4 +156,4 @@ def _sky(text: pl.Expr) -> dict[str, pl.Expr]:
     }
 
 
-__all__ = ["FORMATS", "SPLIT_SCHEMA", "split_traces"]
+__all__ = ["FORMATS", "SPLIT_SCHEMA", "solution_of", "split_traces"]
