@@ -124,11 +124,13 @@ def _draw_stage(run: Run, stage: str, files: list[Path], reason: str | None, n: 
     if reason is not None:
         reasons = reasons.filter(pl.col(REASON) == reason)
     picks: dict[str, list[int]] = {}
+    removed: dict[str, int] = {}
     for (name,), group in reasons.group_by(REASON, maintain_order=True):
         rows = group[_ROW].to_numpy()
         rng = np.random.default_rng([seed, zlib.crc32(f"{stage}\0{name}".encode())])
         chosen: list[int] = rows[rng.choice(rows.size, size=min(n, rows.size), replace=False)].tolist() if rows.size else []
         picks[str(name)] = chosen
+        removed[str(name)] = rows.size
     if not picks:
         return {}
     wanted = [r for rows in picks.values() for r in rows]
@@ -139,7 +141,7 @@ def _draw_stage(run: Run, stage: str, files: list[Path], reason: str | None, n: 
     by_row = {row[_ROW]: row for row in records.iter_rows(named=True)}
     stage_bounds = bounds(run, stage)
     out: dict[tuple[str, str], list[Sample]] = {}
-    for name, picked in sorted(picks.items(), key=lambda item: -int((reasons[REASON] == item[0]).sum())):
+    for name, picked in sorted(picks.items(), key=lambda item: -removed[item[0]]):
         out[(stage, name)] = [_sample(run, stage, name, main, scores, stage_bounds, by_row[r]) for r in picked]
     return out
 
@@ -152,7 +154,7 @@ def _sample(run: Run, stage: str, reason: str, main: str, scores: list[str], sta
         value = record.get(column)
         number = float(value) if isinstance(value, (int, float)) and value is not None else None
         bound = failing.get(column)
-        shown_scores.append(Score(column, number, bound.describe() if bound is not None and _fails(bound, number) else None))
+        shown_scores.append(Score(column, number, bound.describe() if bound is not None and bound.fails_at(number) else None))
     sample = Sample(str(record.get(run.id_field)), stage, reason, main, text[:MAX_CHARS], len(text), shown_scores)
     prefix = f"{stage}_"
     if record.get(f"{prefix}item_text") is not None:
@@ -194,14 +196,6 @@ def _add_answers(run: Run, samples: list[Sample]) -> None:
         if sample.id in by_id:
             sample.answers = by_id[sample.id]
             sample.reference = references.get(sample.id)
-
-
-def _fails(bound: Any, value: float | None) -> bool:
-    if value is None or value != value:
-        return False
-    if bound.min is not None and (value <= bound.min if bound.strict else value < bound.min):
-        return True
-    return bound.max is not None and (value >= bound.max if bound.strict else value > bound.max)
 
 
 def _text(value: Any) -> str:

@@ -84,6 +84,14 @@ class Bound(Threshold):
         condition = pl.sql_expr(self.when) if self.when else pl.lit(True)
         return (fails & values.is_not_null() & values.is_not_nan() & condition).fill_null(False)
 
+    def fails_at(self, value: float | None) -> bool:
+        """`fails` for one score, the `when` condition aside (a sample's row is already one removed under it)."""
+        if value is None or value != value:
+            return False
+        if self.min is not None and (value <= self.min if self.strict else value < self.min):
+            return True
+        return self.max is not None and (value >= self.max if self.strict else value > self.max)
+
     def describe(self) -> str:
         parts = []
         if self.min is not None:
