@@ -17,6 +17,7 @@ demo: $(STAMP)
 	$(BIN)/curate run pipelines/demo.yaml --overwrite
 	$(BIN)/curate run pipelines/math-rl.yaml --input 'demo/data/problems-*' --output demo/math-rl --set 'decontaminate.against=[demo/data/benchmark.jsonl]' --set decontaminate.n=13 $(if $(OPENAI_BASE_URL),,--set generate.enabled=false --set verify.response_field=solutions) --overwrite
 	$(BIN)/curate run pipelines/web-quality.yaml --input 'demo/data/web-*' --output demo/web-quality --overwrite
+	@if [ -f ../shared/data/math/traces/long_cot/sky_t1_math.jsonl ]; then $(BIN)/curate run pipelines/long-cot-sft.yaml --output demo/long-cot-sft --overwrite; else echo "long-cot-sft: skipped (its input, the real traces in ../shared/data, is not there)"; fi
 
 test: lint chromium
 	$(BIN)/python -m pytest -q
@@ -71,6 +72,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/reward_throughput.py
 	$(BIN)/python benchmarks/output_files.py
 	$(BIN)/python benchmarks/report_scale.py
+	$(BIN)/python benchmarks/trace_defects.py
+	$(BIN)/python benchmarks/trace_quality_speed.py --tokenizer build
 
 clean:
-	rm -rf $(CLIENTS) demo/run demo/math-rl demo/web-quality demo/data .pytest_cache
+	rm -rf $(CLIENTS) demo/run demo/math-rl demo/web-quality demo/long-cot-sft demo/data .pytest_cache

@@ -29,6 +29,9 @@ def _inputs(tmp_path: Path, name: str) -> tuple[str, list[str]]:
         return str(data / "problems-*"), overrides
     if name in ("web-quality.yaml", "near-dedup.yaml"):
         return str(data / "web-*"), []
+    if name == "long-cot-sft.yaml":  # the demo problems' own solutions as the traces (short ones: no thought required)
+        return str(data / "problems-*"), ["input.text_fields=[problem]", "format.response_field=solutions", "format.require_thought=false",
+                                          "language.problem_field=problem", "sft.prompt='{{problem}}'"]
     return str(data / "problems-*"), []
 
 

@@ -20,6 +20,11 @@ _BUILTIN_PATHS = {
     "keep_top": "curate.stages.keep_top:KeepTop",
     "language": "curate.stages.language:Language",
     "minhash_dedup": "curate.stages.minhash_dedup:MinHashDedup",
+    "trace_behaviour": "curate.stages.trace_behaviour:TraceBehaviour",
+    "trace_format": "curate.stages.trace_format:TraceFormat",
+    "trace_language": "curate.stages.trace_language:TraceLanguage",
+    "trace_length": "curate.stages.trace_length:TraceLength",
+    "trace_repetition": "curate.stages.trace_repetition:TraceRepetition",
     "verify": "curate.stages.verify:Verify",
 }
 

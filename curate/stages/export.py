@@ -20,14 +20,17 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 import polars as pl
 from pydantic import Field, field_validator, model_validator
 
 from curate.columns import TRACES
 from curate.llm.prompts import DEFAULT_PROMPT, messages_column, template_fields
 from curate.stages.base import ExportStage, StageParams
+from curate.stages.traces import QUALITY_ISSUES
 
 FORMATS = ("verl", "openrlhf", "trl", "sft")
+SELECTIONS = ("shortest_correct", "all_correct", "most_verifications", "diverse")
 SPLITS = ("train", "validation")
 DEFAULT_METADATA = ("pass_rate", "n_correct", "n_samples")
 # verl routes a row to its reward function by data_source; this one gets its rule-based math reward
@@ -60,9 +63,20 @@ class ExportParams(StageParams):
     """Take the data source from this field of each record instead."""
     ability: str = "math"
     select: str = "shortest_correct"
-    """sft: `all_correct`, `shortest_correct` (fewest completion tokens) or `best:<trace field>` (highest first)."""
+    """sft, which correct traces of a problem become rows (see README, "Long chain-of-thought"):
+    `shortest_correct` (fewest completion tokens: concise answers), `all_correct`,
+    `most_verifications` (the most self-verification markers, from trace_behaviour: traces that check
+    their work, as k0-math's), `diverse` (up to `max_per_problem` correct traces as unlike each other
+    as their word 5-grams allow, shortest first: several ways to the answer), or `best:<trace field>`
+    (highest first)."""
     max_per_problem: int | None = Field(None, ge=1)
-    """sft: traces per problem; default 1, all for all_correct."""
+    """sft: traces per problem; default 1, all for all_correct, 4 for diverse."""
+    require_clean: bool = True
+    """sft: only traces that passed every trace-quality stage that ran (no `quality_issues`); traces
+    from a run without trace stages have none."""
+    max_length: int | None = Field(None, ge=1)
+    """sft: leave out traces longer than this many completion tokens (characters / 4 where the
+    endpoint reported none): with `most_verifications`, the most checking within a length budget."""
     reasoning: Literal["think", "field"] = "think"
     """sft: a separate reasoning goes inside <think>…</think> before the answer, or into `reasoning_content`."""
     include_removed: list[str] = []
@@ -78,8 +92,8 @@ class ExportParams(StageParams):
     @field_validator("select")
     @classmethod
     def _selection(cls, value: str) -> str:
-        if value not in ("all_correct", "shortest_correct") and not (value.startswith("best:") and value[5:].strip()):
-            raise ValueError("all_correct, shortest_correct or best:<trace field>")
+        if value not in SELECTIONS and not (value.startswith("best:") and value[5:].strip()):
+            raise ValueError(f"{', '.join(SELECTIONS)} or best:<trace field>")
         return value
 
     @model_validator(mode="after")
@@ -157,17 +171,23 @@ def _math_mode(answer: pl.Expr) -> pl.Expr:
     return pl.when(in_math).then(answer).otherwise(pl.lit("$") + answer + pl.lit("$"))
 
 
-_ID, _PROMPT, _SOURCE, _TRUTH, _INDEX, _ORDER, _RANK = (f"__export_{n}" for n in ("id", "prompt", "source", "truth", "index", "order", "rank"))
+_ID, _PROMPT, _SOURCE, _TRUTH, _INDEX, _ORDER, _RANK, _LENGTH = (f"__export_{n}" for n in ("id", "prompt", "source", "truth", "index", "order", "rank", "length"))
 
 
 def _sft(stage: Export, records: pl.DataFrame, traces: pl.DataFrame | None, id_field: str, metadata: list[str], skipped: dict[str, int]) -> tuple[pl.DataFrame, dict[str, int]]:
     """One row per selected verified trace: the problem's prompt, then the trace as the assistant's turn.
     Selection happens in polars: only the chosen traces ever become rows."""
     p = stage.params
-    cap = p.max_per_problem or (None if p.select == "all_correct" else 1)
-    chosen = _select(traces, id_field, p.select, cap)
+    cap = p.max_per_problem or (None if p.select == "all_correct" else 4 if p.select == "diverse" else 1)
+    chosen, left_out = _select(traces, id_field, p, cap)
     joined = records.with_row_index(_ORDER).join(chosen, on=_ID, how="inner").sort(_ORDER, _RANK)
-    skipped["no_correct_trace"] = records.height - joined[_ID].n_unique()
+    without = records.filter(~pl.col(_ID).is_in(joined[_ID].unique().implode()))[_ID]
+    # why a problem has no row: its best excuse (a correct trace left out is a better one than none)
+    for why, counted in (("not_clean", "no_clean_trace"), ("too_long", "no_short_enough_trace")):
+        excused = without.is_in(left_out[why].implode())
+        skipped[counted] = int(excused.sum())
+        without = without.filter(~excused)
+    skipped["no_correct_trace"] = without.len()
     answer = pl.col("response")
     reasoning = pl.col("reasoning") if "reasoning" in joined.columns else pl.lit(None, dtype=pl.String)
     has_reasoning = reasoning.is_not_null() & (reasoning.str.strip_chars() != "")
@@ -182,30 +202,71 @@ def _sft(stage: Export, records: pl.DataFrame, traces: pl.DataFrame | None, id_f
     return out, {k: v for k, v in skipped.items() if v}
 
 
-def _select(traces: pl.DataFrame | None, id_field: str, select: str, cap: int | None) -> pl.DataFrame:
-    """The chosen correct, untruncated samples: `_ID`, their trace fields, and `_RANK` (0 = first choice)."""
+def _select(traces: pl.DataFrame | None, id_field: str, p: ExportParams, cap: int | None) -> tuple[pl.DataFrame, dict[str, pl.Series]]:
+    """The chosen correct, untruncated samples: `_ID`, their trace fields, and `_RANK` (0 = first
+    choice); and the ids of problems whose correct traces were all left out, by why (`not_clean`: a
+    trace stage failed them; `too_long`: past `max_length`)."""
+    none = {"not_clean": pl.Series(_ID, [], dtype=pl.String), "too_long": pl.Series(_ID, [], dtype=pl.String)}
     if traces is None or not traces.height:
-        return pl.DataFrame(schema={_ID: pl.String, "sample": pl.Int32, "response": pl.String, _RANK: pl.UInt32})
+        return pl.DataFrame(schema={_ID: pl.String, "sample": pl.Int32, "response": pl.String, _RANK: pl.UInt32}), none
+    select = p.select
     usable = pl.col("correct").fill_null(False) & pl.col("response").is_not_null()
     if "truncated" in traces.columns:  # a corpus's own responses (verify's response_field) have no such field
         usable = usable & ~pl.col("truncated").fill_null(False)
+    candidates = traces.filter(usable).with_columns(pl.col(id_field).cast(pl.String).alias(_ID), _length(traces).alias(_LENGTH)).drop(id_field)
+    left_out = dict(none)
+    if p.require_clean and QUALITY_ISSUES in candidates.columns:
+        clean = pl.col(QUALITY_ISSUES).list.len().fill_null(0) == 0
+        left_out["not_clean"] = candidates.filter(~clean)[_ID].unique()
+        candidates = candidates.filter(clean)
+        left_out["not_clean"] = left_out["not_clean"].filter(~left_out["not_clean"].is_in(candidates[_ID].implode()))
+    if p.max_length is not None:
+        short = pl.col(_LENGTH) <= p.max_length
+        left_out["too_long"] = candidates.filter(~short)[_ID].unique()
+        candidates = candidates.filter(short)
+        left_out["too_long"] = left_out["too_long"].filter(~left_out["too_long"].is_in(candidates[_ID].implode()))
     if select == "all_correct":
         order, descending = [pl.col("sample")], [False]
-    elif select == "shortest_correct":
-        order, descending = [_length(traces), pl.col("sample")], [False, False]
+    elif select in ("shortest_correct", "diverse"):
+        order, descending = [pl.col(_LENGTH), pl.col("sample")], [False, False]
+    elif select == "most_verifications":
+        if "verifications" not in candidates.columns:
+            raise ValueError("select most_verifications: the traces have no verifications (add a trace_behaviour stage before verify)")
+        order, descending = [pl.col("verifications"), pl.col(_LENGTH), pl.col("sample")], [True, False, False]
     else:
         field = select[5:].strip()
-        if field not in traces.columns:
+        if field not in candidates.columns:
             raise ValueError(f"select {select!r}: traces have no field {field!r} (they have: {', '.join(sorted(c for c in traces.columns if c != id_field))})")
         order, descending = [pl.col(field).fill_nan(None), pl.col("sample")], [True, False]
-    chosen = (
-        traces.filter(usable)
-        .with_columns(pl.col(id_field).cast(pl.String).alias(_ID))
-        .drop(id_field)
-        .sort([pl.col(_ID), *order], descending=[False, *descending], nulls_last=True)
-        .with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).over(_ID).alias(_RANK))
-    )
-    return chosen.filter(pl.col(_RANK) < cap) if cap else chosen
+    ranked = candidates.sort([pl.col(_ID), *order], descending=[False, *descending], nulls_last=True)
+    if select == "diverse":
+        ranked = _diverse(ranked)
+    ranked = ranked.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).over(_ID).alias(_RANK)).drop(_LENGTH)
+    return (ranked.filter(pl.col(_RANK) < cap) if cap else ranked), left_out
+
+
+def _diverse(ranked: pl.DataFrame) -> pl.DataFrame:
+    """Each problem's traces reordered greedily, shortest first, then each time the one least like any
+    chosen (the highest MinHash-estimated Jaccard of word 5-grams to a chosen one, lowest first)."""
+    from curate.text.minhash import MinHasher
+
+    text = pl.concat_str(pl.col("reasoning").fill_null(""), pl.col("response").fill_null(""), separator="\n") if "reasoning" in ranked.columns else pl.col("response").fill_null("")
+    signatures, _ = MinHasher(num_perm=64).signatures(ranked.select(text).to_series())
+    ids = ranked[_ID].to_numpy()
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.zeros(0, np.int64)
+    order: list[int] = []
+    for start, stop in zip(starts.tolist(), np.r_[starts[1:], len(ids)].tolist()):
+        chosen = [start]
+        left = list(range(start + 1, stop))
+        closest = (signatures[left] == signatures[start]).mean(axis=1) if left else np.zeros(0)
+        while left:
+            pick = int(np.argmin(closest))  # ties: the shorter (left keeps the length order)
+            chosen.append(left.pop(pick))
+            closest = np.delete(closest, pick)
+            if left:
+                closest = np.maximum(closest, (signatures[left] == signatures[chosen[-1]]).mean(axis=1))
+        order.extend(chosen)
+    return ranked[order]
 
 
 def _length(traces: pl.DataFrame) -> pl.Expr:

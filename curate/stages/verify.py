@@ -17,6 +17,7 @@ from pydantic import Field, field_validator
 from curate.answers.verifier import CORRECT, EXTRACTORS, NO_ANSWER, TRUNCATED, known_extractors, reference_answer, shared_checkers
 from curate.columns import TRACES
 from curate.stages.base import MapStage, StageParams
+from curate.stages.traces import check_response_field, samples_of
 from curate.text.reasoning import split_traces
 
 VERDICT_FIELDS = {"extracted_answer": pl.String, "correct": pl.Boolean, "verdict": pl.String}
@@ -75,13 +76,11 @@ class Verify(MapStage):
         return {"answer_field": self.params.reference_field, "verdicts": True}
 
     def check_schema(self, schema: dict[str, pl.DataType]) -> None:
-        field = self.params.response_field
-        if field and schema.get(field) not in (pl.String, pl.List(pl.String), pl.Null):
-            raise ValueError(f"response_field {field!r} must hold a string or a list of strings, not {schema.get(field)}")
+        check_response_field(schema, self.params.response_field)
 
     def apply(self, df: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
         p = self.params
-        traces = _samples_of(df, p.response_field) if p.response_field else df[TRACES]
+        traces = samples_of(df, p.response_field) if p.response_field else df[TRACES]
         references = reference_answers(df, p)
         rows = traces.to_list()
         flat = [sample for samples in rows for sample in samples or []]
@@ -132,21 +131,10 @@ class Verify(MapStage):
                 sample["correct"] = None if sample["verdict"] is None else sample["verdict"] == CORRECT
                 counted[sample["verdict"] or "none"] += 1
         listed = traces.dtype
-        assert isinstance(listed, pl.List) and isinstance(listed.inner, pl.Struct)  # samples: generate's TRACE_TYPE, or _samples_of's
+        assert isinstance(listed, pl.List) and isinstance(listed.inner, pl.Struct)  # samples: generate's TRACE_TYPE, or samples_of's
         dtype = pl.List(pl.Struct({**dict(listed.inner.to_schema()), **VERDICT_FIELDS}))
         counters = {"verdicts": dict(counted), "checked": checked, "worker_restarts": restarts}
         return df.with_columns(pl.Series(TRACES, verdicts, dtype=dtype)), counters
-
-
-def _samples_of(df: pl.DataFrame, field: str) -> pl.Series:
-    """Responses a corpus ships, as samples: a string is one sample, a list of strings one each."""
-    column = df[field]
-    values = column.to_list()
-    if column.dtype == pl.List(pl.String):
-        samples = [None if v is None else [{"sample": i, "response": x} for i, x in enumerate(v)] for v in values]
-    else:
-        samples = [None if v is None else [{"sample": 0, "response": v}] for v in values]
-    return pl.Series(TRACES, samples, dtype=pl.List(pl.Struct({"sample": pl.Int32, "response": pl.String})))
 
 
 __all__ = ["AnswerCheckParams", "Verify", "VerifyParams", "reference_answers"]
