@@ -181,7 +181,7 @@ def explain(
 @app.command()
 def export(
     run_dir: str = typer.Argument(..., metavar="RUN_DIR", help="A completed run directory."),
-    format: str = typer.Option(..., "--format", "-f", metavar="FMT", help="verl | openrlhf | trl | sft"),
+    format: str = typer.Option(..., "--format", "-f", metavar="FMT", help="verl | openrlhf | trl | sft | prm_trl | prm_openrlhf | prm_steps"),
     to: str = typer.Option(..., "--to", metavar="DIR", help="Where train.* and validation.* and export.json go."),
     validation: float | None = typer.Option(None, "--validation", min=0.0, metavar="X", help="Held-out share (below 1) or count (default 0.05); 0: none."),
     split_seed: int | None = typer.Option(None, "--split-seed", metavar="N", help="Seed of the train/validation split (default 0)."),
@@ -409,6 +409,18 @@ def _explain(answer: dict[str, Any]) -> None:
             out.print("  " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in similarity.items()))
         if duplicate.get("record"):
             _record(duplicate["record"])
+    for trace in answer.get("steps") or []:
+        first = trace["first_error_step"]
+        out.print(f"\nsample {trace['sample']} ({'correct' if trace['correct'] else 'wrong'}): " + ("every step good" if first is None else f"first bad step {first}"))
+        table = Table(show_header=True, box=None, padding=(0, 2))
+        for column in ("step", "label", "reached the answer", "their answers", "text"):
+            table.add_column(column, overflow="fold")
+        for step in trace["steps"]:
+            score = "" if step["score"] is None else f"{step['score']:.0%}"
+            answers = ", ".join(sorted(set(step["answers"] or [])))[:80]
+            text = step["text"] if len(step["text"]) <= 300 else step["text"][:300] + "…"
+            table.add_row(str(step["step"]), "good" if step["label"] else "bad", score, answers, text)
+        out.print(table)
 
 
 def _record(record: dict[str, Any]) -> None:

@@ -188,7 +188,30 @@ class Run:
             stage = self._stage(found.get("stage"))
             if partner is not None and hasattr(stage, "explain_pair"):
                 answer["similarity"] = stage.explain_pair(found["record"], partner["record"])
+        steps = self._steps(record_id)
+        if steps:
+            answer["steps"] = steps
         return answer
+
+    def _steps(self, record_id: str) -> list[dict[str, Any]]:
+        """The record's traces that step_labels labelled: each step's text, label, share of completions
+        that reached the answer, and the answers they reached."""
+        import polars as pl
+
+        files = sorted((self.layout.root / "traces").glob("*.parquet"))
+        if not files or "step_labels" not in pl.read_parquet_schema(files[0]):
+            return []
+        rows = (
+            pl.scan_parquet(files).filter((pl.col(self.id_field).cast(pl.String) == record_id) & pl.col("step_labels").is_not_null())
+            .select("sample", "response", "correct", "first_error_step", "step_starts", "step_ends", "step_labels", "step_scores", "step_answers")
+            .collect().sort("sample")
+        )
+        return [
+            {"sample": r["sample"], "correct": r["correct"], "first_error_step": r["first_error_step"],
+             "steps": [{"step": i, "text": r["response"][a:b].strip(), "label": label, "score": score, "answers": answers}
+                       for i, (a, b, label, score, answers) in enumerate(zip(r["step_starts"], r["step_ends"], r["step_labels"], r["step_scores"], r["step_answers"]))]}
+            for r in rows.iter_rows(named=True)
+        ]
 
     def _stage(self, name: str | None) -> Any:
         """The stage as it ran (from the manifest), to recompute what it saw."""

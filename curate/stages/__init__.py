@@ -20,6 +20,7 @@ _BUILTIN_PATHS = {
     "keep_top": "curate.stages.keep_top:KeepTop",
     "language": "curate.stages.language:Language",
     "minhash_dedup": "curate.stages.minhash_dedup:MinHashDedup",
+    "step_labels": "curate.stages.step_labels:StepLabels",
     "trace_behaviour": "curate.stages.trace_behaviour:TraceBehaviour",
     "trace_format": "curate.stages.trace_format:TraceFormat",
     "trace_language": "curate.stages.trace_language:TraceLanguage",

@@ -14,6 +14,12 @@ always on the same side (with `validation` a share; a count ranks the ids of one
               parses it), metadata columns (TRL hands extra columns to reward functions as keyword arguments)
     sft       JSONL: messages [user, assistant] with a verified trace; reasoning in <think>…</think> or
               as the assistant message's `reasoning_content`
+    prm_trl   Parquet, TRL's stepwise supervision (PRMTrainer): prompt, completions (the steps), labels
+              (a bool per step), one row per labelled trace (step_labels)
+    prm_openrlhf  JSONL, OpenRLHF's process reward data: input (the prompt, then each step followed by
+              " ки"), value ("+" or "-" per step)
+    prm_steps JSONL, one row per step, for reading: id, sample, step, text, label, score, the answers
+              its completions reached
 """
 
 from __future__ import annotations
@@ -29,7 +35,10 @@ from curate.llm.prompts import DEFAULT_PROMPT, messages_column, template_fields
 from curate.stages.base import ExportStage, StageParams
 from curate.stages.traces import QUALITY_ISSUES
 
-FORMATS = ("verl", "openrlhf", "trl", "sft")
+FORMATS = ("verl", "openrlhf", "trl", "sft", "prm_trl", "prm_openrlhf", "prm_steps")
+PRM_FORMATS = ("prm_trl", "prm_openrlhf", "prm_steps")
+PLACEHOLDER = "ки"
+"""OpenRLHF's step marker in Math-Shepherd's data (`--placeholder_token ки --reward_tokens + -`)."""
 SELECTIONS = ("shortest_correct", "all_correct", "most_verifications", "diverse")
 SPLITS = ("train", "validation")
 DEFAULT_METADATA = ("pass_rate", "n_correct", "n_samples")
@@ -39,7 +48,7 @@ VERL_MATH_SOURCE = "DigitalLearningGmbH/MATH-lighteval"
 
 
 class ExportParams(StageParams):
-    format: Literal["verl", "openrlhf", "trl", "sft"]
+    format: Literal["verl", "openrlhf", "trl", "sft", "prm_trl", "prm_openrlhf", "prm_steps"]
     to: str | None = None
     """A directory; default OUT/exports/<stage name>. Holds train.* and validation.* and export.json."""
     answer_field: str = "answer"
@@ -110,17 +119,18 @@ class Export(ExportStage):
 
     def reads(self) -> tuple[str, ...]:
         p = self.params
-        fields = [*template_fields(p.prompt, p.system), p.answer_field] if p.format != "sft" else [*template_fields(p.prompt, p.system), TRACES]
+        fields = [*template_fields(p.prompt, p.system), p.answer_field] if not self.needs_traces() else [*template_fields(p.prompt, p.system), TRACES]
         return tuple(dict.fromkeys(fields + ([p.data_source_field] if p.data_source_field else []) + list(p.metadata or [])))
 
     def file_format(self) -> str:
-        return "jsonl" if self.params.format in ("openrlhf", "sft") else "parquet"
+        return "jsonl" if self.params.format in ("openrlhf", "sft", "prm_openrlhf", "prm_steps") else "parquet"
 
     def needs_traces(self) -> bool:
-        return self.params.format == "sft"
+        return self.params.format in ("sft", *PRM_FORMATS)
 
     def needs(self) -> tuple[str, ...]:
-        return ("verdicts",) if self.needs_traces() else ()  # an SFT export takes verified samples only
+        # an SFT export takes verified samples only; a PRM export, labelled steps
+        return ("step_labels",) if self.params.format in PRM_FORMATS else ("verdicts",) if self.needs_traces() else ()
 
     def split(self) -> tuple[float, int]:
         return self.params.validation, self.params.split_seed
@@ -141,6 +151,8 @@ class Export(ExportStage):
         skipped = {"empty_prompt": prompts.null_count()}
         if p.format == "sft":
             return _sft(self, frame.filter(pl.col(_PROMPT).is_not_null()), traces, id_field, metadata, skipped)
+        if p.format in PRM_FORMATS:
+            return _prm(p.format, frame.filter(pl.col(_PROMPT).is_not_null()), traces, id_field, metadata, skipped)
         truth = records[p.answer_field].cast(pl.String).str.strip_chars()
         usable = truth.is_not_null() & (truth != "")
         skipped["no_reference"] = int((prompts.is_not_null() & ~usable).sum())
@@ -199,6 +211,35 @@ def _sft(stage: Export, records: pl.DataFrame, traces: pl.DataFrame | None, id_f
         reply = pl.struct(pl.lit("assistant").alias("role"), answer.alias("content"), pl.when(has_reasoning).then(reasoning).alias("reasoning_content"))
         turns = pl.col(_PROMPT).list.eval(pl.element().struct.with_fields(pl.lit(None, dtype=pl.String).alias("reasoning_content")))
     out = joined.select(pl.concat_list(turns, reply).alias("messages"), pl.col(_ID).alias("id"), pl.col("sample").cast(pl.Int32), *metadata)
+    return out, {k: v for k, v in skipped.items() if v}
+
+
+def _prm(format: str, records: pl.DataFrame, traces: pl.DataFrame | None, id_field: str, metadata: list[str], skipped: dict[str, int]) -> tuple[pl.DataFrame, dict[str, int]]:
+    """One row per labelled trace (prm_trl, prm_openrlhf) or per labelled step (prm_steps): the steps
+    of its solution, cut where step_labels cut them, with their labels."""
+    columns = ("sample", "response", "step_starts", "step_ends", "step_labels", "step_scores", "step_answers")
+    if traces is None or "step_labels" not in traces.columns:
+        labelled = pl.DataFrame(schema={_ID: pl.String, **{c: pl.Null for c in columns}})
+    else:
+        labelled = traces.filter(pl.col("step_labels").is_not_null()).select(pl.col(id_field).cast(pl.String).alias(_ID), *columns)
+    joined = records.with_row_index(_ORDER).join(labelled, on=_ID, how="inner").sort(_ORDER, "sample")
+    skipped["no_step_labels"] = records.height - joined[_ID].n_unique()
+    texts = [[response[a:b].strip() for a, b in zip(starts, ends)] for response, starts, ends in joined.select("response", "step_starts", "step_ends").iter_rows()]
+    prompt = pl.col(_PROMPT).list.last().struct.field("content")
+    if format == "prm_steps":
+        rows = joined.select(pl.col(_ID).alias("id"), pl.col("sample").cast(pl.Int32), pl.Series("steps", texts, dtype=pl.List(pl.String)),
+                             "step_labels", "step_scores", "step_answers", *metadata)
+        out = rows.with_columns(pl.int_ranges(pl.col("steps").list.len(), dtype=pl.Int32).alias("step")).explode("steps", "step_labels", "step_scores", "step_answers", "step")
+        out = out.select("id", "sample", "step", pl.col("steps").alias("text"), pl.col("step_labels").alias("label"), pl.col("step_scores").alias("score"),
+                         pl.col("step_answers").alias("answers"), *metadata)
+    elif format == "prm_trl":
+        out = joined.select(prompt.alias("prompt"), pl.Series("completions", texts, dtype=pl.List(pl.String)), pl.col("step_labels").alias("labels"),
+                            pl.col(_ID).alias("id"), pl.col("sample").cast(pl.Int32), *metadata)
+    else:
+        inputs = [question + "\n" + "".join(f"{step} {PLACEHOLDER}\n" for step in steps).rstrip("\n") for question, steps in zip(joined.select(prompt).to_series().to_list(), texts)]
+        values = [["+" if label else "-" for label in labels] for labels in joined["step_labels"].to_list()]
+        out = joined.select(pl.Series("input", inputs, dtype=pl.String), pl.Series("value", values, dtype=pl.List(pl.String)), pl.col(_ID).alias("id"),
+                            pl.col("sample").cast(pl.Int32), *metadata)
     return out, {k: v for k, v in skipped.items() if v}
 
 
@@ -279,4 +320,4 @@ def _length(traces: pl.DataFrame) -> pl.Expr:
     return characters / 4
 
 
-__all__ = ["FORMATS", "SPLITS", "VERL_MATH_SOURCE", "Export", "ExportParams"]
+__all__ = ["FORMATS", "PLACEHOLDER", "PRM_FORMATS", "SPLITS", "VERL_MATH_SOURCE", "Export", "ExportParams"]

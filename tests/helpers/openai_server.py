@@ -28,6 +28,10 @@ Settings (DEFAULTS; `--config`, `start_server(**config)` and `Server.configure(*
   status_always       int: every chat request gets this status (e.g. 401)
   api_key             when set, requests need `Authorization: Bearer <api_key>` (else 401)
 
+Continuations: a request whose last message is the assistant's (a partial trace, as step-level
+labelling sends with vLLM's continue_final_message) gets `continuation(...)`: the rest of a real trace
+of the same problem from the step reached, or, after a prefix no real trace has, a wrong answer.
+
 Sample keys: header `X-Curate-Keys: k1,k2,...`, one per choice (400 if the count is not n); without it, the
 blake2b of the body (suffixed /i when n > 1). Each key counts attempts (requests that included it, 401s too)
 and ok (choices delivered in a well-formed 200). Gateway errors (401, status_always, 429) reply at once;
@@ -45,6 +49,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import selectors
 import subprocess
 import sys
@@ -117,6 +122,27 @@ def synthetic(prompt: str, index: int) -> str:
     return (f"Let me think. The problem asks for a single number, so I will work it out step by step.\n\n"
             f"First, the quantities involved are {a} and {b}. Combining them gives {a} * {b} = {a * b}, "
             f"and adding {a} gives {a * b + a}.\n\nThe answer is \\boxed{{{a * b + a}}}.")
+
+
+WRONG_ANSWER = "-987654321"
+"""The final answer of a continuation of a prefix that no real trace has (a planted error): wrong for any problem."""
+
+
+def continuation(prefix: str, responses: list[str], index: int) -> str:
+    """The rest of a trace of the same problem after `prefix` (a partial assistant message, as step-level
+    labelling sends): for a prefix of one of the problem's real traces, response `index` of the problem
+    (correct or not) from the paragraph the prefix has reached; for any other prefix (a step with a
+    planted error), the same with its final answer replaced by WRONG_ANSWER, since an error stays."""
+    other = responses[index % len(responses)]
+    done = len([p for p in prefix.split("\n\n") if p.strip()])
+    paragraphs = other.split("\n\n")
+    rest = "\n\n" + "\n\n".join(paragraphs[done:]) if done < len(paragraphs) else ""
+    if not any(r.startswith(prefix) for r in responses):
+        rest = _BOXED_ANSWER.sub(lambda m: "\\boxed{" + WRONG_ANSWER + "}", rest) if _BOXED_ANSWER.search(rest) else rest + "\n\nThe answer is \\boxed{" + WRONG_ANSWER + "}."
+    return rest
+
+
+_BOXED_ANSWER = re.compile(r"\\boxed\{(?:[^{}]|\{[^{}]*\})*\}")
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -374,10 +400,15 @@ class ChatServer:
         prompt = next((_text_of(m.get("content")) for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "user"), "")
         responses = self._match(prompt)
         seed = request.get("seed")
+        last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
+        prefix = _text_of(last.get("content")) if last.get("role") == "assistant" else None
         choices, completion_tokens = [], 0
         for i, key in enumerate(keys):
             index = seed + i if isinstance(seed, int) else _hash(key)
-            text = responses[index % len(responses)] if responses else synthetic(prompt, index)
+            if prefix is not None:  # continue the assistant's partial message
+                text = continuation(prefix, responses or [synthetic(prompt, index)], index)
+            else:
+                text = responses[index % len(responses)] if responses else synthetic(prompt, index)
             truncated = config["fail_keys"].get(key) == "length" or (
                 self._length_p > 0 and _unit(config["fault_seed"], key, "length") < self._length_p)
             if truncated:
