@@ -72,17 +72,18 @@ def _prefix(response: str, step: int) -> str:
     return response[: step_spans(response, "auto", 12)[step][1]]
 
 
-def _label(tmp_path: Path, server, question: str, answer: str, responses: list[str], search: str, name: str) -> curate.Run:
+def _label(tmp_path: Path, server, question: str, answer: str, responses: list[str], search: str, name: str, **settings) -> curate.Run:
     source = write_jsonl(tmp_path / f"{name}.jsonl", [{"id": "p0", "problem": question, "answer": answer, "responses": responses}])
     stages = [
         {"name": "verify", "use": "verify", "response_field": "responses"},
-        {"name": "steps", "use": "step_labels", "model": "m", "base_url": server.base_url, "n": 4, "search": search, "max_steps": 12, "max_traces": None},
+        {"name": "steps", "use": "step_labels", "model": "m", "base_url": server.base_url, "n": 4, "search": search, "max_steps": 12, "max_traces": None, **settings},
     ]
     return curate.run({"name": "t", "input": str(source), "output": str(tmp_path / name), "stages": stages}, executor="in-process", overwrite=True)
 
 
 @pytest.mark.parametrize("search", ["full", "binary"])
 def test_a_planted_error_is_the_first_bad_step(tmp_path, shared_data, monkeypatch, search):
+    """Chat continuations (the partial assistant message)."""
     from tests.helpers.openai_server import start_server
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
@@ -108,6 +109,25 @@ def test_a_planted_error_is_the_first_bad_step(tmp_path, shared_data, monkeypatc
     else:
         assert 0 < stats["step_requests"] < full  # the correct trace costs nothing, the others log2(steps) probes
     assert requests["keys"] and max(counts["attempts"] for counts in requests["keys"].values()) == 1
+
+
+def test_completion_endpoint_continuations(tmp_path, shared_data, monkeypatch):
+    """`continuation: completion`: the template written out, then the partial trace, to /v1/completions."""
+    from pydantic import ValidationError
+
+    from curate.stages.step_labels import StepLabels
+    from tests.helpers.openai_server import start_server
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    question, answer, response = _solved_problem(shared_data)
+    count = len(step_spans(response, "auto", 12))
+    template = "<|im_start|>user\n{{problem}}<|im_end|>\n<|im_start|>assistant\n"
+    with start_server(replay=[str(shared_data / QWEN)]) as server:
+        run = _label(tmp_path, server, question, answer, [response, _plant(response, 3)], "full", "completion", continuation="completion", completion_template=template)
+        assert server.stats()["by_status"] == {"200": (count - 1) * 4 + (count - 1 - 3) * 4}  # shared first steps asked once
+    assert run.traces().collect().sort("sample")["first_error_step"].to_list() == [None, 3]
+    with pytest.raises(ValidationError, match="needs a completion_template"):
+        StepLabels("s", model="m", continuation="completion")
 
 
 def test_labels_are_cached_and_traces_without_a_reference_counted(tmp_path, shared_data, monkeypatch):
@@ -186,3 +206,57 @@ def test_explain_shows_the_steps_and_the_completions_behind_them(tmp_path, share
     assert explained["steps"][2]["answers"] == ["-987654321"] * 4 and explained["steps"][2]["score"] == 0.0
     shown = CliRunner().invoke(app, ["explain", str(run.path), "p0"])
     assert shown.exit_code == 0 and "first bad step 2" in shown.output and "-987654321" in shown.output
+
+
+@pytest.mark.slow
+def test_kill_9_during_labelling_then_resume_requests_nothing_completed(tmp_path, shared_data):
+    """A run killed (SIGKILL, the whole process group) in the middle of labelling, then started again:
+    no continuation that was completed and cached is requested a second time, and the labels equal an
+    uninterrupted run's."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import subprocess_env
+    from tests.helpers.openai_server import start_server
+    from tests.test_generate import _cached, _cached_keys
+
+    rows = [json.loads(line) for line in (shared_data / QWEN).read_text().splitlines()][:60]
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": f"q{i}", "problem": r["question"], "answer": r["gt"], "responses": r["response"]} for i, r in enumerate(rows)])
+    curate_bin = str(Path(sys.executable).parent / "curate")
+    with start_server(replay=[str(shared_data / QWEN)], latency=[0.05, 0.3]) as server:
+        def pipeline(out: Path) -> Path:
+            path = tmp_path / f"{out.name}.yaml"
+            path.write_text(
+                f"name: steps\ninput: {source}\noutput: {out}\nstages:\n"
+                "  - {name: verify, use: verify, response_field: responses}\n"
+                f"  - {{name: steps, use: step_labels, model: m, base_url: '{server.base_url}', n: 4, search: full, max_traces: 1, max_concurrency: 8}}\n"
+            )
+            return path
+
+        out = tmp_path / "out"
+        env = subprocess_env(OPENAI_API_KEY="sk-test")
+        first = subprocess.Popen([curate_bin, "run", str(pipeline(out)), "--quiet", "--executor", "in-process"], env=env, start_new_session=True)
+        deadline = time.time() + 240
+        while time.time() < deadline and _cached(out / "cache") < 80:
+            assert first.poll() is None, "the run ended before it could be killed"
+            time.sleep(0.05)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+        completed = _cached_keys(out / "cache")
+        before = server.stats()["keys"]
+        assert len(completed) >= 80
+        second = subprocess.run([curate_bin, "run", str(pipeline(out)), "--quiet", "--executor", "in-process"], env=env, capture_output=True, text=True, timeout=300)
+        assert second.returncode == 0, second.stderr
+        after = server.stats()["keys"]
+        asked_again = [k for k in completed if after[k]["attempts"] != before[k]["attempts"]]
+        assert not asked_again, f"{len(asked_again)} completed continuations were requested again"
+        assert len(completed) < len(after), "the kill did not land in the middle of labelling"
+        reference = subprocess.run([curate_bin, "run", str(pipeline(tmp_path / "ref")), "--quiet", "--executor", "in-process"], env=env, capture_output=True, text=True, timeout=300)
+        assert reference.returncode == 0, reference.stderr
+    columns = ["id", "sample", "step_labels", "step_scores", "first_error_step"]
+    resumed = pl.read_parquet(out / "traces" / "*.parquet").select(columns).sort("id", "sample")
+    uninterrupted = pl.read_parquet(tmp_path / "ref" / "traces" / "*.parquet").select(columns).sort("id", "sample")
+    assert resumed.filter(pl.col("step_labels").is_not_null()).height >= 50 and resumed.equals(uninterrupted)

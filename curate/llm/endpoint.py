@@ -154,8 +154,12 @@ class Endpoint:
                 self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
                 started = time.perf_counter()
                 try:
-                    response = await self.client.chat.completions.create(**request, extra_headers=headers)
-                    sample = _sample(response)
+                    if "prompt" in request:  # a completions endpoint: raw text in, raw text out
+                        response = await self.client.completions.create(**request, extra_headers=headers)
+                        sample = _text_sample(response)
+                    else:
+                        response = await self.client.chat.completions.create(**request, extra_headers=headers)
+                        sample = _sample(response)
                     kind, message, retry_after = (None, None, None) if sample is not None else (MALFORMED, "the response has no choice", None)
                 except openai.APIStatusError as err:
                     kind, message, retry_after = _status_error(err, self.base_url, request.get("model"))
@@ -225,6 +229,16 @@ def _sample(response: Any) -> Sample | None:
         prompt_tokens=getattr(usage, "prompt_tokens", None),
         completion_tokens=getattr(usage, "completion_tokens", None),
     )
+
+
+def _text_sample(response: Any) -> Sample | None:
+    """A completions endpoint's first choice (no chat template: the text goes on from the prompt)."""
+    choices = getattr(response, "choices", None)
+    if not choices or getattr(choices[0], "text", None) is None:
+        return None
+    usage = getattr(response, "usage", None)
+    return Sample(response=choices[0].text, finish_reason=choices[0].finish_reason, prompt_tokens=getattr(usage, "prompt_tokens", None),
+                  completion_tokens=getattr(usage, "completion_tokens", None))
 
 
 def _status_error(err: openai.APIStatusError, base_url: str, model: Any) -> tuple[str, str, float | None]:

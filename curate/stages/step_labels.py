@@ -16,8 +16,10 @@ completed to the answer no longer one can.
 
 Continuations are chat requests whose last message is the partial assistant message, with
 `continue_final_message: true, add_generation_prompt: false` in the body (vLLM's and SGLang's chat
-API continue that message instead of starting a new turn); `continuation_body` replaces those two
-keys for a server that names them otherwise.
+API continue that message instead of starting a new turn; `continuation_body` replaces those two
+keys for a server that names them otherwise), or, with `continuation: completion`, requests to a
+completions endpoint whose prompt is `completion_template` (the model's chat template written out)
+followed by the partial trace.
 
 Written on each chosen sample (in traces/): `step_starts` and `step_ends` (where each step starts
 and ends in the response, in characters), `step_labels` (hard), `step_scores` (soft; null for a step binary search never sampled),
@@ -34,11 +36,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import polars as pl
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from curate.answers.verifier import CORRECT, NO_ANSWER, VerifierPool
 from curate.columns import TRACES
 from curate.llm.endpoint import Sample
+from curate.llm.prompts import render_messages, template_fields
 from curate.stages.generate import _CACHED, Generate, GenerateParams, SamplingState, _counters
 from curate.stages.verify import AnswerCheckParams, reference_answers
 from curate.text.reasoning import solution_of
@@ -68,8 +71,21 @@ class StepLabelsParams(GenerateParams, AnswerCheckParams):
     max_traces: int | None = Field(2, ge=1)
     """Samples labelled per problem (the first by sample number among those `label` picks); none: all."""
     trace_format: Literal["auto", "think", "sky", "field", "plain"] = "auto"
+    continuation: Literal["chat", "completion"] = "chat"
+    """`chat`: the prompt's messages and the partial assistant message, which the server continues
+    (`continuation_body`); `completion`: a completions endpoint (/v1/completions) given
+    `completion_template` rendered for the record, then the partial trace, as one text."""
     continuation_body: dict[str, Any] = {"continue_final_message": True, "add_generation_prompt": False}
-    """Added to each continuation request's body (with `extra_body`)."""
+    """Added to each chat continuation's body (with `extra_body`)."""
+    completion_template: str | None = None
+    """With `continuation: completion`, the text before the assistant's reply, the model's chat template
+    written out over the record's fields: `<|im_start|>user\n{{problem}}<|im_end|>\n<|im_start|>assistant\n`."""
+
+    @model_validator(mode="after")
+    def _completion_needs_a_template(self) -> StepLabelsParams:
+        if self.continuation == "completion" and not (self.completion_template and template_fields(self.completion_template)):
+            raise ValueError("continuation: completion needs a completion_template that uses the problem's field, as in {{problem}}")
+        return self
     check_timeout: float = Field(5.0, gt=0)
     """Seconds per answer check, as `verify`'s timeout."""
 
@@ -109,6 +125,18 @@ class StepLabels(Generate):
 
     def reads(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys((*self._template_fields(), self.params.reference_field, TRACES)))
+
+    def _template_fields(self) -> tuple[str, ...]:
+        p = self.params
+        return template_fields(p.completion_template) if p.continuation == "completion" else template_fields(p.prompt, p.system)
+
+    def _messages(self, row: dict[str, Any]) -> list[dict[str, str]] | None:
+        p = self.params
+        if p.continuation == "completion":
+            assert p.completion_template is not None  # the params' validator
+            rendered = render_messages(p.completion_template, None, row)
+            return None if rendered is None else [{"role": "text", "content": rendered[-1]["content"]}]
+        return super()._messages(row)
 
     def writes(self) -> tuple[str, ...]:
         return ("labelled_traces",)
@@ -229,7 +257,10 @@ class StepLabels(Generate):
         """`n` completions from the end of `step`: the share reaching the reference (None: all failed)."""
         p = self.params
         prefix = trace.response[: trace.ends[step]]
-        messages = [*conversation, {"role": "assistant", "content": prefix}]
+        if p.continuation == "completion":  # one text: the template written out, then the partial trace
+            messages = [{"role": "text", "content": conversation[0]["content"] + prefix}]
+        else:
+            messages = [*conversation, {"role": "assistant", "content": prefix}]
         keys = [self._cache_key(messages, s) for s in range(p.n)]
         cached = state.cache.get_many(keys) if state.cache is not None else {}
 
@@ -246,7 +277,10 @@ class StepLabels(Generate):
             state.in_flight[key] = future
             try:
                 request = self._request(messages, s)
-                request["extra_body"] = {**request.get("extra_body", {}), **p.continuation_body}
+                if p.continuation == "completion":
+                    request["prompt"] = request.pop("messages")[0]["content"]
+                else:
+                    request["extra_body"] = {**request.get("extra_body", {}), **p.continuation_body}
                 result = await state.endpoint.complete(request, {"X-Curate-Keys": key}, self._token_estimate(messages))
                 sent_here += 1
                 sent.append(result)

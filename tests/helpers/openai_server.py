@@ -31,6 +31,7 @@ Settings (DEFAULTS; `--config`, `start_server(**config)` and `Server.configure(*
 Continuations: a request whose last message is the assistant's (a partial trace, as step-level
 labelling sends with vLLM's continue_final_message) gets `continuation(...)`: the rest of a real trace
 of the same problem from the step reached, or, after a prefix no real trace has, a wrong answer.
+POST /v1/completions does the same for a prompt that holds the problem and then the partial trace.
 
 Sample keys: header `X-Curate-Keys: k1,k2,...`, one per choice (400 if the count is not n); without it, the
 blake2b of the body (suffixed /i when n > 1). Each key counts attempts (requests that included it, 401s too)
@@ -290,6 +291,11 @@ class ChatServer:
             if response is not None:
                 self.by_status[str(response[0])] = self.by_status.get(str(response[0]), 0) + 1
             return response
+        if path == "/v1/completions" and method == "POST":
+            self.requests += 1
+            response = self._text_completion(headers, body)
+            self.by_status[str(response[0])] = self.by_status.get(str(response[0]), 0) + 1
+            return response
         if path == "/v1/models" and method == "GET":
             self.requests += 1
             self.by_status["200"] = self.by_status.get("200", 0) + 1
@@ -393,6 +399,28 @@ class ChatServer:
             self._matches.clear()
         self._matches[prompt] = found
         return found
+
+    def _text_completion(self, headers: dict[str, str], body: bytes) -> tuple[int, bytes, str]:
+        """/v1/completions, for continuations only: the prompt holds a problem and then a partial trace
+        (found where one of the problem's real traces begins); no faults, no latency."""
+        try:
+            request = json.loads(body)
+            prompt = str(request["prompt"])
+        except (ValueError, TypeError, KeyError) as e:
+            return self._error(400, f"invalid request: {e}", "invalid_request_error")
+        key = headers.get(KEYS_HEADER) or hashlib.blake2b(body, digest_size=16).hexdigest()
+        count = self.keys.setdefault(key, [0, 0, 0])
+        count[0] += 1
+        responses = self._match(prompt) or []
+        starts = [prompt.find(r[:40]) for r in responses if r[:40] in prompt]
+        seed = request.get("seed")
+        index = seed if isinstance(seed, int) else _hash(key)
+        text = continuation(prompt[min(starts):], responses, index) if starts else synthetic(prompt, index)
+        count[1] += 1
+        self._ids += 1
+        usage = {"prompt_tokens": len(prompt) // 4 + 1, "completion_tokens": len(text) // 4 + 1, "total_tokens": (len(prompt) + len(text)) // 4 + 2}
+        return 200, json.dumps({"id": f"cmpl-mock{self._ids:x}", "object": "text_completion", "created": int(time.time()), "model": request.get("model") or self.config["model"],
+                                "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": "stop"}], "usage": usage}).encode(), ""
 
     def _completion(self, request: dict[str, Any], keys: list[str], n: int) -> bytes:
         config = self.config
