@@ -75,6 +75,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/trace_defects.py
 	$(BIN)/python benchmarks/trace_quality_speed.py --tokenizer build
 	$(BIN)/python benchmarks/step_labels_requests.py
+	$(BIN)/python benchmarks/exact_keys.py
 
 clean:
 	rm -rf $(CLIENTS) demo/run demo/math-rl demo/web-quality demo/long-cot-sft demo/data .pytest_cache

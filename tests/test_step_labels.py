@@ -176,6 +176,10 @@ def test_prm_exports_in_trl_and_openrlhf_formats(tmp_path, shared_data, monkeypa
         ]
         run = curate.run({"name": "t", "input": str(source), "output": str(tmp_path / "run"), "stages": stages}, executor="in-process")
     exports = run.path / "exports"
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(exports / "prm_trl" / "train.parquet")  # plain Arrow types: HF datasets 2.x loads them
+    assert [str(schema.field(c).type) for c in ("prompt", "completions", "labels")] == ["string", "list<element: string>", "list<element: bool>"]
     trl = pl.read_parquet(exports / "prm_trl" / "train.parquet")
     assert trl.columns[:3] == ["prompt", "completions", "labels"] and trl.height == 2
     assert question in trl["prompt"][0] and trl["completions"][0].len() == count

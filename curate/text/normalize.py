@@ -99,6 +99,25 @@ def arrow_buffers(text: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     return data, offsets
 
 
+def normalized_text(text: pl.Series, options: Normalize) -> pl.Series:
+    """`normalized` without a regex over every row: the non-ASCII rows that need it get NFKC, case
+    folding and their non-ASCII whitespace made spaces (`fold_non_ascii`), then one compiled pass
+    lowercases A-Z, collapses ASCII whitespace and trims, on every row. Equal to `normalized` (tested
+    on the real corpora), at several times its speed on mostly-ASCII text."""
+    from curate.kernels.text import ascii_normalized
+
+    text = text.cast(pl.String)
+    nulls = text.is_null()
+    folded = fold_non_ascii(text.fill_null(""), options, spaces=options.whitespace)
+    data, offsets = arrow_buffers(folded)
+    out = np.empty(max(1, len(data)), dtype=np.uint8)
+    out_offsets = np.empty(len(offsets), dtype=np.int64)
+    ascii_normalized(data, offsets, options.casefold, options.whitespace, out, out_offsets)
+    array = pa.LargeStringArray.from_buffers(len(folded), pa.py_buffer(out_offsets), pa.py_buffer(out))
+    result = pl.Series(text.name, array, dtype=pl.String)
+    return result.set(nulls, None) if nulls.any() else result
+
+
 def non_ascii_rows(text: pl.Series) -> pl.Series:
     """Boolean per row: holds a byte >= 0x80 (a scan of the Arrow buffers, ~20x a regex)."""
     from curate.kernels.text import any_high_byte
