@@ -166,3 +166,16 @@ mine.kill()
 def test_the_watchdog_leaves_the_drivers_other_children_alone(tmp_path):
     result = subprocess.run([sys.executable, "-c", SCRIPT], env=_own_ray_env(), capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "ALIVE", result.stderr[-2000:]
+
+
+def test_a_connection_error_is_one_line_without_rays_traceback():
+    """Ray's own reason for not joining can run on into a quoted traceback (seen where something other
+    than a Ray head answers at the address): the error keeps the first sentence, with a hint."""
+    from curate.runner.ray_executor import _connect_error
+
+    quoted = ConnectionError("Failed to connect to GCS. Last connection error: Traceback (most recent call last):\n  File ...\nRpcError: 404")
+    message = _connect_error(quoted)
+    assert "\n" not in message and "Traceback" not in message
+    assert message.startswith("Failed to connect to GCS.") and "not a Ray head" in message
+    assert _connect_error(RuntimeError("")) == "RuntimeError"
+    assert "RAY_AUTH_TOKEN" in _connect_error(ConnectionError("rpc failed: InvalidAuthToken"))

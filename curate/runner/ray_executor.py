@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -147,6 +148,18 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     return True
 
 
+def _connect_error(cause: BaseException) -> str:
+    """Ray's reason for not joining, as one line: its messages can run on into a quoted traceback."""
+    text = str(cause)
+    if "InvalidAuthToken" in text or isinstance(cause, ray.exceptions.AuthenticationError):
+        return "the cluster requires its token: set RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) as its administrator says"
+    first = text.strip().splitlines()[0] if text.strip() else type(cause).__name__
+    first = re.split(r"\s*(?:Last connection error:|Traceback \(most recent call last\))", first)[0].strip() or type(cause).__name__
+    if "Failed to connect to GCS" in first:
+        first += " (something answers at that address, but not a Ray head: check the host and the port, 6379 unless it was started with another)"
+    return first
+
+
 def _join(address: str, quiet: dict[str, Any]) -> None:
     """Join a running Ray, or fail within seconds with one line: Ray itself retries an address where
     nothing listens for minutes. A loopback address is the machine's own Ray: Ray reaches it at the
@@ -175,11 +188,7 @@ def _join(address: str, quiet: dict[str, Any]) -> None:
     try:
         ray.init(address=address, **quiet)
     except (ConnectionError, RuntimeError, ValueError, ray.exceptions.AuthenticationError) as err:
-        cause = err.__cause__ or err
-        message = str(cause).splitlines()[0] if str(cause).strip() else type(cause).__name__
-        if "InvalidAuthToken" in str(cause) or isinstance(cause, ray.exceptions.AuthenticationError):
-            message = "the cluster requires its token: set RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) as its administrator says"
-        raise RunDirError(f"--ray-address {address}: cannot connect: {message}") from None
+        raise RunDirError(f"--ray-address {address}: cannot connect: {_connect_error(err.__cause__ or err)}") from None
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = cluster_flag
         if loopback_only:
