@@ -92,6 +92,56 @@ def test_exact_keys_fast_path_gives_the_same_text(options):
     assert normalized_text(text, settings).to_list() == pl.select(normalized(pl.lit(text), settings)).to_series().to_list()
 
 
+def _same_partition(first: pl.Series, second: pl.Series) -> bool:
+    """Two labellings of the same rows group them alike (equal in one iff equal in the other)."""
+    pairs = pl.DataFrame({"a": first, "b": second}).unique()
+    return pairs["a"].n_unique() == len(pairs) == pairs["b"].n_unique()
+
+
+def _hash_groups(text: pl.Series, settings) -> pl.Series:
+    from curate.text.normalize import normalized_hashes
+
+    first, second = normalized_hashes(text, settings, (1, 2))
+    return pl.DataFrame({"f": first, "s": second}).select(pl.struct("f", "s").rank("dense"))["f"]
+
+
+@pytest.mark.parametrize("options", [{}, {"nfkc": False}, {"casefold": False}, {"whitespace": False}, {"nfkc": False, "casefold": False, "whitespace": False}])
+def test_exact_keys_hash_equal_texts_alike(options):
+    """exact_dedup hashes as it normalises (issue 19): two rows get the same hashes exactly when their
+    normalised texts are equal, whichever path (compiled pass, or Unicode work on flagged rows) each took."""
+    from curate.text.normalize import Normalize, normalized
+
+    texts = [
+        "  Hello\t\tWORLD \n", "hello world", "Straße  ÉTÉ\u00a0x", "strasse été x", None, None, "", "  \n ", "Ａｂ  C ﬁ", "ab c fi",
+        "a\u2003b\u3000c", "a b c", "İstanbul ΣΊΣΥΦΟΣ", "i̇stanbul σίσυφοσ", "e\u0301t\u00e9", "\u00e9t\u00e9", "\u1100\u1161\u11a8", "\uac01",
+        "x\x85y", "x y", "café — “quoted”", "CAFÉ — “quoted”", "café — “quoted” ", "x" * 17, "X" * 17 + " ", "x" * 16, "\U0001f600 ok", "\U0001F600  OK",
+    ]  # fmt: skip
+    text = pl.Series(texts, dtype=pl.String)
+    settings = Normalize(**options)
+    normal = pl.select(normalized(pl.lit(text), settings)).to_series().fill_null("\x00null")
+    assert _same_partition(normal.rank("dense"), _hash_groups(text, settings))
+
+
+def test_unicode_table_flags_every_character_the_ascii_pass_would_get_wrong():
+    """A character the table leaves unflagged needs nothing beyond the compiled ASCII pass, whatever
+    stands around it: checked for every such character of planes 0-2 between ASCII and before and
+    after itself and others, against the polars normalisation."""
+    import numpy as np
+
+    from curate.text.normalize import Normalize, normalized, normalized_text, unicode_table
+
+    table = unicode_table()
+    unflagged = [chr(c) for c in np.flatnonzero(table == 0) if c >= 0x80 and not 0xD800 <= c < 0xE000]
+    assert len(unflagged) > 100_000
+    neighbours = unflagged[::997]
+    texts = [f"A{c}{c} \t{neighbours[i % len(neighbours)]}{c}Z{c}" for i, c in enumerate(unflagged)]
+    text = pl.Series(texts, dtype=pl.String)
+    expected = pl.select(normalized(pl.lit(text), Normalize())).to_series()
+    assert normalized_text(text, Normalize()).equals(expected)
+    ascii_only = pl.Series([t.replace("A", "a").replace("Z", "z").replace(" \t", " ") for t in texts])
+    assert expected.equals(ascii_only)
+
+
 def test_exact_keys_fast_path_on_real_text(shared_data):
     from curate.text.normalize import Normalize, normalized, normalized_text
 
@@ -99,4 +149,6 @@ def test_exact_keys_fast_path_on_real_text(shared_data):
     paragraphs = books.select(pl.col("text").str.split("\n\n")).explode("text")["text"]
     problems = pl.read_ndjson(shared_data / "math" / "benchmarks" / "kaoyan.jsonl", infer_schema_length=None)["problem"].cast(pl.String)
     for text in (paragraphs, problems):
-        assert normalized_text(text, Normalize()).equals(pl.select(normalized(pl.lit(text), Normalize())).to_series())
+        normal = pl.select(normalized(pl.lit(text), Normalize())).to_series()
+        assert normalized_text(text, Normalize()).equals(normal)
+        assert _same_partition(normal.rank("dense"), _hash_groups(text, Normalize()))

@@ -78,24 +78,51 @@ def _push(out, count, value):
     return out
 
 
+def word_table(separator: np.ndarray, fold: np.ndarray) -> np.ndarray:
+    """A byte table for `_words`: the folded byte, or -1 where the byte separates words."""
+    table = fold.astype(np.int64)
+    table[separator] = -1
+    table.flags.writeable = False
+    return table
+
+
+_WORDS_LOWER = word_table(_SPACE, _LOWER)
+_WORDS_SAME = word_table(_SPACE, _SAME)
+
+
 @nb.njit(cache=True)
-def _word_tokens(data, start, stop, separator, fold, out):
-    """Hashes of the maximal runs of bytes that are not `separator`s (whitespace here; ASCII
-    punctuation too for decontamination), folded by `fold`; two tight loops, one branch miss a word."""
+def _words(data, start, stop, table, hashes, starts):
+    """Hashes of the maximal runs of bytes that are not separators (table -1: whitespace here; ASCII
+    punctuation too for decontamination), folded by `table`, and the byte where each starts: (grown
+    hashes, grown starts, count). Without a branch per byte: a word's end is a branch the CPU cannot
+    predict, and taking it per word cost half the time; here every byte stores the running hash and
+    start, and the count moves on only where a word ends (twice the speed on English prose)."""
+    room = (stop - start) // 2 + 2
+    if hashes.shape[0] < room:
+        size = max(2 * hashes.shape[0], room)
+        hashes = np.empty(size, np.uint64)
+        starts = np.empty(size, np.int64)
     count = 0
-    i = start
-    while i < stop:
-        while i < stop and separator[data[i]]:
-            i += 1
-        if i >= stop:
-            break
-        h = _FNV_OFFSET
-        while i < stop and not separator[data[i]]:
-            h = (h ^ np.uint64(fold[data[i]])) * _FNV_PRIME
-            i += 1
-        out = _push(out, count, _fmix64(h))
+    h = _FNV_OFFSET
+    first = start
+    in_word = np.int64(0)
+    for i in range(start, stop):
+        c = table[data[i]]
+        separator = c >> 63  # -1 at a separator, else 0
+        hashes[count] = h
+        starts[count] = first
+        count += in_word & separator & 1
+        mixed = np.int64((h ^ np.uint64(c)) * _FNV_PRIME)
+        h = np.uint64((mixed & ~separator) | (np.int64(_FNV_OFFSET) & separator))
+        first = first if in_word else i
+        in_word = ~separator & 1
+    if in_word:
+        hashes[count] = h
+        starts[count] = first
         count += 1
-    return out, count
+    for j in range(count):
+        hashes[j] = _fmix64(hashes[j])
+    return hashes, starts, count
 
 
 @nb.njit(cache=True)
@@ -126,13 +153,14 @@ def _char_tokens(data, start, stop, fold, collapse_space, out):
 
 
 @nb.njit(cache=True, inline="always")
-def _tokens(data, start, stop, chars, fold_ascii, collapse_space, out):
-    """Token hashes of one text (grown `out`, count): words (split at whitespace) or characters.
-    ASCII letters are lowercased when `fold_ascii` (the rest of case folding is done before)."""
-    fold = _LOWER if fold_ascii else _SAME
+def _tokens(data, start, stop, chars, fold_ascii, collapse_space, out, starts):
+    """Token hashes of one text (grown `out`, grown `starts` scratch, count): words (split at
+    whitespace) or characters. ASCII letters are lowercased when `fold_ascii` (the rest of case
+    folding is done before)."""
     if chars:
-        return _char_tokens(data, start, stop, fold, collapse_space, out)
-    return _word_tokens(data, start, stop, _SPACE, fold, out)
+        out, count = _char_tokens(data, start, stop, _LOWER if fold_ascii else _SAME, collapse_space, out)
+        return out, starts, count
+    return _words(data, start, stop, _WORDS_LOWER if fold_ascii else _WORDS_SAME, out, starts)
 
 
 @nb.njit(cache=True, inline="always")
@@ -150,8 +178,9 @@ def signatures(data, offsets, chars, n, fold_ascii, collapse_space, a, b, out, s
     with fewer than n tokens is one shingle of all its tokens."""
     num_perm = a.shape[0]
     tokens = np.empty(1024, np.uint64)
+    starts = np.empty(1024, np.int64)
     for d in range(offsets.shape[0] - 1):
-        tokens, count = _tokens(data, offsets[d], offsets[d + 1], chars, fold_ascii, collapse_space, tokens)
+        tokens, starts, count = _tokens(data, offsets[d], offsets[d + 1], chars, fold_ascii, collapse_space, tokens, starts)
         sig = out[d]
         for p in range(num_perm):
             sig[p] = EMPTY
@@ -171,11 +200,12 @@ def shingle_sets(data, offsets, chars, n, fold_ascii, collapse_space, set_offset
     """The sorted, distinct 32-bit shingle hashes of each text, concatenated; `set_offsets` (len + 1)
     is filled with where each text's set starts. For exact Jaccard between candidate pairs."""
     tokens = np.empty(1024, np.uint64)
+    starts = np.empty(1024, np.int64)
     values = np.empty(max(1024, (offsets[-1] - offsets[0]) // 4), np.uint32)
     filled = 0
     set_offsets[0] = 0
     for d in range(offsets.shape[0] - 1):
-        tokens, count = _tokens(data, offsets[d], offsets[d + 1], chars, fold_ascii, collapse_space, tokens)
+        tokens, starts, count = _tokens(data, offsets[d], offsets[d + 1], chars, fold_ascii, collapse_space, tokens, starts)
         width = n if count >= n else count
         total = count - width + 1 if count else 0
         hashes = np.empty(total, np.uint32)

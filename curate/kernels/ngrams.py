@@ -10,7 +10,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from curate.kernels.minhash import _LOWER, _fmix64, _word_tokens
+from curate.kernels.minhash import _LOWER, _fmix64, _words, word_table
 
 _NGRAM_SEED = np.uint64(0x2545F4914F6CDD1D)
 
@@ -22,6 +22,7 @@ _SEPARATOR[0x80:] = False
 _SEPARATOR[ord("0") : ord("9") + 1] = False
 _SEPARATOR[ord("A") : ord("Z") + 1] = False
 _SEPARATOR[ord("a") : ord("z") + 1] = False
+WORDS = word_table(_SEPARATOR, _LOWER)
 
 
 _BASE = np.uint64(0x100000001B3)
@@ -59,12 +60,13 @@ def ngram_hashes(data, offsets, n, whole_below, counts):
     with fewer than n words gives one hash of all its words when it has at least `whole_below` words,
     else none."""
     tokens = np.empty(1024, np.uint64)
+    starts = np.empty(1024, np.int64)
     prefix = np.empty(1025, np.uint64)
     powers = _powers(n)
     out = np.empty(1024, np.uint64)
     filled = 0
     for d in range(offsets.shape[0] - 1):
-        tokens, count = _word_tokens(data, offsets[d], offsets[d + 1], _SEPARATOR, _LOWER, tokens)
+        tokens, starts, count = _words(data, offsets[d], offsets[d + 1], WORDS, tokens, starts)
         prefix = _prefix(tokens, count, prefix)
         if count >= n:
             total, width = count - n + 1, n
@@ -129,6 +131,7 @@ def overlap(data, offsets, n, widths, index, items, sizes, bits, best_item, cove
     of its first matching window (`first_window`). `index` is sorted and may repeat a hash, once per
     item that has it (`items` aligned); `sizes[i]` is item i's n-gram count. -1: no item."""
     tokens = np.empty(1024, np.uint64)
+    starts = np.empty(1024, np.int64)
     prefix = np.empty(1025, np.uint64)
     powers = _powers(n)
     slot_item = np.empty(_SLOTS, np.int64)
@@ -138,7 +141,7 @@ def overlap(data, offsets, n, widths, index, items, sizes, bits, best_item, cove
     slot_best_run = np.empty(_SLOTS, np.int64)
     slot_first = np.empty(_SLOTS, np.int64)
     for d in range(offsets.shape[0] - 1):
-        tokens, count = _word_tokens(data, offsets[d], offsets[d + 1], _SEPARATOR, _LOWER, tokens)
+        tokens, starts, count = _words(data, offsets[d], offsets[d + 1], WORDS, tokens, starts)
         prefix = _prefix(tokens, count, prefix)
         used = 0
         for w in range(widths.shape[0] + 1):

@@ -10,38 +10,10 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from curate.kernels.minhash import _FNV_OFFSET, _FNV_PRIME, _LOWER, _fmix64
-from curate.kernels.ngrams import _SEPARATOR, _powers, _prefix, _window_hash
+from curate.kernels.minhash import _FNV_OFFSET, _FNV_PRIME, _fmix64, _words
+from curate.kernels.ngrams import WORDS, _powers, _prefix, _window_hash
 
 _EMPTY = np.uint64(0)
-
-
-@nb.njit(cache=True)
-def _words_at(data, start, stop, hashes, starts):
-    """The words of data[start:stop] (as `_word_tokens` with ASCII punctuation as separators, ASCII
-    lowercased): their hashes and the byte where each starts."""
-    count = 0
-    i = start
-    while i < stop:
-        while i < stop and _SEPARATOR[data[i]]:
-            i += 1
-        if i >= stop:
-            break
-        if count >= hashes.shape[0]:
-            grown_h = np.empty(2 * hashes.shape[0], np.uint64)
-            grown_s = np.empty(2 * hashes.shape[0], np.int64)
-            for j in range(count):  # a loop: see curate/kernels/__init__.py
-                grown_h[j] = hashes[j]
-                grown_s[j] = starts[j]
-            hashes, starts = grown_h, grown_s
-        starts[count] = i
-        h = _FNV_OFFSET
-        while i < stop and not _SEPARATOR[data[i]]:
-            h = (h ^ np.uint64(_LOWER[data[i]])) * _FNV_PRIME
-            i += 1
-        hashes[count] = _fmix64(h)
-        count += 1
-    return hashes, starts, count
 
 
 @nb.njit(cache=True, inline="always")
@@ -71,7 +43,7 @@ def ngram_repeats(data, offsets, n, tails, top, repeated, tail_repeated):
     counts = np.zeros(2048, np.int32)
     cuts = np.empty(tails.shape[0], np.int64)
     for d in range(offsets.shape[0] - 1):
-        hashes, starts, count = _words_at(data, offsets[d], offsets[d + 1], hashes, starts)
+        hashes, starts, count = _words(data, offsets[d], offsets[d + 1], WORDS, hashes, starts)
         total = count - n + 1
         top[d] = 0
         repeated[d] = 0.0

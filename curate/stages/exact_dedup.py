@@ -6,7 +6,7 @@ import polars as pl
 
 from curate.columns import DROP, DROP_DUPLICATE_OF, ID, KEY, ORDER
 from curate.stages.base import GroupStage, StageParams
-from curate.text.normalize import Normalize, normalized_text
+from curate.text.normalize import Normalize, normalized_hashes
 
 _SECOND_HASH = "hash2"
 # Two independently seeded 64-bit hashes: a false duplicate needs both to collide (~n^2 / 2^129).
@@ -32,8 +32,8 @@ class ExactDedup(GroupStage):
         return ("exact_duplicate",)
 
     def keys(self, df: pl.DataFrame) -> pl.DataFrame:
-        text = normalized_text(df[self.params.field], self.params.normalize)
-        return pl.DataFrame({KEY: text.hash(seed=_SEEDS[0]), _SECOND_HASH: text.hash(seed=_SEEDS[1]), ORDER: df[ORDER], ID: df[ID]})
+        first, second = normalized_hashes(df[self.params.field], self.params.normalize, _SEEDS)
+        return pl.DataFrame({KEY: first, _SECOND_HASH: second, ORDER: df[ORDER], ID: df[ID]})
 
     def reduce(self, keys: pl.DataFrame) -> pl.DataFrame:
         group = [KEY, _SECOND_HASH]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from functools import cache
 
 import numpy as np
 import polars as pl
@@ -52,17 +53,78 @@ _NEEDS_FOLDING = r"[[\p{Uppercase}\p{Lt}]&&[^\x00-\x7F]]|[" + "".join(f"\\x{{{or
 _WIDE_SPACE = r"[\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}]"
 
 
+# Bits of `unicode_table()`: what a character needs beyond the compiled ASCII pass.
+CHANGES_UNDER_NFKC = 1
+CHANGES_UNDER_CASEFOLD = 2
+WIDE_SPACE = 4
+_TABLE_SIZE = 0x30000
+"""Planes 0-2 (all scripts in use, emoji, CJK extension B); characters beyond are always flagged."""
+
+
+@cache
+def unicode_table() -> np.ndarray:
+    """For each code point, the bits of the work `fold_non_ascii` would do on a text holding it.
+
+    A character without CHANGES_UNDER_NFKC is NFKC-stable in any context: NFKC leaves it as it is
+    (NFKC_Quick_Check Yes), it has combining class 0 (no reordering), and it is never the second
+    character of a canonical composition (the quick check's Maybe: a combining mark, a Hangul vowel or
+    final), and it is assigned in Python's Unicode. A text of ASCII and such characters is NFKC-normalised already; if none changes under case
+    folding either, only A-Z do; if none is Unicode whitespace, only ASCII whitespace collapses. So for
+    a text without flagged characters the compiled ASCII pass alone is the whole normalisation.
+    """
+    table = np.zeros(_TABLE_SIZE, dtype=np.uint8)
+    second: set[int] = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))  # Hangul V and T jamo
+    for code in range(0x80, _TABLE_SIZE):
+        parts = unicodedata.decomposition(chr(code)).split()
+        if len(parts) == 2 and not parts[0].startswith("<"):
+            second.add(int(parts[1], 16))
+    for code in range(0x80, _TABLE_SIZE):
+        if 0xD800 <= code < 0xE000:
+            continue
+        char = chr(code)
+        if unicodedata.category(char) == "Cn":  # unassigned in Python's Unicode, perhaps not in polars' (newer)
+            table[code] = CHANGES_UNDER_NFKC | CHANGES_UNDER_CASEFOLD | WIDE_SPACE
+            continue
+        bits = 0
+        if code in second or unicodedata.combining(char) or not unicodedata.is_normalized("NFKC", char):
+            bits |= CHANGES_UNDER_NFKC
+        if char.casefold() != char or char.lower() != char:
+            bits |= CHANGES_UNDER_CASEFOLD
+        if char.isspace():
+            bits |= WIDE_SPACE
+        table[code] = bits
+    table.flags.writeable = False
+    return table
+
+
+def unicode_mask(options: Normalize, spaces: bool) -> int:
+    """The `unicode_table` bits that matter under `options` (and `spaces`: wide whitespace to spaces)."""
+    return (CHANGES_UNDER_NFKC if options.nfkc else 0) | (CHANGES_UNDER_CASEFOLD if options.casefold else 0) | (WIDE_SPACE if spaces else 0)
+
+
+def needs_unicode(text: pl.Series, options: Normalize, spaces: bool) -> pl.Series:
+    """Boolean per row: holds a character that NFKC, case folding or (with `spaces`) whitespace
+    collapsing would change beyond ASCII (one compiled scan with `unicode_table`)."""
+    from curate.kernels.text import flagged_rows
+
+    data, offsets = arrow_buffers(text)
+    out = np.zeros(len(text), dtype=np.bool_)
+    flagged_rows(data, offsets, unicode_table(), unicode_mask(options, spaces), out)
+    return pl.Series(out)
+
+
 def fold_non_ascii(text: pl.Series, options: Normalize, spaces: bool = False) -> pl.Series:
     """NFKC and full case folding (and, with `spaces`, whitespace to spaces) where they change anything.
 
     ASCII is left as it is, and so are the ASCII letters of other rows: tokenizers lowercase A-Z as
-    they read. NFKC is the identity on ASCII, and case folding is but for A-Z. Of the other rows, NFKC runs only on those Python's
-    `unicodedata.is_normalized` says it would change (a C scan at ~500 MB/s; NFKC itself runs at
-    ~80 MB/s), and the case-folding table only on rows holding one of its 183 characters.
+    they read. Only rows holding a character `unicode_table` flags are touched (one compiled scan);
+    of those, NFKC runs only on the rows Python's `unicodedata.is_normalized` says it would change (a
+    C scan at ~500 MB/s; NFKC itself runs at ~80 MB/s), and the case-folding table only on rows
+    holding one of its 183 characters.
     """
     if not (options.nfkc or options.casefold or spaces):
         return text
-    rows = non_ascii_rows(text)
+    rows = needs_unicode(text, options, spaces)
     if not rows.any():
         return text
     where = rows.arg_true()
@@ -126,3 +188,35 @@ def non_ascii_rows(text: pl.Series) -> pl.Series:
     out = np.zeros(len(text), dtype=np.bool_)
     any_high_byte(data, offsets, out)
     return pl.Series(out)
+
+
+_NULL_HASHES = (0x6E75_6C6C_0000_0001, 0x6E75_6C6C_0000_0002)
+"""The hashes of a missing text (all missing texts are equal, and unequal to any text)."""
+
+
+def normalized_hashes(text: pl.Series, options: Normalize, seeds: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Two independent 64-bit hashes of each row's `normalized_text`, without writing it out: the
+    compiled pass hashes as it normalises every row `unicode_table` does not flag; the flagged rows
+    (a few percent of prose) are normalised in full by `normalized_text`, then hashed the same way."""
+    from curate.kernels.text import normalized_hashes as kernel_hashes
+
+    text = text.cast(pl.String)
+    nulls = text.is_null()
+    filled = text.fill_null("") if nulls.any() else text
+    first = np.empty(len(text), dtype=np.uint64)
+    second = np.empty(len(text), dtype=np.uint64)
+    flagged = np.empty(len(text), dtype=np.bool_)
+    data, offsets = arrow_buffers(filled)
+    table = unicode_table()
+    kernel_hashes(data, offsets, options.casefold, options.whitespace, table, unicode_mask(options, options.whitespace), seeds, first, second, flagged)
+    if flagged.any():
+        where = np.flatnonzero(flagged)
+        data, offsets = arrow_buffers(normalized_text(filled.gather(where), options))
+        sub_first = np.empty(len(where), dtype=np.uint64)
+        sub_second = np.empty(len(where), dtype=np.uint64)
+        kernel_hashes(data, offsets, False, False, table, 0, seeds, sub_first, sub_second, np.empty(len(where), dtype=np.bool_))
+        first[where], second[where] = sub_first, sub_second
+    if nulls.any():
+        missing = nulls.to_numpy()
+        first[missing], second[missing] = _NULL_HASHES
+    return first, second
