@@ -161,6 +161,45 @@ def test_language_keeps_math_it_cannot_read_and_removes_chinese(shared_data):
     assert kept >= 0.99 and removed >= 0.95, (kept, removed)
 
 
+def _regex_lines_and_words(text: pl.Series) -> tuple[list[str], list[int]]:
+    """What language ID did before issue 19: polars regular expressions, one pass each."""
+    from curate.text.normalize import CJK_CHARACTER
+
+    filled = text.fill_null("")
+    lines = filled.str.replace_all(r"\s+", " ").str.strip_chars().to_list()
+    words = filled.str.replace_all(CJK_CHARACTER, " $1 ").str.count_matches(r"\p{L}+").to_list()
+    return lines, words
+
+
+def test_one_line_and_words_equal_the_regular_expressions():
+    """fastText's line and the word count come from one compiled pass (issue 19) with polars' own
+    classes of every code point: equal to the regexes on whitespace of every kind, CJK, letters
+    beyond the Basic Plane, marks and missing texts."""
+    from curate.text.normalize import one_line_and_words
+
+    texts = [
+        "  Hello,\t\tworld!\n\nNew  paragraph. ", "", "   ", None, "a\u00a0b  c\u2003d\u3000\u3000e\x1cf\x85g", "\u2028x\u2029",
+        "日本語のテキスト abc漢字def", "한국어 텍스트입니다", "〇々〆 ー", "x\u200by\ufeffz", "\U00020000\U00020001 ab", "ǅemal Σ e\u0301t\u00e9 123 x_y",
+        "Compute  .  and simplify", "\U0001d400\U0001d401 bold", "ﬁ ﬂ", "\u0663\u0664 عربي", "e.g. 3.14 — “quoted”",
+    ]  # fmt: skip
+    text = pl.Series(texts, dtype=pl.String)
+    lines, words = one_line_and_words(text)
+    assert (lines.to_list(), words.tolist()) == _regex_lines_and_words(text)
+
+
+def test_one_line_and_words_on_real_text(shared_data):
+    import json
+
+    from curate.text.normalize import one_line_and_words
+
+    books = pl.read_parquet(shared_data / "gutenberg" / "books-000.parquet", columns=["text"]).head(30)["text"]
+    math = pl.DataFrame(json.loads((shared_data / "math" / "math" / "train.json").read_text()))["problem"]
+    chinese = pl.read_ndjson(shared_data / "math" / "benchmarks" / "cmath.jsonl")["question"].cast(pl.String)
+    for text in (books, math, chinese):
+        lines, words = one_line_and_words(text)
+        assert (lines.to_list(), words.tolist()) == _regex_lines_and_words(text)
+
+
 def _labelled_files(tmp_path):
     rng = random.Random(0)
     good = [f"word{i}" for i in range(300)] + ["the", "of", "and"] * 30

@@ -51,40 +51,56 @@ def _space_width(data, i, end, kinds):
 
 @nb.njit(cache=True)
 def _chunk_spans(data, offsets, kinds):
+    """Two passes (count, then fill) without a branch per byte: a chunk's end is a branch the CPU
+    cannot predict, so each byte stores the running chunk and the count moves on where one ends; the
+    only branch is at the first byte of a possible multi-byte space (rare but for curly quotes)."""
     texts = offsets.shape[0] - 1
     total = 0
     for t in range(texts):
-        i, end, inside = offsets[t], offsets[t + 1], False
+        i, end, inside = offsets[t], offsets[t + 1], 0
         while i < end:
-            width = _space_width(data, i, end, kinds)
-            if width:
-                inside = False
-                i += width
-            else:
-                if not inside:
-                    total += 1
-                    inside = True
-                i += 1
-    owner = np.empty(total, np.int64)
-    starts = np.empty(total, np.int64)
-    ends = np.empty(total, np.int64)
-    hashes = np.empty(total, np.uint64)
+            kind = kinds[data[i]]
+            width = 1
+            space = kind
+            if kind == 2:
+                width = _space_width(data, i, end, kinds)
+                space = 1 if width else 0
+                width = max(width, 1)
+            total += (1 - inside) & (1 - space)
+            inside = 1 - space
+            i += width
+    owner = np.empty(total + 1, np.int64)
+    starts = np.empty(total + 1, np.int64)
+    ends = np.empty(total + 1, np.int64)
+    hashes = np.empty(total + 1, np.uint64)
     k = 0
     for t in range(texts):
-        i, end = offsets[t], offsets[t + 1]
+        i, end, inside = offsets[t], offsets[t + 1], 0
+        start = i
+        h = _FNV_OFFSET
         while i < end:
-            width = _space_width(data, i, end, kinds)
-            if width:
-                i += width
-                continue
-            start, h = i, _FNV_OFFSET
-            while i < end and _space_width(data, i, end, kinds) == 0:
-                h = (h ^ np.uint64(data[i])) * _FNV_PRIME
-                i += 1
-            h = _fmix64(h ^ np.uint64(i - start))
-            owner[k], starts[k], ends[k], hashes[k] = t, start, i, h if h != EMPTY else np.uint64(1)
+            kind = kinds[data[i]]
+            width = 1
+            space = kind
+            if kind == 2:
+                width = _space_width(data, i, end, kinds)
+                space = 1 if width else 0
+                width = max(width, 1)
+            owner[k], starts[k], ends[k], hashes[k] = t, start, i, h
+            k += inside & space
+            begins = (1 - inside) & (1 - space)
+            start = i if begins else start
+            base = _FNV_OFFSET if begins else h
+            h = base if space else (base ^ np.uint64(data[i])) * _FNV_PRIME
+            inside = 1 - space
+            i += width
+        if inside:
+            owner[k], starts[k], ends[k], hashes[k] = t, start, end, h
             k += 1
-    return owner, starts, ends, hashes
+    for j in range(total):
+        h = _fmix64(hashes[j] ^ np.uint64(ends[j] - starts[j]))
+        hashes[j] = h if h != EMPTY else np.uint64(1)
+    return owner[:total], starts[:total], ends[:total], hashes[:total]
 
 
 def chunk_spans(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

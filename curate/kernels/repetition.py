@@ -143,6 +143,8 @@ def repetition(doc_offsets, seq, hashes, powers, inverses, chars, top_ns, dup_ns
             top[d, k] = lengths[best] * counts[best]
         for k in range(dup_ns.shape[0]):
             n = dup_ns[k]
+            if k > 0 and dup[d, k - 1] == 0 and n > dup_ns[k - 1]:
+                continue  # no m-gram repeats, so no longer one does (it would hold a repeated m-gram)
             stamp += 1
             i, repeated = 0, 0
             while i < size - n + 1:

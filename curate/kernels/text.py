@@ -186,3 +186,50 @@ def _hashes(data, offsets, space, fold, table, mask, seed1, seed2, scratch, firs
         for k in range(filled, count * 8):
             out[k] = 0
         first[d], second[d] = _two_hashes(scratch, count, filled, seed1, seed2)
+
+
+@nb.njit(cache=True)
+def one_line_words(data, offsets, classes, space_bit, letter_bit, cjk_bit, out, out_offsets, words):
+    """Each text on one line (every whitespace run one space, the ends trimmed) into `out` and
+    `out_offsets`, and its words into `words`: runs of letters, each Chinese, Japanese or Korean
+    character a word of its own. `classes[c]` holds polars' own regex classes of code point c."""
+    filled = 0
+    out_offsets[0] = 0
+    for d in range(offsets.shape[0] - 1):
+        begin = filled
+        pending = False
+        in_word = False
+        count = 0
+        i = offsets[d]
+        stop = offsets[d + 1]
+        while i < stop:
+            b = data[i]
+            if b < 0x80:
+                c, n = np.int64(b), 1
+            else:
+                c, n = _code_point(data, i)
+            kind = classes[c]
+            if kind & space_bit:
+                pending = filled > begin
+                in_word = False
+                i += n
+                continue
+            if pending:
+                out[filled] = 0x20
+                filled += 1
+                pending = False
+            for k in range(n):
+                out[filled + k] = data[i + k]
+            filled += n
+            i += n
+            if kind & cjk_bit:
+                count += 1 if kind & letter_bit else 0
+                in_word = False
+            elif kind & letter_bit:
+                if not in_word:
+                    count += 1
+                in_word = True
+            else:
+                in_word = False
+        out_offsets[d + 1] = filled
+        words[d] = count

@@ -20,7 +20,7 @@ from pydantic import Field, field_validator
 from curate.columns import DROP
 from curate.stages.base import MapStage, StageParams, Threshold
 from curate.text import fasttext_models
-from curate.text.normalize import CJK_CHARACTER
+from curate.text.normalize import one_line_and_words
 
 _ENVIRONMENTS = "tabular|array|align\\*?|eqnarray\\*?|equation\\*?|gather\\*?|matrix|pmatrix|bmatrix|vmatrix|cases"
 _MATH = (
@@ -86,10 +86,11 @@ class Language(MapStage):
         text = df[self.params.field]
         if self.params.strip_math:
             text = text.str.replace_all(_MATH, " ")
-        labels, probabilities = fasttext_models.predict(model, fasttext_models.one_line(text), k=1)
+        lines, word_counts = one_line_and_words(text)  # one pass: fastText's line and the words it had
+        labels, probabilities = fasttext_models.predict(model, lines.to_list(), k=1)
         language = pl.Series(f"{self.name}_language", [row[0] if row else None for row in labels], dtype=pl.String)
         score = pl.Series(f"{self.name}_score", np.array([row[0] if len(row) else 0.0 for row in probabilities], dtype=np.float64))
-        words = text.fill_null("").str.replace_all(CJK_CHARACTER, " $1 ").str.count_matches(r"\p{L}+").cast(pl.UInt32).alias(f"{self.name}_words")
+        words = pl.Series(f"{self.name}_words", word_counts, dtype=pl.UInt32)
         determined = (words >= self.params.min_words).alias(f"{self.name}_determined")
         allowed = language.is_in(self.params.languages)
         drop = (

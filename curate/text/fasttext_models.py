@@ -49,8 +49,11 @@ def load(path: str) -> Any:
 
 
 def one_line(text: pl.Series) -> list[str]:
-    """fastText predicts one line at a time and refuses '\\n': whitespace runs become one space."""
-    return text.fill_null("").str.replace_all(r"\s+", " ").str.strip_chars().to_list()
+    """fastText predicts one line at a time and refuses '\\n': whitespace runs become one space
+    (`\\s+` and trimmed, as polars would, in one compiled pass)."""
+    from curate.text.normalize import one_line_and_words
+
+    return one_line_and_words(text)[0].to_list()
 
 
 def predict(model: Any, texts: list[str], k: int = 1) -> tuple[list[list[str]], list[np.ndarray]]:
