@@ -18,7 +18,7 @@ PIPELINES = sorted(p.name for p in (ROOT / "pipelines").glob("*.yaml"))
 # what may differ between two runs of the same input: when and where they ran, what the client measured
 TIMING = {
     "seconds", "samples_per_second", "requests_per_second", "finished", "started", "created", "command", "executor",
-    "client_cpu_seconds", "client_peak_rss_mb", "peak_in_flight", "latency",
+    "client_cpu_seconds", "client_peak_rss_mb", "peak_in_flight", "latency", "read_seconds", "write_seconds",
 }
 
 

@@ -137,6 +137,40 @@ def test_near_dedup_pipeline_ships(tmp_path, ray_address):
     assert result.manifest["pipeline"]["stages"][1]["threshold"] == 0.75
 
 
+def test_near_keys_ride_in_exact_dedups_segment(tmp_path, ray_address):
+    """exact_dedup then minhash_dedup read the shards once for both keys (issue 19): the outputs equal
+    those of the two in segments of their own (a no-op stage between them forces that), though exact
+    copies are near copies too and both stages' keys hold them."""
+    from tests.conftest import run_cli
+
+    records, pairs = corpus(originals=120)
+    records += [dict(records[i], id=f"exact-{i}", text=records[i]["text"].upper()) for i in range(0, 40, 3)]
+    write_jsonl(tmp_path / "in" / "a.jsonl", records)
+    exact = [{"name": "exact", "use": "exact_dedup", "field": "text"}]
+    riding = run(tmp_path, exact + near(verify_jaccard=True), ray_address=ray_address, name="riding")
+    apart = run(tmp_path, exact + [{"name": "noop", "use": "filter", "keep": "true"}] + near(verify_jaccard=True), ray_address=ray_address, name="apart")
+    phases = [p["phase"] for p in riding.stats["phases"]]
+    assert [p for p in phases if p.startswith("segment-")] == ["segment-0", "segment-1"] and "near.settle" in phases
+    assert [p for p in (p["phase"] for p in apart.stats["phases"]) if p.startswith("segment-")] == ["segment-0", "segment-1", "segment-2"]
+    assert riding.stats["removed_by_reason"] == {"exact_duplicate": 14, "near_duplicate": len(pairs)}
+    assert riding.kept().collect().equals(apart.kept().collect())
+    removed = riding.removed().collect().sort("id")
+    assert removed.equals(apart.removed().collect().sort("id"))
+    counts = lambda run: [(s["name"], s["in"], s["out"], s["removed"]) for s in run.stats["stages"] if s["name"] != "noop"]
+    assert counts(riding) == counts(apart)
+    # killed between the two reduces, then resumed: the same outputs
+    config = tmp_path / "riding.yaml"
+    config.write_text(
+        f"name: riding\ninput: {{path: '{tmp_path / 'in' / '*.jsonl'}'}}\noutput: '{tmp_path / 'killed'}'\n"
+        "stages:\n  - {name: exact, use: exact_dedup, field: text}\n  - {name: near, use: minhash_dedup, field: text, verify_jaccard: true}\n"
+    )
+    killed = run_cli("run", str(config), "--quiet", "--ray-address", ray_address, env={"CURATE_FAULT": "phase:near.settle"})
+    assert killed.returncode == -9, killed.stderr
+    again = run_cli("run", str(config), "--quiet", "--ray-address", ray_address)
+    assert again.returncode == 0, again.stderr
+    assert curate.open_run(tmp_path / "killed").removed().collect().sort("id").equals(removed)
+
+
 @pytest.mark.parametrize(
     "params, message",
     [

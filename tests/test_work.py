@@ -28,14 +28,14 @@ def test_ingest_segment_reduce_by_hand(tmp_path):
 
     exact = ExactDedup("exact")
     keys = run_segment(SegmentSpec(part.shard, str(layout.input_part(part.shard)), part.lo, part.hi, layout, "id",
-                                   record=DecisionSet("input", []), group=exact, partitions=2))
+                                   records=[DecisionSet("input", [])], group=exact, partitions=2))
     assert keys.stages["exact"]["in"] == 6 and keys.stages["input"]["out"] == 6
     paths = {int(p): [v] for p, v in keys.shuffle["keys"].items()}
     decisions = [reduce_step(StepSpec("exact", "exact_dedup", "reduce", p, [paths.get(p, [])], exact.reduce, None, 2, layout)) for p in range(2)]
     decided = DecisionSet("exact", [f for r in decisions for f in r.files.values()])
 
     final = run_segment(SegmentSpec(part.shard, str(layout.input_part(part.shard)), part.lo, part.hi, layout, "id",
-                                    record=decided, stages=[Filter("all", keep="true")], output=str(layout.kept_part(part.shard)), final=True))
+                                    records=[decided], stages=[Filter("all", keep="true")], output=str(layout.kept_part(part.shard)), final=True))
     assert final.stages["exact"] == {"out": 3, "removed": {"exact_duplicate": 3}, "seconds": final.stages["exact"]["seconds"]}
     kept = pl.read_parquet(layout.kept_part(part.shard))
     assert kept["id"].to_list() == ["r0", "r1", "r2"] and ORDER not in kept.columns

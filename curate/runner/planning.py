@@ -5,7 +5,7 @@ run's outputs are the same on 1 or 100 workers."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from curate.errors import ConfigError
@@ -36,22 +36,35 @@ class Shard:
     must still have the SHA-256 the run found when it read them first."""
 
 
-Segment = tuple[list[MapStage], GroupStage | ServiceStage | None]
+@dataclass
+class Segment:
+    """One pass over the shards: map stages, then what ends the pass (a group stage's keys, a service
+    stage's input, or None: writing kept/)."""
+
+    maps: list[MapStage]
+    boundary: GroupStage | ServiceStage | None
+    riders: list[GroupStage] = field(default_factory=list)
+    """Group stages right after `boundary` with keys per record: their keys are computed in this
+    pass too, and each reduces after the one before it, on keys without that one's removals."""
 
 
 def segments(stages: list[Any]) -> list[Segment]:
-    """Cut the stage list at each group or service stage: [maps…, group], [maps…, service], …, [maps…, None]."""
+    """Cut the stage list at each group or service stage: [maps…, group], [maps…, service], …, [maps…, None].
+    A group stage that follows another with no map stage between, and whose keys are per record,
+    rides in the earlier one's segment instead of a segment of its own (the shards are read once)."""
     cut: list[Segment] = []
     maps: list[MapStage] = []
     for stage in stages:
-        if isinstance(stage, (GroupStage, ServiceStage)):
-            cut.append((maps, stage))
+        if isinstance(stage, GroupStage) and not maps and cut and isinstance(cut[-1].boundary, GroupStage) and stage.keys_per_record:
+            cut[-1].riders.append(stage)
+        elif isinstance(stage, (GroupStage, ServiceStage)):
+            cut.append(Segment(maps, stage))
             maps = []
         elif isinstance(stage, MapStage):
             maps.append(stage)
         else:
             raise ConfigError(f"stage {stage.name!r}: {type(stage).__name__} is not a MapStage, GroupStage or ServiceStage")
-    cut.append((maps, None))
+    cut.append(Segment(maps, None))
     return cut
 
 

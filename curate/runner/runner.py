@@ -239,11 +239,14 @@ class Runner:
         return tasks.DecisionSet(INPUT_STAGE, sorted(p for r in checked.values() for p in r.decisions)), delta
 
     def _run_segments(self, shards: list[Shard], schema: dict[str, pl.DataType], record: tasks.DecisionSet | None, options: cio.ReadOptions, book: ledger.Ledger) -> int:
-        """Each shard through [decisions of the last group stage] + map stages + [keys of the next group
-        stage], then that group stage's reduce; the last segment writes kept/. Returns the records kept."""
+        """Each shard through [decisions of the last group stages] + map stages + [keys of the next group
+        stage, and of the group stages riding with it], then those stages' reduces, one after the other;
+        the last segment writes kept/. Returns the records kept."""
         layout = self.layout
         kept_rows = 0
-        for index, (maps, boundary) in enumerate(planning.segments(self.stages)):
+        records = [record] if record is not None else []
+        for index, segment in enumerate(planning.segments(self.stages)):
+            maps, boundary = segment.maps, segment.boundary
             final = boundary is None
             group = boundary if isinstance(boundary, GroupStage) else None
             partitions = planning.key_partitions(sum(s.rows for s in shards))
@@ -252,7 +255,7 @@ class Runner:
                 # before a service stage, always written: its clients read slices of one plain file
                 written = maps or isinstance(boundary, ServiceStage)
                 output = str(layout.kept_part(shard.name)) if final else str(layout.segment_part(index, shard.name)) if written else None
-                segment = tasks.SegmentSpec(
+                spec = tasks.SegmentSpec(
                     shard=shard.name,
                     base=shard.base,
                     lo=shard.lo,
@@ -262,17 +265,21 @@ class Runner:
                     schema=schema if shard.raw else None,
                     source=shard.source,
                     settled=shard.settled,
-                    record=record,
+                    records=records,
                     stages=[],  # sent once per phase (shared below), not with every task
                     group=group,
+                    riders=segment.riders,
                     partitions=partitions,
                     output=output,
                     final=final,
                 )
-                specs.append((shard.name, tasks.run_segment, segment))
-            ends = f"{group.name} keys" if group else f"{boundary.name} input" if boundary is not None else "write kept"
+                specs.append((shard.name, tasks.run_segment, spec))
+            ends = " + ".join(f"{g.name} keys" for g in [group, *segment.riders] if g) if group else f"{boundary.name} input" if boundary is not None else "write kept"
             label = " → ".join([s.name for s in maps] + [ends])
             done = self.phases.run(f"segment-{index}", label, specs, stages=maps)
+            # the workers' seconds spent reading shards again and writing them: where a segment's time goes
+            self.phases.record[-1]["read_seconds"] = round(sum(r.read_seconds for r in done.values()), 3)
+            self.phases.record[-1]["write_seconds"] = round(sum(r.write_seconds for r in done.values()), 3)
             next_shards = []
             for shard in shards:
                 result = done[shard.name]
@@ -282,27 +289,37 @@ class Runner:
                 elif result.rows and result.output:  # rewritten by its map stages
                     next_shards.append(Shard(shard.name, result.output, result.rows, shard.lo, shard.hi, []))
                 elif result.rows:  # untouched: the same file, with these decisions applied on reading
-                    settled = shard.settled + ([record] if record is not None else [])
-                    next_shards.append(Shard(shard.name, shard.base, result.rows, shard.lo, shard.hi, settled, shard.raw, shard.source))
+                    next_shards.append(Shard(shard.name, shard.base, result.rows, shard.lo, shard.hi, shard.settled + records, shard.raw, shard.source))
             if final:
                 return kept_rows
             if isinstance(boundary, ServiceStage):
-                shards, record = self._run_service_stage(boundary, next_shards, options.id_field, book), None
+                shards, records = self._run_service_stage(boundary, next_shards, options.id_field, book), []
                 continue
             assert group is not None
-            keys: dict[str, Dataset] = {}
-            for shard in shards:
-                for name, files in (done[shard.name].shuffle or {}).items():
-                    dataset = keys.setdefault(name, Dataset(name, partitions))
-                    for partition, path in files.items():
-                        dataset.files.setdefault(int(partition), []).append(path)
-            for dataset in keys.values():
-                dataset.files = {p: sorted(f) for p, f in sorted(dataset.files.items())}
-            keys.setdefault("keys", Dataset("keys", partitions))
+            keys = _key_sets([done[shard.name].shuffle or {} for shard in shards], partitions)
             decisions = group.decide(_PhaseEngine(self, group, partitions, book), keys)
-            record = tasks.DecisionSet(group.name, checks.check_decisions(group, decisions))
+            records = [tasks.DecisionSet(group.name, checks.check_decisions(group, decisions))]
+            for rider in segment.riders:  # each on the keys of what the stages before it kept
+                found = _key_sets([done[shard.name].rider_shuffle.get(rider.name, {}) for shard in shards], partitions)
+                keys = self._settled_keys(rider, found, [path for r in records for path in r.paths])
+                decisions = rider.decide(_PhaseEngine(self, rider, partitions, book), keys)
+                records.append(tasks.DecisionSet(rider.name, checks.check_decisions(rider, decisions), counts_in=True))
             shards = next_shards
         raise AssertionError("the last segment always writes kept/")
+
+    def _settled_keys(self, stage: GroupStage, keys: dict[str, Dataset], decisions: list[str]) -> dict[str, Dataset]:
+        """A riding stage's key sets without the records that the stages before it removed."""
+        specs = []
+        for name, dataset in keys.items():
+            for partition in range(dataset.partitions):
+                output = str(self.layout.shuffle(stage.name, "settled", partition, name))
+                specs.append((f"{name}-{partition}", tasks.settle_keys, tasks.SettleSpec(dataset.files.get(partition, []), decisions, output)))
+        done = self.phases.run(f"{stage.name}.settle", f"{stage.name} keys, earlier removals out", specs, counts_records=False)
+        settled = {}
+        for name, dataset in keys.items():
+            files = {p: [path] for p in range(dataset.partitions) if (path := done[f"{name}-{p}"].path)}
+            settled[name] = Dataset(name, dataset.partitions, files)
+        return settled
 
     def _run_service_stage(self, stage: ServiceStage, shards: list[Shard], id_field: str, book: ledger.Ledger) -> list[Shard]:
         """Batches of every shard through the stage's clients. Each batch is resumable on its own, and
@@ -470,6 +487,20 @@ class _PhaseEngine:
             for counter, value in result.counters.items():
                 counters[counter] = counters.get(counter, 0) + value
         return dataset, counters
+
+
+def _key_sets(shuffles: list[dict[str, dict[str, str]]], partitions: int) -> dict[str, Dataset]:
+    """The key sets the shards of a segment wrote (name -> partition -> file), as datasets; "keys" always."""
+    keys: dict[str, Dataset] = {}
+    for shuffle in shuffles:
+        for name, files in shuffle.items():
+            dataset = keys.setdefault(name, Dataset(name, partitions))
+            for partition, path in files.items():
+                dataset.files.setdefault(int(partition), []).append(path)
+    for dataset in keys.values():
+        dataset.files = {p: sorted(f) for p, f in sorted(dataset.files.items())}
+    keys.setdefault("keys", Dataset("keys", partitions))
+    return keys
 
 
 def _ray_connected() -> bool:

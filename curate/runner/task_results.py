@@ -3,7 +3,7 @@ done-marker (a resumed run reads it back instead of running the task again)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
 from curate.runner import ledger
@@ -110,6 +110,11 @@ class SegmentResult(TaskResult):
     shuffle: dict[str, dict[str, str]] | None = None
     """Key set name -> partition -> file, when the segment ends at a group stage."""
     output: str | None = None
+    rider_shuffle: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    """Per riding group stage (`planning.Segment.riders`): its key set name -> partition -> file."""
+    read_seconds: float = 0.0
+    """Reading the shard (again, after ingest) and applying earlier decisions to it."""
+    write_seconds: float = 0.0
 
 
 @dataclass
@@ -128,6 +133,14 @@ class StepResult(TaskResult):
     counters: dict[str, float]
     rows: int
     stages: StageParts
+
+
+@dataclass
+class SettleResult(TaskResult):
+    path: str | None
+    """The partition's keys without the records earlier stages removed (None: no key is left)."""
+    rows: int
+    dropped: int
 
 
 @dataclass

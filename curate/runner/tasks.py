@@ -51,6 +51,7 @@ from curate.runner.task_results import (
     InputPart,
     SegmentResult,
     ServiceBatchResult,
+    SettleResult,
     StepResult,
     VerifyResult,
 )
@@ -222,6 +223,9 @@ def _source(spec: IdCheckSpec, order: int) -> tuple[str, str]:
 class DecisionSet:
     stage: str
     paths: list[str]
+    counts_in: bool = False
+    """The stage's keys rode in an earlier stage's segment: the records it saw are counted when its
+    decisions are recorded (what the stages before it kept), not when its keys were computed."""
 
 
 @dataclass
@@ -239,10 +243,12 @@ class SegmentSpec:
     """The unified input schema, applied when `base` is an input part."""
     settled: list[DecisionSet] = field(default_factory=list)
     """Decisions already recorded by an earlier segment on the same base: applied silently."""
-    record: DecisionSet | None = None
-    """The decisions of the group stage just reduced: applied, and their removed records written."""
+    records: list[DecisionSet] = field(default_factory=list)
+    """The decisions of the group stages just reduced, in order: applied, and their removed records written."""
     stages: list[MapStage] = field(default_factory=list)
     group: GroupStage | None = None
+    riders: list[GroupStage] = field(default_factory=list)
+    """Group stages whose keys are computed here too (see `planning.Segment`)."""
     partitions: int = 1
     output: str | None = None
     """Where to write the surviving records: a new base, or the staged kept/ file; None writes nothing."""
@@ -254,25 +260,33 @@ class SegmentSpec:
 
 def run_segment(spec: SegmentSpec) -> SegmentResult:
     counts: dict[str, dict[str, Any]] = {}
+    started = time.perf_counter()
     frame = as_read = _read_base(spec)
     if spec.schema is not None:
         frame = conform(frame, spec.schema)  # every shard the same columns and types
     for decisions in spec.settled:
         frame = frame.join(_decisions(decisions, spec), on=ORDER, how="anti", maintain_order="left")
-    if spec.record is not None:
-        frame = _record_decisions(frame, as_read, spec.record, spec, counts)
+    read_seconds = time.perf_counter() - started
+    for record in spec.records:
+        frame = _record_decisions(frame, as_read, record, spec, counts)
     for stage in spec.stages:
         frame = _apply_map_stage(stage, frame, spec, counts)
-    result = SegmentResult(spec.shard, frame.height, counts)
+    result = SegmentResult(spec.shard, frame.height, counts, read_seconds=read_seconds)
     if spec.group is not None:
         started = time.perf_counter()
         result.shuffle = _group_keys(spec.group, frame, spec)
         counts[spec.group.name] = {"in": frame.height, "seconds": time.perf_counter() - started}
+        for rider in spec.riders:  # keys of all these records: the earlier stages' removals come out before it reduces
+            started = time.perf_counter()
+            result.rider_shuffle[rider.name] = _group_keys(rider, frame, spec)
+            counts[rider.name] = {"seconds": time.perf_counter() - started}
     if spec.output and frame.height:
+        started = time.perf_counter()
         if spec.final:
             _write_public(frame, spec.output, spec.layout, spec.id_field)
         else:
             write_parquet(frame, spec.output, compression=WORK_COMPRESSION)
+        result.write_seconds = time.perf_counter() - started
         result.output = spec.output
     return result
 
@@ -330,6 +344,8 @@ def _record_decisions(frame: pl.DataFrame, as_read: pl.DataFrame, record: Decisi
         frame = frame.join(decisions.select(ORDER), on=ORDER, how="anti", maintain_order="left")
     reasons = dict(removed[DROP].value_counts().iter_rows()) if removed.height else {}
     counts[stage] = {"out": frame.height, "removed": reasons, "seconds": time.perf_counter() - started}
+    if record.counts_in:
+        counts[stage]["in"] = frame.height + removed.height
     return frame
 
 
@@ -433,6 +449,28 @@ def _partition(keys: pl.DataFrame, partitions: int, layout: RunLayout, stage: st
         write_parquet(part, path, compression=WORK_COMPRESSION)
         written[partition] = str(path)
     return written
+
+
+@dataclass
+class SettleSpec:
+    """One partition of a riding group stage's key set, and the decisions of the stages before it."""
+
+    paths: list[str]
+    decisions: list[str]
+    output: str
+
+
+def settle_keys(spec: SettleSpec) -> SettleResult:
+    """The keys of records that earlier group stages kept: their removals taken out by `ORDER`."""
+    keys = pl.read_parquet(spec.paths) if spec.paths else pl.DataFrame()
+    if not keys.height:
+        return SettleResult(None, 0, 0)
+    removed = pl.scan_parquet(spec.decisions).select(ORDER).collect() if spec.decisions else pl.DataFrame(schema={ORDER: pl.Int64})
+    kept = keys.join(removed, on=ORDER, how="anti", maintain_order="left")
+    if not kept.height:
+        return SettleResult(None, 0, keys.height)
+    write_parquet(kept, spec.output, compression=WORK_COMPRESSION)
+    return SettleResult(spec.output, kept.height, keys.height - kept.height)
 
 
 # ---------------------------------------------------------------- service stages

@@ -189,6 +189,11 @@ class ServiceStage(Stage):
 
 
 class GroupStage(Stage):
+    keys_per_record = False
+    """Every key row holds the `ORDER` of one record and depends on that record alone. Then, right after
+    another group stage, this stage's keys are computed in that stage's segment (one read of the
+    shards for both) and the earlier stage's removals are taken out of them before this one reduces."""
+
     def keys(self, df: pl.DataFrame) -> pl.DataFrame | dict[str, pl.DataFrame]:
         """Keys of the records of `df`, which has their fields plus `ORDER` (input position) and `ID`
         (the record id as a string). Any number of rows; each frame needs a UInt64 `KEY`. One frame is

@@ -22,6 +22,7 @@ class ExactDedupParams(StageParams):
 
 class ExactDedup(GroupStage):
     use = "exact_dedup"
+    keys_per_record = True
     Params = ExactDedupParams
     params: ExactDedupParams
 

@@ -76,6 +76,7 @@ class MinHashDedupParams(StageParams):
 
 class MinHashDedup(GroupStage):
     use = "minhash_dedup"
+    keys_per_record = True
     Params = MinHashDedupParams
     params: MinHashDedupParams
 
