@@ -27,6 +27,9 @@ class Dataset:
     partitions: int
     files: dict[int, list[str]] = field(default_factory=dict)
     """Partition -> its Parquet files (a partition may have none)."""
+    without: list[str] = field(default_factory=list)
+    """Decision files whose records (`ORDER`) are left out wherever this dataset is read: the keys of
+    a group stage that rode in an earlier one's segment, less that stage's removals."""
 
 
 def partition_of(frame: pl.DataFrame, by: str, partitions: int) -> pl.Series:

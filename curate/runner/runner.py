@@ -301,25 +301,12 @@ class Runner:
             records = [tasks.DecisionSet(group.name, checks.check_decisions(group, decisions))]
             for rider in segment.riders:  # each on the keys of what the stages before it kept
                 found = _key_sets([done[shard.name].rider_shuffle.get(rider.name, {}) for shard in shards], partitions)
-                keys = self._settled_keys(rider, found, [path for r in records for path in r.paths])
+                removed = [path for r in records for path in r.paths]
+                keys = {name: Dataset(name, d.partitions, d.files, without=removed) for name, d in found.items()}
                 decisions = rider.decide(_PhaseEngine(self, rider, partitions, book), keys)
                 records.append(tasks.DecisionSet(rider.name, checks.check_decisions(rider, decisions), counts_in=True))
             shards = next_shards
         raise AssertionError("the last segment always writes kept/")
-
-    def _settled_keys(self, stage: GroupStage, keys: dict[str, Dataset], decisions: list[str]) -> dict[str, Dataset]:
-        """A riding stage's key sets without the records that the stages before it removed."""
-        specs = []
-        for name, dataset in keys.items():
-            for partition in range(dataset.partitions):
-                output = str(self.layout.shuffle(stage.name, "settled", partition, name))
-                specs.append((f"{name}-{partition}", tasks.settle_keys, tasks.SettleSpec(dataset.files.get(partition, []), decisions, output)))
-        done = self.phases.run(f"{stage.name}.settle", f"{stage.name} keys, earlier removals out", specs, counts_records=False)
-        settled = {}
-        for name, dataset in keys.items():
-            files = {p: [path] for p in range(dataset.partitions) if (path := done[f"{name}-{p}"].path)}
-            settled[name] = Dataset(name, dataset.partitions, files)
-        return settled
 
     def _run_service_stage(self, stage: ServiceStage, shards: list[Shard], id_field: str, book: ledger.Ledger) -> list[Shard]:
         """Batches of every shard through the stage's clients. Each batch is resumable on its own, and
@@ -461,8 +448,7 @@ class _PhaseEngine:
         self.book.stages[self.stage.name].extra.update(values)
 
     def collect(self, dataset: Dataset) -> pl.DataFrame:
-        files = [f for p in sorted(dataset.files) for f in dataset.files[p]]
-        return pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed") if files else pl.DataFrame()
+        return tasks.read_dataset_files([f for p in sorted(dataset.files) for f in dataset.files[p]], dataset.without)
 
     def reduce(self, name: str, inputs: list[Dataset], fn: Any, *, by: str | None = None, partitions: int | None = None, publish: str | None = None) -> tuple[Dataset, dict[str, float]]:
         if name in self.names or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]*$", name):
@@ -474,7 +460,7 @@ class _PhaseEngine:
         count = width.pop()
         out = partitions or count
         work = [
-            (str(p), tasks.reduce_step, tasks.StepSpec(self.stage.name, self.stage.use, name, p, [d.files.get(p, []) for d in inputs], fn, by, out, self.runner.layout, publish))
+            (str(p), tasks.reduce_step, tasks.StepSpec(self.stage.name, self.stage.use, name, p, [d.files.get(p, []) for d in inputs], fn, by, out, self.runner.layout, publish, [d.without for d in inputs]))
             for p in range(count)
         ]
         results = self.runner.phases.run(f"{self.stage.name}.{name}", f"{self.stage.name} {name}", work)

@@ -136,14 +136,6 @@ class StepResult(TaskResult):
 
 
 @dataclass
-class SettleResult(TaskResult):
-    path: str | None
-    """The partition's keys without the records earlier stages removed (None: no key is left)."""
-    rows: int
-    dropped: int
-
-
-@dataclass
 class VerifyResult(TaskResult):
     rows: int
     ids: ledger.Fingerprint

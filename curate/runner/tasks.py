@@ -51,7 +51,6 @@ from curate.runner.task_results import (
     InputPart,
     SegmentResult,
     ServiceBatchResult,
-    SettleResult,
     StepResult,
     VerifyResult,
 )
@@ -451,28 +450,6 @@ def _partition(keys: pl.DataFrame, partitions: int, layout: RunLayout, stage: st
     return written
 
 
-@dataclass
-class SettleSpec:
-    """One partition of a riding group stage's key set, and the decisions of the stages before it."""
-
-    paths: list[str]
-    decisions: list[str]
-    output: str
-
-
-def settle_keys(spec: SettleSpec) -> SettleResult:
-    """The keys of records that earlier group stages kept: their removals taken out by `ORDER`."""
-    keys = pl.read_parquet(spec.paths) if spec.paths else pl.DataFrame()
-    if not keys.height:
-        return SettleResult(None, 0, 0)
-    removed = pl.scan_parquet(spec.decisions).select(ORDER).collect() if spec.decisions else pl.DataFrame(schema={ORDER: pl.Int64})
-    kept = keys.join(removed, on=ORDER, how="anti", maintain_order="left")
-    if not kept.height:
-        return SettleResult(None, 0, keys.height)
-    write_parquet(kept, spec.output, compression=WORK_COMPRESSION)
-    return SettleResult(spec.output, kept.height, keys.height - kept.height)
-
-
 # ---------------------------------------------------------------- service stages
 
 
@@ -522,11 +499,22 @@ class StepSpec:
     partitions: int
     layout: RunLayout
     publish: str | None = None
+    without: list[list[str]] = field(default_factory=list)
+    """Per input dataset, the decision files whose records are left out of it (`Dataset.without`)."""
+
+
+def read_dataset_files(files: list[str], without: list[str]) -> pl.DataFrame:
+    """A dataset's files at one partition, less the records of the decision files `without`."""
+    frame = pl.concat([pl.read_parquet(p) for p in files], how="vertical_relaxed") if files else pl.DataFrame()
+    if without and frame.height:
+        removed = pl.scan_parquet(without).select(ORDER).collect()
+        frame = frame.join(removed, on=ORDER, how="anti", maintain_order="left")
+    return frame
 
 
 def reduce_step(spec: StepSpec) -> StepResult:
     started = time.perf_counter()
-    frames = [pl.concat([pl.read_parquet(p) for p in files], how="vertical_relaxed") if files else pl.DataFrame() for files in spec.inputs]
+    frames = [read_dataset_files(files, spec.without[i] if spec.without else []) for i, files in enumerate(spec.inputs)]
     if not any(frame.height for frame in frames):  # nothing in, nothing out: fn is not called
         return StepResult({}, {}, 0, {spec.stage: {"seconds": time.perf_counter() - started}})
     try:
