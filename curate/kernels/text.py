@@ -3,6 +3,8 @@
 import numba as nb
 import numpy as np
 
+from curate.kernels.minhash import _fmix64
+
 
 @nb.njit(cache=True)
 def any_high_byte(data, offsets, out):
@@ -101,16 +103,6 @@ _P2 = np.uint64(0xC2B2AE3D27D4EB4F)
 @nb.njit(cache=True, inline="always")
 def _rotl(x, r):
     return (x << np.uint64(r)) | (x >> np.uint64(64 - r))
-
-
-@nb.njit(cache=True, inline="always")
-def _fmix64(h):
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xFF51AFD7ED558CCD)
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xC4CEB9FE1A85EC53)
-    h ^= h >> np.uint64(33)
-    return h
 
 
 @nb.njit(cache=True)
